@@ -1,0 +1,94 @@
+# mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0
+# Targets: all (default), deps, test, demo, bench, install PREFIX=..., clean.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2 -march=native
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -pthread -Iinclude -Isrc
+LDLIBS  := -pthread -lm
+
+PKGS := libturbojpeg libpng libwebp libwebpdemux libcurl libcjson libexif
+CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgif
+
+# ---- optional backends, detected at build time
+ifeq ($(origin ONEDNN), undefined)
+ONEDNN := $(if $(wildcard /usr/include/dnnl.h),1,0)
+endif
+ifeq ($(origin CUDA), undefined)
+CUDA := $(if $(wildcard /usr/local/cuda/include/cudnn.h /usr/include/cudnn.h),1,0)
+endif
+ifeq ($(origin MPI), undefined)
+MPI := $(if $(shell pkg-config --exists ompi-c 2>/dev/null && echo y),1,0)
+endif
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+LIB_SRC := $(filter-out src/cli/%,$(LIB_SRC))
+ifeq ($(ONEDNN),1)
+CFLAGS += -DMLIC_HAVE_ONEDNN=1
+LDLIBS += -ldnnl -fopenmp
+else
+CFLAGS += -DMLIC_HAVE_ONEDNN=0
+LIB_SRC := $(filter-out src/backend/onednn%,$(LIB_SRC))
+endif
+CFLAGS += -fopenmp
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/c/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test test-c test-py demo bench install clean config
+all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN)
+
+config:
+	@echo "mlic build: oneDNN=$(ONEDNN) CUDA=$(CUDA) MPI=$(MPI) (override: make ONEDNN=0 CUDA=0 MPI=0)"
+
+deps:
+	scripts/deps.sh test
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmlic.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libmlic.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mlic: $(CLI_OBJ) $(BUILD)/libmlic.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmlic.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/c/%.c $(BUILD)/libmlic.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)
+
+# `make test` is the README's one command: installs what is missing, builds, runs every test.
+test:
+	scripts/deps.sh test
+	$(MAKE) all
+	tests/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/mlic $(DESTDIR)$(PREFIX)/bin/mlic
+	install -m 644 $(BUILD)/libmlic.a $(DESTDIR)$(PREFIX)/lib/libmlic.a
+	install -m 755 $(BUILD)/libmlic.so $(DESTDIR)$(PREFIX)/lib/libmlic.so
+	install -m 644 include/mlic.h $(DESTDIR)$(PREFIX)/include/mlic.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define MLIC_VERSION "\(.*\)"/\1/p' include/mlic.h)|' \
+	    -e 's|@LIBS@|$(LDLIBS)|' mlic.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mlic.pc
+
+bench: all
+	scripts/deps.sh bench
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

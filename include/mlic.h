@@ -1,0 +1,172 @@
+/* mlic: multi-label image classification in C.
+ *
+ * Conventions used throughout the library:
+ *   - Every fallible function returns an mlic_status; on failure the calling thread's
+ *     error message (mlic_errmsg()) says what went wrong and, where useful, "HINT: ...".
+ *     The library never exits or prints; only the CLI does.
+ *   - Handles are opaque and come in _create/_destroy (or _load/_free) pairs; _destroy(NULL)
+ *     is a no-op.
+ *   - Tensors are float32, row-major, NCHW unless a comment says otherwise.
+ */
+#ifndef MLIC_H
+#define MLIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MLIC_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum {
+    MLIC_OK = 0,
+    MLIC_ERR_INVALID_ARG,   /* a caller passed something unusable */
+    MLIC_ERR_IO,            /* open/read/write/rename failed */
+    MLIC_ERR_FORMAT,        /* a file's contents are malformed (model, list, JSON) */
+    MLIC_ERR_UNSUPPORTED,   /* valid but not supported (arch, dtype, image format) */
+    MLIC_ERR_NOMEM,
+    MLIC_ERR_DECODE,        /* image bytes could not be decoded */
+    MLIC_ERR_TOO_LARGE,     /* an image exceeds the pixel limit (decompression bomb guard) */
+    MLIC_ERR_NETWORK,       /* a URL could not be fetched */
+    MLIC_ERR_BACKEND,       /* the compute backend (oneDNN, CUDA) failed */
+    MLIC_ERR_INTERNAL,
+    MLIC_ERR_PARTIAL        /* a batch job finished but some inputs failed */
+} mlic_status;
+
+/* The last error message of the calling thread ("" if none). Valid until the next mlic call
+ * on this thread. */
+const char *mlic_errmsg(void);
+const char *mlic_status_name(mlic_status s);
+
+/* ---------------------------------------------------------------- images */
+
+/* A decoded image: 8-bit RGB, interleaved, rows packed (stride = 3 * width). */
+typedef struct {
+    int width;
+    int height;
+    uint8_t *pixels; /* (H, W, 3) */
+} mlic_image;
+
+typedef struct {
+    /* Refuse images with more pixels than this, judged from the header before decoding.
+     * 0 means the default (MLIC_DEFAULT_MAX_PIXELS). */
+    uint64_t max_pixels;
+    /* If > 0, JPEG decoding may use libjpeg-turbo's DCT-domain scaling to the smallest scale
+     * whose shorter side is still >= min_short_side. 0 decodes at full size. */
+    int min_short_side;
+} mlic_decode_opts;
+
+#define MLIC_DEFAULT_MAX_PIXELS (178956970ull) /* same default as PIL's MAX_IMAGE_PIXELS * 2 */
+
+/* Decode JPEG, PNG, WebP, BMP or GIF (first frame), sniffed from the bytes. EXIF orientation
+ * is applied for JPEG. Alpha is dropped (composited over nothing: PIL's convert("RGB")). */
+mlic_status mlic_image_decode(mlic_image *out, const uint8_t *data, size_t len,
+                              const mlic_decode_opts *opts);
+void mlic_image_free(mlic_image *img);
+
+typedef struct {
+    int resize;      /* shorter side is resized to this (bilinear, antialiased); 0 = no resize */
+    int crop;        /* centre crop of crop x crop */
+    float mean[3];   /* per channel, on [0,1] values */
+    float std[3];
+} mlic_preprocess;
+
+/* torchvision eval preprocessing: Resize(resize) + CenterCrop(crop) + ToTensor + Normalize.
+ * out: (3, crop, crop). */
+mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_preprocess *p);
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct mlic_model mlic_model;
+
+/* Load and fully validate a model file (safetensors with an "mlic" metadata entry). */
+mlic_status mlic_model_load(mlic_model **out, const char *path);
+void mlic_model_free(mlic_model *m);
+
+const char *mlic_model_arch(const mlic_model *m);
+int mlic_model_num_classes(const mlic_model *m);
+const char *mlic_model_class_name(const mlic_model *m, int i);
+float mlic_model_threshold(const mlic_model *m, int i);
+mlic_preprocess mlic_model_preprocess(const mlic_model *m);
+
+/* What `mlic import` packs around a torchvision state dict. */
+typedef struct {
+    const char *arch;           /* resnet18|resnet34|resnet50|resnet101|mobilenet_v2 */
+    const char *const *classes; /* num_classes names */
+    int num_classes;
+    float threshold;            /* default per-class threshold */
+    mlic_preprocess pre;
+} mlic_model_spec;
+
+/* Default preprocessing (resize 256, crop 224, ImageNet mean/std). */
+mlic_preprocess mlic_preprocess_default(void);
+
+/* Read a torchvision state dict saved as safetensors, check it against spec->arch, and write a
+ * model file (atomically) to out_path. */
+mlic_status mlic_model_import(const char *weights_path, const mlic_model_spec *spec,
+                              const char *out_path);
+
+/* ---------------------------------------------------------------- inference engine */
+
+typedef enum {
+    MLIC_BACKEND_AUTO = 0, /* the fastest available: oneDNN if built in, else the reference */
+    MLIC_BACKEND_REF,      /* plain C, the reference every other backend is tested against */
+    MLIC_BACKEND_ONEDNN,
+    MLIC_BACKEND_CUDA
+} mlic_backend_kind;
+
+typedef struct mlic_engine mlic_engine;
+
+/* Prepare a model for inference on up to max_batch images at a time with `threads` threads
+ * (0 = all cores). The engine keeps a pointer to m: free the engine first. */
+mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_backend_kind backend,
+                               int max_batch, int threads);
+void mlic_engine_destroy(mlic_engine *e);
+const char *mlic_engine_backend_name(const mlic_engine *e);
+
+/* probs: (n, num_classes) sigmoid outputs; input: (n, 3, crop, crop), preprocessed. */
+mlic_status mlic_engine_run(mlic_engine *e, float *probs, const float *input, int n);
+/* Same, but the raw logits. */
+mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n);
+
+/* ---------------------------------------------------------------- batch prediction */
+
+typedef enum { MLIC_IMAGE_TYPE_URL = 0, MLIC_IMAGE_TYPE_BASE64 } mlic_image_type;
+typedef enum { MLIC_FORMAT_EV = 0, MLIC_FORMAT_JSONL } mlic_output_format;
+
+typedef struct {
+    const char *model_path;
+    const char *input_path;   /* the list, one image per line */
+    const char *output_path;  /* written atomically */
+    const char *root;         /* relative paths resolve against this; NULL = the list's folder */
+    mlic_image_type image_type;
+    mlic_output_format format;
+    float threshold;          /* < 0: the model's per-class thresholds */
+    int batch_size;           /* 0 = 32 */
+    int threads;              /* inference threads, 0 = all cores */
+    int decode_threads;       /* 0 = automatic */
+    mlic_backend_kind backend;
+    uint64_t max_pixels;      /* 0 = default */
+    int progress;             /* print a progress line on stderr */
+} mlic_predict_opts;
+
+typedef struct {
+    uint64_t inputs;
+    uint64_t succeeded;
+    uint64_t failed;
+    double seconds;
+} mlic_predict_stats;
+
+void mlic_predict_opts_init(mlic_predict_opts *o);
+/* Returns MLIC_OK if every input succeeded, MLIC_ERR_PARTIAL if some failed (their lines carry
+ * an "error"), another status if the run itself could not complete. */
+mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,28 @@
+/* A backend runs a folded inference graph (see nn/graph.h) on some device.
+ *
+ * Each backend is a const table of functions; the engine (backend/engine.c) picks one, folds the
+ * model's graph for it and forwards calls. A backend may swap the kernel of any single op (for
+ * example a Winograd 3x3 convolution) without the rest of the system knowing.
+ */
+#ifndef MLIC_BACKEND_BACKEND_H
+#define MLIC_BACKEND_BACKEND_H
+
+#include "mlic.h"
+#include "nn/graph.h"
+
+typedef struct {
+    const char *name;
+    /* g is folded (mlic_graph_fold_for_inference), shapes inferred for (3, H, W); the backend
+     * may keep pointers into g for its lifetime. */
+    mlic_status (*create)(void **state, const mlic_graph *g, int max_batch, int threads);
+    /* logits: (n, num_classes); input: (n, 3, H, W) NCHW float; 1 <= n <= max_batch. */
+    mlic_status (*run)(void *state, float *logits, const float *input, int n);
+    void (*destroy)(void *state);
+} mlic_backend_ops;
+
+extern const mlic_backend_ops mlic_backend_ref;
+#if MLIC_HAVE_ONEDNN
+extern const mlic_backend_ops mlic_backend_onednn;
+#endif
+
+#endif
