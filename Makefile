@@ -40,6 +40,9 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/c/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+# tool_*: small programs the Python tests drive (run a forward pass, preprocess one image...).
+TOOL_SRC := $(sort $(wildcard tests/c/tool_*.c))
+TEST_BIN += $(TOOL_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test test-c test-py demo bench install clean config
 all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN)

@@ -1,0 +1,30 @@
+/* The in-memory model: a graph with its weights plus everything the model file's metadata holds.
+ *
+ * File format (docs/model-format.md): one safetensors file whose tensors carry torchvision's
+ * state-dict names (F32; num_batches_tracked as I64 scalars) and whose __metadata__ has one key,
+ * "mlic", a JSON string:
+ *   {"format_version": 1, "arch": "resnet50", "classes": ["a", ...], "thresholds": [0.5, ...],
+ *    "resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+ */
+#ifndef MLIC_MODEL_MODEL_H
+#define MLIC_MODEL_MODEL_H
+
+#include "mlic.h"
+#include "nn/graph.h"
+
+#define MLIC_MODEL_FORMAT_VERSION 1
+
+struct mlic_model {
+    mlic_graph *graph;   /* arch, num_classes and the weights */
+    int num_classes;
+    char **classes;      /* (num_classes) */
+    float *thresholds;   /* (num_classes) */
+    mlic_preprocess pre;
+};
+
+/* Build an empty model around a freshly built graph (weights as mlic_graph_build leaves them). */
+mlic_status mlic_model_create(mlic_model **out, const mlic_model_spec *spec);
+/* Write the model atomically (temp file + rename). */
+mlic_status mlic_model_save(const mlic_model *m, const char *path);
+
+#endif
