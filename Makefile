@@ -45,7 +45,9 @@ TOOL_SRC := $(sort $(wildcard tests/c/tool_*.c))
 TEST_BIN += $(TOOL_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test test-c test-py demo bench install clean config
-all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN)
+BENCH_BIN := $(BUILD)/bench/bench_forward
+
+all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN) $(BENCH_BIN)
 
 config:
 	@echo "mlic build: oneDNN=$(ONEDNN) CUDA=$(CUDA) MPI=$(MPI) (override: make ONEDNN=0 CUDA=0 MPI=0)"
@@ -70,6 +72,10 @@ $(BUILD)/mlic: $(CLI_OBJ) $(BUILD)/libmlic.a
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libmlic.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmlic.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)
 
 # `make test` is the README's one command: installs what is missing, builds, runs every test.
 test:
