@@ -152,6 +152,7 @@ typedef struct {
     mlic_backend_kind backend;
     uint64_t max_pixels;      /* 0 = default */
     int progress;             /* print a progress line on stderr */
+    double http_timeout;      /* seconds per HTTP attempt (3 retries on transient errors); 0 = 60 */
 } mlic_predict_opts;
 
 typedef struct {
