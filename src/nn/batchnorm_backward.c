@@ -1,0 +1,49 @@
+/* Batch norm backward for training mode, where the batch statistics depend on x:
+ *   xhat = (x - mean) * invstd,  M = N * H * W
+ *   dbeta  = sum dy,  dgamma = sum dy * xhat
+ *   dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M)
+ * The per-channel sums run in double (as in the forward), parallel over channels. */
+#include "nn/kernels_train.h"
+
+void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
+                             float *dgamma,            // (C)
+                             float *dbeta,             // (C)
+                             const float *dy,          // (N, C, H, W)
+                             const float *x,           // (N, C, H, W)
+                             const float *save_mean,   // (C)
+                             const float *save_invstd, // (C)
+                             const float *gamma,       // (C)
+                             int n, int c, int h, int w)
+{
+    size_t hw = (size_t)h * w;
+    double m = (double)n * (double)hw;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double mean = save_mean[ch], invstd = save_invstd[ch];
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int i = 0; i < n; i++) {
+            size_t off = ((size_t)i * c + ch) * hw;
+            const float *xp = x + off, *dp = dy + off;
+            #pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
+            for (size_t q = 0; q < hw; q++) {
+                sum_dy += dp[q];
+                sum_dy_xhat += dp[q] * ((xp[q] - mean) * invstd);
+            }
+        }
+        dbeta[ch] += (float)sum_dy;
+        dgamma[ch] += (float)sum_dy_xhat;
+        /* dx = a * dy + b * (x - mean) + c0: xhat's invstd folded into b. Subtracting the
+         * mean before scaling keeps a large channel mean from cancelling in float. */
+        double a = gamma[ch] * invstd;
+        float fa = (float)a, fb = (float)(-a * invstd * sum_dy_xhat / m);
+        float fc = (float)(-a * sum_dy / m), fmean = (float)mean;
+        for (int i = 0; i < n; i++) {
+            size_t off = ((size_t)i * c + ch) * hw;
+            const float *xp = x + off, *dp = dy + off;
+            float *dxp = dx + off;
+            #pragma omp simd
+            for (size_t q = 0; q < hw; q++)
+                dxp[q] += fa * dp[q] + fb * (xp[q] - fmean) + fc;
+        }
+    }
+}

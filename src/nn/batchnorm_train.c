@@ -1,0 +1,64 @@
+/* Batch norm forward in training mode. Statistics are accumulated in double over each channel
+ * (two passes: mean, then squared deviations) because a channel of a real batch holds up to
+ * millions of values; parallel over channels, so the result is independent of the thread count. */
+#include <math.h>
+
+#include "core/error.h"
+#include "nn/kernels_train.h"
+
+mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
+                                         float *save_mean,    // (C)
+                                         float *save_invstd,  // (C)
+                                         float *running_mean, // (C) updated in place
+                                         float *running_var,  // (C) updated in place
+                                         const float *x,      // (N, C, H, W)
+                                         const float *gamma,  // (C)
+                                         const float *beta,   // (C)
+                                         int n, int c, int h, int w, float eps, float momentum)
+{
+    size_t hw = (size_t)h * w, m = (size_t)n * hw;
+    if (m <= 1)
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "batch norm in training mode: %zu value(s) per channel (batch %d of "
+                         "%dx%d), the batch variance needs at least 2. HINT: use a batch size "
+                         "of at least 2 or a larger input size",
+                         m, n, h, w);
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double sum = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *xp = x + ((size_t)i * c + ch) * hw;
+            #pragma omp simd reduction(+ : sum)
+            for (size_t q = 0; q < hw; q++)
+                sum += xp[q];
+        }
+        double mean = sum / (double)m;
+        double ss = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *xp = x + ((size_t)i * c + ch) * hw;
+            #pragma omp simd reduction(+ : ss)
+            for (size_t q = 0; q < hw; q++) {
+                double d = xp[q] - mean;
+                ss += d * d;
+            }
+        }
+        double var = ss / (double)m;
+        double invstd = 1.0 / sqrt(var + (double)eps);
+        save_mean[ch] = (float)mean;
+        save_invstd[ch] = (float)invstd;
+        running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mean);
+        running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
+                                  momentum * (ss / (double)(m - 1)));
+        /* Centre before scaling so a large mean does not cancel in float. */
+        float scale = (float)(gamma[ch] * invstd), fmean = (float)mean, shift = beta[ch];
+        for (int i = 0; i < n; i++) {
+            size_t off = ((size_t)i * c + ch) * hw;
+            const float *xp = x + off;
+            float *yp = y + off;
+            #pragma omp simd
+            for (size_t q = 0; q < hw; q++)
+                yp[q] = (xp[q] - fmean) * scale + shift;
+        }
+    }
+    return MLIC_OK;
+}

@@ -1,0 +1,138 @@
+/* Reference C training kernels: the forward ops whose training behaviour differs from inference
+ * (batch norm on batch statistics, dropout) and the backward of every op in nn/graph.h. Forward
+ * ops that behave the same in training (convolution, ReLU/ReLU6, add, max pool, global average
+ * pool, linear) use the inference kernels of nn/kernels.h, unfused.
+ *
+ * Conventions:
+ *   - Pure functions: outputs first, inputs const; float32, row-major, NCHW, contiguous.
+ *     Spatial output sizes follow PyTorch (floor mode): out = (in + 2 * pad - k) / stride + 1.
+ *   - EVERY gradient output ACCUMULATES (+=): parameter gradients (dw, db, dgamma, dbeta) and
+ *     input gradients (dx) alike. The trainer zeroes all gradient buffers once before a backward
+ *     pass; a value read by two nodes (the identity branch of a residual block) then collects
+ *     both contributions without a temporary, and add's backward is one += per input.
+ *   - Results are deterministic and do not depend on the number of OpenMP threads: each output
+ *     element is written by one thread, and every reduction runs in a fixed order.
+ *   - Shapes are trusted (the graph checked them in mlic_graph_infer_shapes); the only input
+ *     checked here is the one PyTorch also refuses at run time (batch norm on one value).
+ *   - Optional outputs (a NULL pointer skips the work) are marked "or NULL".
+ */
+#ifndef MLIC_NN_KERNELS_TRAIN_H
+#define MLIC_NN_KERNELS_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "mlic.h"
+
+/* ---------------------------------------------------------------- convolution */
+
+/* Floats of scratch memory mlic_conv2d_backward needs for this geometry (0 for depthwise and
+ * for 1x1 stride 1 unpadded convolutions, which need none). */
+size_t mlic_conv2d_backward_workspace(int cin, int h, int w, int cout, int k, int stride,
+                                      int pad, int groups);
+
+/* Gradients of y = conv2d(x, weight, bias, stride, pad, groups) (PyTorch's F.conv2d with a
+ * square kernel). dx may be NULL (the network's input needs no gradient), db NULL when the
+ * convolution has no bias. work: mlic_conv2d_backward_workspace() floats, clobbered. */
+void mlic_conv2d_backward(float *dx,           // (N, Cin, H, W) or NULL
+                          float *dw,           // (Cout, Cin / groups, K, K)
+                          float *db,           // (Cout) or NULL
+                          float *work,         // (workspace floats)
+                          const float *x,      // (N, Cin, H, W)
+                          const float *weight, // (Cout, Cin / groups, K, K)
+                          const float *dy,     // (N, Cout, OH, OW)
+                          int n, int cin, int h, int w, int cout, int k, int stride, int pad,
+                          int groups);
+
+/* ---------------------------------------------------------------- batch norm */
+
+/* Batch norm in training mode, as PyTorch's F.batch_norm(training=True): normalise with the
+ * batch mean and biased variance over (N, H, W), then
+ *   running_mean = (1 - momentum) * running_mean + momentum * mean
+ *   running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
+ * (the UNBIASED variance, M = N * H * W). Saves the batch mean and 1 / sqrt(var + eps) for the
+ * backward. y may be x (the backward then needs a copy of x). Fails when M is 1, where the
+ * unbiased variance does not exist. */
+mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
+                                         float *save_mean,    // (C)
+                                         float *save_invstd,  // (C)
+                                         float *running_mean, // (C) updated in place
+                                         float *running_var,  // (C) updated in place
+                                         const float *x,      // (N, C, H, W)
+                                         const float *gamma,  // (C)
+                                         const float *beta,   // (C)
+                                         int n, int c, int h, int w, float eps, float momentum);
+
+/* Gradients of mlic_batchnorm_forward_train's y (running statistics carry none). */
+void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
+                             float *dgamma,            // (C)
+                             float *dbeta,             // (C)
+                             const float *dy,          // (N, C, H, W)
+                             const float *x,           // (N, C, H, W)
+                             const float *save_mean,   // (C)
+                             const float *save_invstd, // (C)
+                             const float *gamma,       // (C)
+                             int n, int c, int h, int w);
+
+/* ---------------------------------------------------------------- activations, add */
+
+/* ReLU and ReLU6 backward from the forward OUTPUT y, so the forward may run in place: the
+ * gradient passes where 0 < y (ReLU) or 0 < y < 6 (ReLU6), exactly PyTorch's rule on the input
+ * (no gradient at x = 0 or x = 6). */
+void mlic_relu_backward(float *dx,       // (count)
+                        const float *dy, // (count)
+                        const float *y,  // (count)
+                        size_t count);
+void mlic_relu6_backward(float *dx,       // (count)
+                         const float *dy, // (count)
+                         const float *y,  // (count)
+                         size_t count);
+
+/* y = a + b passes dy through unchanged: call once with a's gradient, once with b's. */
+void mlic_add_backward(float *dx,       // (count)
+                       const float *dy, // (count)
+                       size_t count);
+
+/* ---------------------------------------------------------------- pooling */
+
+/* Max pool backward: each output's gradient goes to the first maximum of its window in
+ * row-major order (PyTorch's tie rule; a NaN counts as the maximum), found again from x
+ * rather than saved by the forward. Padding is -inf, so it never wins. */
+void mlic_maxpool2d_backward(float *dx,       // (N, C, H, W)
+                             const float *dy, // (N, C, OH, OW)
+                             const float *x,  // (N, C, H, W)
+                             int n, int c, int h, int w, int k, int stride, int pad);
+
+/* (N, C, H, W) -> (N, C, 1, 1) average: every input gets dy / (H * W). */
+void mlic_global_avgpool_backward(float *dx,       // (N, C, H, W)
+                                  const float *dy, // (N, C)
+                                  int n, int c, int h, int w);
+
+/* ---------------------------------------------------------------- linear */
+
+/* y = x weight^T + bias with x flattened to (N, C). */
+void mlic_linear_backward(float *dx,           // (N, C) or NULL
+                          float *dw,           // (K, C)
+                          float *db,           // (K) or NULL
+                          const float *x,      // (N, C)
+                          const float *weight, // (K, C)
+                          const float *dy,     // (N, K)
+                          int n, int c, int k);
+
+/* ---------------------------------------------------------------- dropout */
+
+/* Training dropout: element i is kept with probability 1 - p and scaled by 1 / (1 - p)
+ * (p >= 1 drops everything). Draws count uniforms from rng in element order, so the mask is a
+ * function of the generator's seed and stream. mask[i] is 1 where kept, for the backward. */
+void mlic_dropout_forward_train(float *y,       // (count)
+                                uint8_t *mask,  // (count)
+                                const float *x, // (count)
+                                size_t count, float p, mlic_rng *rng);
+
+void mlic_dropout_backward(float *dx,           // (count)
+                           const float *dy,     // (count)
+                           const uint8_t *mask, // (count)
+                           size_t count, float p);
+
+#endif
