@@ -46,8 +46,9 @@ TEST_BIN += $(TOOL_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test test-c test-py demo bench install clean config
 BENCH_BIN := $(BUILD)/bench/bench_forward
+DEMO_BIN := $(BUILD)/demo/gen_shapes
 
-all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN) $(BENCH_BIN)
+all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN) $(BENCH_BIN) $(DEMO_BIN)
 
 config:
 	@echo "mlic build: oneDNN=$(ONEDNN) CUDA=$(CUDA) MPI=$(MPI) (override: make ONEDNN=0 CUDA=0 MPI=0)"
@@ -76,6 +77,10 @@ $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libmlic.a
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmlic.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)
+
+$(BUILD)/demo/gen_shapes: $(wildcard demo/*.c) $(BUILD)/libmlic.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(wildcard demo/*.c) $(BUILD)/libmlic.a $(LDLIBS)
 
 # `make test` is the README's one command: installs what is missing, builds, runs every test.
 test:
