@@ -1,0 +1,31 @@
+/* Getting an input's bytes: a local file, a file:// URL or an http(s):// URL (libcurl).
+ *
+ * Each fetch worker owns one fetcher, so one curl handle per thread keeps its connections alive
+ * across requests to the same host. HTTP tries again, with back-off, on what may pass (timeouts,
+ * refused or reset connections, 5xx, 429); any other 4xx is final.
+ */
+#ifndef MLIC_PREDICT_FETCH_H
+#define MLIC_PREDICT_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlic.h"
+
+/* No image file this large is worth reading: decoders refuse far smaller images by pixel count. */
+#define MLIC_FETCH_MAX_BYTES ((size_t)1 << 30)
+#define MLIC_FETCH_DEFAULT_TIMEOUT 60.0 /* seconds per HTTP attempt */
+#define MLIC_FETCH_RETRIES 3
+
+typedef struct mlic_fetcher mlic_fetcher;
+
+/* root: the folder relative paths resolve against; timeout: seconds per HTTP attempt
+ * (0 = MLIC_FETCH_DEFAULT_TIMEOUT). curl_global_init must have been called. */
+mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout);
+void mlic_fetcher_destroy(mlic_fetcher *f);
+
+/* *data is malloc'd. The error message names the source and what failed (HTTP status, curl's
+ * error, errno). */
+mlic_status mlic_fetcher_get(mlic_fetcher *f, uint8_t **data, size_t *len, const char *source);
+
+#endif

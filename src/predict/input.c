@@ -1,0 +1,79 @@
+#include "predict/input.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "util/base64.h"
+
+char *mlic_input_label(mlic_image_type type, const char *line, size_t len, uint64_t lineno)
+{
+    if (type == MLIC_IMAGE_TYPE_BASE64) {
+        const char *tab = memchr(line, '\t', len);
+        if (!tab) {
+            char id[32];
+            snprintf(id, sizeof id, "%llu", (unsigned long long)lineno);
+            return strdup(id);
+        }
+        return strndup(line, (size_t)(tab - line));
+    }
+    return strndup(line, len);
+}
+
+/* The encoded image bytes of a line, malloc'd into *data. */
+static mlic_status input_bytes(uint8_t **data, size_t *n, const mlic_input_ctx *c, const char *line,
+                               size_t len, uint64_t lineno)
+{
+    if (len == 0)
+        return mlic_fail(MLIC_ERR_FORMAT, "line %llu of the list is empty. HINT: every line must "
+                         "name one image", (unsigned long long)lineno);
+    if (strlen(line) != len)
+        return mlic_fail(MLIC_ERR_FORMAT, "line %llu of the list holds a NUL byte. HINT: the list "
+                         "must be text, one image per line", (unsigned long long)lineno);
+    if (c->type == MLIC_IMAGE_TYPE_URL)
+        return mlic_fetcher_get(c->fetcher, data, n, line);
+
+    const char *b64 = line;
+    const char *tab = strchr(line, '\t');
+    if (tab)
+        b64 = tab + 1;
+    size_t b64_len = len - (size_t)(b64 - line);
+    if (b64_len == 0)
+        return mlic_fail(MLIC_ERR_FORMAT, "line %llu of the list has an ID but no base64 data "
+                         "after the tab", (unsigned long long)lineno);
+    mlic_status st = mlic_base64_decode(data, n, b64, b64_len);
+    if (st != MLIC_OK)
+        return mlic_fail_prefix(st, "line %llu of the list: ", (unsigned long long)lineno);
+    return MLIC_OK;
+}
+
+mlic_status mlic_input_prepare(float *out, const mlic_input_ctx *c, const char *line, size_t len,
+                               uint64_t lineno)
+{
+    uint8_t *data = NULL;
+    size_t n = 0;
+    mlic_status st = input_bytes(&data, &n, c, line, len, lineno);
+    if (st != MLIC_OK)
+        return st;
+    /* Name the input in decode errors the way the output line does. */
+    char *label = mlic_input_label(c->type, line, len, lineno);
+    const char *what = c->type == MLIC_IMAGE_TYPE_URL ? "" : "the image of ID ";
+    if (n == 0) {
+        st = mlic_fail(MLIC_ERR_DECODE, "%s'%s' is empty (0 bytes)", what, label ? label : "?");
+    } else {
+        mlic_image img = {0};
+        st = mlic_image_decode(&img, data, n, &c->decode);
+        if (st == MLIC_OK) {
+            st = mlic_image_preprocess(out, &img, &c->pre);
+            if (st != MLIC_OK)
+                mlic_fail_prefix(st, "preprocessing %s'%s': ", what, label ? label : "?");
+        } else {
+            mlic_fail_prefix(st, "decoding %s'%s': ", what, label ? label : "?");
+        }
+        mlic_image_free(&img);
+    }
+    free(label);
+    free(data);
+    return st;
+}

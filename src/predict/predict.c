@@ -1,0 +1,674 @@
+/* mlic_predict_run: a streaming pipeline, so that memory stays flat for any list length and
+ * fetching, decoding, inference and writing overlap.
+ *
+ *   reader thread ──lines──> job queue ──> N workers: fetch, decode, preprocess straight into a
+ *   batch slot ──> inference (the calling thread: full batches, a partial one at the end) ──>
+ *   writer thread: lines in input order, then the batch is free again.
+ *
+ * Batches live in a ring. Line i goes to slot i % batch_size of batch i / batch_size, which
+ * uses ring entry (i / batch_size) % nring; the reader waits for that entry to be free, so at
+ * most nring batches are in flight. One mutex and one condition variable guard the ring: every
+ * wait is at batch granularity, far coarser than the work between waits.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "predict/fetch.h"
+#include "predict/input.h"
+#include "predict/progress.h"
+#include "predict/result_line.h"
+#include "util/path.h"
+#include "util/queue.h"
+#include "util/strbuf.h"
+
+#define DEFAULT_BATCH 32
+#define MAX_BATCH 65536
+/* Counting the lines first, for the progress total, costs one extra read of the list: cheap for
+ * lists up to this size. */
+#define COUNT_LINES_MAX_BYTES ((off_t)64 << 20)
+
+typedef enum { BATCH_FREE = 0, BATCH_FILLING, BATCH_INFERRED } batch_state;
+
+typedef struct batch batch;
+
+typedef struct {
+    batch *owner;
+    int pos;         /* index in owner */
+    uint64_t lineno; /* 1-based */
+    char *line;      /* the list line without its newline; the worker frees it */
+    size_t line_len; /* may exceed strlen(line) if the line holds NUL bytes */
+    char *label;     /* what the output line names the input by */
+    int ok;          /* the input is preprocessed in owner->input */
+    char *error;     /* why not (NULL if even that message could not be allocated) */
+} slot;
+
+struct batch {
+    uint64_t index; /* which batch of the list this entry holds now */
+    batch_state state;
+    int count;      /* slots handed to workers */
+    int done;       /* slots the workers finished */
+    int sealed;     /* the reader will add no more slots */
+    int n_ok;       /* rows of probs, one per ok slot in slot order */
+    slot *slots;    /* (batch_size) */
+    float *input;   /* (batch_size, 3, crop, crop) */
+    float *probs;   /* (batch_size, num_classes) */
+};
+
+typedef struct {
+    const mlic_predict_opts *o;
+    int batch_size;
+    size_t tensor_floats; /* 3 * crop * crop */
+    int num_classes;
+    FILE *list;
+    FILE *out;
+    mlic_result_format fmt;
+    mlic_input_ctx input; /* shared settings; each worker copies it and sets its own fetcher */
+    const char *root;
+
+    int nring;
+    batch *ring;
+    mlic_queue *jobs; /* slot * */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int reader_done;
+    uint64_t nbatches; /* once reader_done: how many batches the list made */
+    int infer_done;
+    uint64_t ninferred; /* once infer_done */
+    int failed;
+    mlic_status fail_status;
+    char fail_msg[1024];
+    uint64_t written, nfailed;
+    mlic_progress progress;
+} pipeline;
+
+typedef struct {
+    pipeline *p;
+    pthread_t thread;
+    int started;
+} worker;
+
+void mlic_predict_opts_init(mlic_predict_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->image_type = MLIC_IMAGE_TYPE_URL;
+    o->format = MLIC_FORMAT_EV;
+    o->threshold = -1.0f;
+    o->backend = MLIC_BACKEND_AUTO;
+}
+
+/* Stop the whole pipeline with the calling thread's current error (the first one wins). */
+static void pipeline_fail(pipeline *p, mlic_status st)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->failed) {
+        p->failed = 1;
+        p->fail_status = st;
+        snprintf(p->fail_msg, sizeof p->fail_msg, "%s", mlic_errmsg());
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    mlic_queue_close(p->jobs);
+}
+
+static int pipeline_failed(pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int f = p->failed;
+    pthread_mutex_unlock(&p->mu);
+    return f;
+}
+
+/* ---------------------------------------------------------------- reader */
+
+/* The ring entry for batch k, once it is free; NULL if the run failed meanwhile. */
+static batch *acquire_batch(pipeline *p, uint64_t k)
+{
+    batch *b = &p->ring[k % (uint64_t)p->nring];
+    pthread_mutex_lock(&p->mu);
+    while (b->state != BATCH_FREE && !p->failed)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->failed) {
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+    }
+    b->state = BATCH_FILLING;
+    b->index = k;
+    b->count = b->done = b->sealed = b->n_ok = 0;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+static void seal_batch(pipeline *p, batch *b)
+{
+    pthread_mutex_lock(&p->mu);
+    b->sealed = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *reader_main(void *arg)
+{
+    pipeline *p = arg;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t lineno = 0, k = 0;
+    batch *b = NULL;
+    while ((n = getline(&line, &cap, p->list)) >= 0) {
+        lineno++;
+        if (n > 0 && line[n - 1] == '\n')
+            line[--n] = '\0';
+        if (n > 0 && line[n - 1] == '\r')
+            line[--n] = '\0';
+        if (!b && !(b = acquire_batch(p, k)))
+            break;
+        pthread_mutex_lock(&p->mu);
+        slot *s = &b->slots[b->count++];
+        pthread_mutex_unlock(&p->mu);
+        s->lineno = lineno;
+        s->line = line;
+        s->line_len = (size_t)n;
+        line = NULL; /* the slot owns it now; getline allocates the next */
+        cap = 0;
+        if (!mlic_queue_push(p->jobs, s))
+            break; /* closed: the run failed */
+        if (b->count == p->batch_size) {
+            seal_batch(p, b);
+            b = NULL;
+            k++;
+        }
+    }
+    if (n < 0 && ferror(p->list))
+        pipeline_fail(p, mlic_fail(MLIC_ERR_IO, "reading the list '%s' after line %llu: %s",
+                                   p->o->input_path, (unsigned long long)lineno, strerror(errno)));
+    free(line);
+    if (b) {
+        seal_batch(p, b);
+        k++;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->reader_done = 1;
+    p->nbatches = k;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    mlic_queue_close(p->jobs);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void prepare_slot(pipeline *p, const mlic_input_ctx *ctx, slot *s)
+{
+    batch *b = s->owner;
+    s->label = mlic_input_label(ctx->type, s->line, s->line_len, s->lineno);
+    mlic_status st = mlic_input_prepare(b->input + (size_t)s->pos * p->tensor_floats, ctx, s->line,
+                                        s->line_len, s->lineno);
+    s->ok = st == MLIC_OK;
+    if (!s->ok)
+        s->error = strdup(mlic_errmsg());
+    free(s->line);
+    s->line = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    pipeline *p = w->p;
+    mlic_input_ctx ctx = p->input;
+    mlic_status st = mlic_fetcher_create(&ctx.fetcher, p->root, p->o->http_timeout);
+    if (st != MLIC_OK)
+        pipeline_fail(p, st);
+    void *item;
+    while (mlic_queue_pop(p->jobs, &item)) {
+        slot *s = item;
+        if (!pipeline_failed(p))
+            prepare_slot(p, &ctx, s);
+        pthread_mutex_lock(&p->mu);
+        batch *b = s->owner;
+        b->done++;
+        if (b->sealed && b->done == b->count)
+            pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    mlic_fetcher_destroy(ctx.fetcher);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- inference */
+
+/* Move the ok inputs to the front of the batch, in slot order; returns how many. */
+static int compact_batch(pipeline *p, batch *b)
+{
+    int n = 0;
+    for (int i = 0; i < b->count; i++) {
+        if (!b->slots[i].ok)
+            continue;
+        if (n != i)
+            memcpy(b->input + (size_t)n * p->tensor_floats, b->input + (size_t)i * p->tensor_floats,
+                   p->tensor_floats * sizeof(float));
+        n++;
+    }
+    return n;
+}
+
+static void run_inference(pipeline *p, mlic_engine *engine)
+{
+    uint64_t k;
+    for (k = 0;; k++) {
+        batch *b = &p->ring[k % (uint64_t)p->nring];
+        pthread_mutex_lock(&p->mu);
+        while (!p->failed && !(p->reader_done && k >= p->nbatches) &&
+               !(b->state == BATCH_FILLING && b->index == k && b->sealed && b->done == b->count))
+            pthread_cond_wait(&p->cv, &p->mu);
+        int stop = p->failed || (p->reader_done && k >= p->nbatches);
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        int n = compact_batch(p, b);
+        if (n > 0) {
+            mlic_status st = mlic_engine_run(engine, b->probs, b->input, n);
+            if (st != MLIC_OK) {
+                mlic_fail_prefix(st, "inference on lines %llu-%llu of the list: ",
+                                 (unsigned long long)b->slots[0].lineno,
+                                 (unsigned long long)b->slots[b->count - 1].lineno);
+                pipeline_fail(p, st);
+                break;
+            }
+        }
+        pthread_mutex_lock(&p->mu);
+        b->n_ok = n;
+        b->state = BATCH_INFERRED;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->infer_done = 1;
+    p->ninferred = k;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---------------------------------------------------------------- writer */
+
+static mlic_status write_batch(pipeline *p, batch *b, mlic_strbuf *buf, uint64_t *nfailed)
+{
+    mlic_strbuf_clear(buf);
+    int row = 0;
+    for (int i = 0; i < b->count; i++) {
+        slot *s = &b->slots[i];
+        const char *label = s->label ? s->label : "";
+        if (s->ok) {
+            mlic_result_line_ok(buf, &p->fmt, label, b->probs + (size_t)row * p->num_classes);
+            row++;
+        } else {
+            mlic_result_line_error(buf, &p->fmt, label, s->error ? s->error : "out of memory");
+            (*nfailed)++;
+        }
+    }
+    if (buf->oom)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory formatting the output of lines %llu-%llu",
+                         (unsigned long long)b->slots[0].lineno,
+                         (unsigned long long)b->slots[b->count - 1].lineno);
+    if (buf->len && fwrite(buf->data, 1, buf->len, p->out) != buf->len)
+        return mlic_fail(MLIC_ERR_IO, "writing the output '%s': %s. HINT: is the disk full?",
+                         p->o->output_path, strerror(errno));
+    return MLIC_OK;
+}
+
+static void clear_slots(batch *b)
+{
+    for (int i = 0; i < b->count; i++) {
+        slot *s = &b->slots[i];
+        free(s->line);
+        free(s->label);
+        free(s->error);
+        s->line = s->label = s->error = NULL;
+        s->ok = 0;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    pipeline *p = arg;
+    mlic_strbuf buf;
+    mlic_strbuf_init(&buf);
+    for (uint64_t k = 0;; k++) {
+        batch *b = &p->ring[k % (uint64_t)p->nring];
+        pthread_mutex_lock(&p->mu);
+        while (!p->failed && !(p->infer_done && k >= p->ninferred) &&
+               !(b->state == BATCH_INFERRED && b->index == k))
+            pthread_cond_wait(&p->cv, &p->mu);
+        int stop = p->failed || (p->infer_done && k >= p->ninferred);
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        uint64_t nfailed = 0;
+        mlic_status st = write_batch(p, b, &buf, &nfailed);
+        if (st != MLIC_OK) {
+            pipeline_fail(p, st);
+            break;
+        }
+        int count = b->count;
+        clear_slots(b);
+        pthread_mutex_lock(&p->mu);
+        p->written += (uint64_t)count;
+        p->nfailed += nfailed;
+        uint64_t written = p->written, failed = p->nfailed;
+        b->state = BATCH_FREE;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        mlic_progress_update(&p->progress, written, failed);
+    }
+    mlic_strbuf_free(&buf);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static uint64_t count_lines(FILE *list)
+{
+    struct stat st;
+    if (fstat(fileno(list), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > COUNT_LINES_MAX_BYTES)
+        return 0;
+    char buf[1 << 16];
+    uint64_t lines = 0;
+    size_t n;
+    char last = '\n';
+    while ((n = fread(buf, 1, sizeof buf, list)) > 0) {
+        for (const char *q = buf; (q = memchr(q, '\n', (size_t)(buf + n - q))); q++)
+            lines++;
+        last = buf[n - 1];
+    }
+    if (last != '\n')
+        lines++;
+    rewind(list);
+    return lines;
+}
+
+static int default_decode_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static mlic_status check_opts(const mlic_predict_opts *o)
+{
+    if (!o->model_path || !o->input_path || !o->output_path)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "predict needs a model, an input list and an output "
+                         "path. HINT: set model_path, input_path and output_path");
+    if (o->image_type != MLIC_IMAGE_TYPE_URL && o->image_type != MLIC_IMAGE_TYPE_BASE64)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "image_type %d is neither url nor base64", (int)o->image_type);
+    if (o->format != MLIC_FORMAT_EV && o->format != MLIC_FORMAT_JSONL)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "output format %d is neither ev nor jsonl", (int)o->format);
+    if (isnan(o->threshold) || o->threshold > 1.0f)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "threshold %g is not in [0, 1] (or < 0 for the "
+                         "model's own thresholds)", (double)o->threshold);
+    if (o->batch_size < 0 || o->batch_size > MAX_BATCH)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "batch size %d is not in 1..%d (0 = %d)", o->batch_size,
+                         MAX_BATCH, DEFAULT_BATCH);
+    if (o->threads < 0 || o->decode_threads < 0)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "thread counts must be >= 0 (0 = automatic)");
+    if (isnan(o->http_timeout) || o->http_timeout < 0)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "http_timeout %g must be >= 0 seconds (0 = %g)",
+                         o->http_timeout, MLIC_FETCH_DEFAULT_TIMEOUT);
+    if (!strncmp(o->input_path, "oss://", 6) || !strncmp(o->output_path, "oss://", 6))
+        return mlic_fail(MLIC_ERR_UNSUPPORTED, "oss:// paths are not supported for the list or the "
+                         "output. HINT: copy the list with ossutil, run on local files, then upload");
+    return MLIC_OK;
+}
+
+static mlic_status alloc_ring(pipeline *p)
+{
+    p->ring = calloc((size_t)p->nring, sizeof *p->ring);
+    if (!p->ring)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory for %d batches", p->nring);
+    for (int r = 0; r < p->nring; r++) {
+        batch *b = &p->ring[r];
+        b->slots = calloc((size_t)p->batch_size, sizeof *b->slots);
+        b->input = malloc((size_t)p->batch_size * p->tensor_floats * sizeof(float));
+        b->probs = malloc((size_t)p->batch_size * (size_t)p->num_classes * sizeof(float));
+        if (!b->slots || !b->input || !b->probs)
+            return mlic_fail(MLIC_ERR_NOMEM, "out of memory for %d batches of %d images of %zu floats. "
+                             "HINT: lower --batch-size", p->nring, p->batch_size, p->tensor_floats);
+        for (int i = 0; i < p->batch_size; i++) {
+            b->slots[i].owner = b;
+            b->slots[i].pos = i;
+        }
+    }
+    return MLIC_OK;
+}
+
+static void free_ring(pipeline *p)
+{
+    if (!p->ring)
+        return;
+    for (int r = 0; r < p->nring; r++) {
+        batch *b = &p->ring[r];
+        if (b->slots) {
+            b->count = p->batch_size; /* a failed run may leave any slot filled */
+            clear_slots(b);
+        }
+        free(b->slots);
+        free(b->input);
+        free(b->probs);
+    }
+    free(p->ring);
+}
+
+/* Runs the threads; the output is complete in p->out unless this fails. */
+static mlic_status run_pipeline(pipeline *p, mlic_engine *engine, int decode_threads)
+{
+    mlic_status st = mlic_queue_create(&p->jobs, (size_t)p->nring * (size_t)p->batch_size);
+    if (st != MLIC_OK)
+        return st;
+    worker *workers = calloc((size_t)decode_threads, sizeof *workers);
+    if (!workers) {
+        mlic_queue_destroy(p->jobs);
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    pthread_t reader, writer;
+    int reader_ok = 0, writer_ok = 0, err;
+
+    for (int i = 0; i < decode_threads; i++) {
+        workers[i].p = p;
+        if ((err = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i])) != 0) {
+            pipeline_fail(p, mlic_fail(MLIC_ERR_INTERNAL, "starting decode thread %d of %d: %s",
+                                       i + 1, decode_threads, strerror(err)));
+            break;
+        }
+        workers[i].started = 1;
+    }
+    if (!pipeline_failed(p)) {
+        if ((err = pthread_create(&writer, NULL, writer_main, p)) != 0)
+            pipeline_fail(p, mlic_fail(MLIC_ERR_INTERNAL, "starting the writer thread: %s", strerror(err)));
+        else
+            writer_ok = 1;
+    }
+    if (!pipeline_failed(p)) {
+        if ((err = pthread_create(&reader, NULL, reader_main, p)) != 0)
+            pipeline_fail(p, mlic_fail(MLIC_ERR_INTERNAL, "starting the reader thread: %s", strerror(err)));
+        else
+            reader_ok = 1;
+    }
+    if (!reader_ok)
+        mlic_queue_close(p->jobs);
+    /* Inference runs on this thread: the engine was made here (its thread pools belong to it). */
+    run_inference(p, engine);
+
+    if (reader_ok)
+        pthread_join(reader, NULL);
+    for (int i = 0; i < decode_threads; i++)
+        if (workers[i].started)
+            pthread_join(workers[i].thread, NULL);
+    if (writer_ok)
+        pthread_join(writer, NULL);
+    free(workers);
+    mlic_queue_destroy(p->jobs);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    if (p->failed)
+        return mlic_fail(p->fail_status, "%s", p->fail_msg);
+    return MLIC_OK;
+}
+
+static mlic_status finish_output(FILE *out, const char *tmp, const char *path)
+{
+    int bad = fflush(out) != 0 || fsync(fileno(out)) != 0;
+    int e = errno;
+    if (fclose(out) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad)
+        return mlic_fail(MLIC_ERR_IO, "writing the output '%s': %s. HINT: is the disk full?", tmp,
+                         strerror(e));
+    if (rename(tmp, path) != 0)
+        return mlic_fail(MLIC_ERR_IO, "renaming '%s' to '%s': %s", tmp, path, strerror(errno));
+    return MLIC_OK;
+}
+
+mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *stats)
+{
+    double t0 = mlic_progress_now();
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    mlic_status st = check_opts(o);
+    if (st != MLIC_OK)
+        return st;
+
+    pipeline p;
+    memset(&p, 0, sizeof p);
+    p.o = o;
+    mlic_model *model = NULL;
+    mlic_engine *engine = NULL;
+    const char **names = NULL;
+    float *thresholds = NULL;
+    char *root = NULL, *tmp = NULL;
+    int curl_ready = 0;
+
+    p.list = fopen(o->input_path, "r");
+    if (!p.list) {
+        st = mlic_fail(MLIC_ERR_IO, "cannot open the input list '%s': %s", o->input_path, strerror(errno));
+        goto done;
+    }
+    struct stat lst;
+    if (fstat(fileno(p.list), &lst) == 0 && S_ISDIR(lst.st_mode)) {
+        st = mlic_fail(MLIC_ERR_IO, "the input list '%s' is a folder. HINT: pass a text file with one "
+                       "image per line", o->input_path);
+        goto done;
+    }
+    if ((st = mlic_model_load(&model, o->model_path)) != MLIC_OK) {
+        mlic_fail_prefix(st, "loading the model '%s': ", o->model_path);
+        goto done;
+    }
+
+    mlic_preprocess pre = mlic_model_preprocess(model);
+    p.num_classes = mlic_model_num_classes(model);
+    p.batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH;
+    p.tensor_floats = (size_t)3 * (size_t)pre.crop * (size_t)pre.crop;
+    names = calloc((size_t)p.num_classes, sizeof *names);
+    thresholds = malloc((size_t)p.num_classes * sizeof *thresholds);
+    if (!names || !thresholds) {
+        st = mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < p.num_classes; i++) {
+        names[i] = mlic_model_class_name(model, i);
+        thresholds[i] = o->threshold >= 0 ? o->threshold : mlic_model_threshold(model, i);
+    }
+    p.fmt = (mlic_result_format){o->format, p.num_classes, names, thresholds};
+
+    p.input.type = o->image_type;
+    p.input.pre = pre;
+    p.input.decode.max_pixels = o->max_pixels;
+    /* Decoding JPEGs at a DCT-scaled size is much faster and loses nothing the resize keeps. */
+    p.input.decode.min_short_side = pre.resize;
+    root = o->root ? strdup(o->root) : mlic_path_dirname(o->input_path);
+    if (!root) {
+        st = mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    p.root = root;
+
+    if ((st = mlic_engine_create(&engine, model, o->backend, p.batch_size, o->threads)) != MLIC_OK) {
+        mlic_fail_prefix(st, "preparing the model '%s' for inference: ", o->model_path);
+        goto done;
+    }
+
+    int decode_threads = o->decode_threads ? o->decode_threads : default_decode_threads();
+    /* Enough batches in flight for every decode thread to stay busy while one batch is being
+     * inferred and another written. */
+    p.nring = 2 + (2 * decode_threads + p.batch_size - 1) / p.batch_size;
+    if (p.nring < 4)
+        p.nring = 4;
+    if ((st = alloc_ring(&p)) != MLIC_OK)
+        goto done;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        st = mlic_fail(MLIC_ERR_NETWORK, "curl_global_init failed");
+        goto done;
+    }
+    curl_ready = 1;
+
+    size_t tn = strlen(o->output_path) + 32;
+    if (!(tmp = malloc(tn))) {
+        st = mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(tmp, tn, "%s.tmp.%ld", o->output_path, (long)getpid());
+    if (!(p.out = fopen(tmp, "w"))) {
+        st = mlic_fail(MLIC_ERR_IO, "cannot create the output '%s': %s. HINT: check that its folder "
+                       "exists and is writable", tmp, strerror(errno));
+        goto done;
+    }
+
+    mlic_progress_start(&p.progress, o->progress, o->progress ? count_lines(p.list) : 0);
+    st = run_pipeline(&p, engine, decode_threads);
+    if (st == MLIC_OK) {
+        mlic_progress_finish(&p.progress, p.written, p.nfailed);
+        FILE *out = p.out;
+        p.out = NULL;
+        st = finish_output(out, tmp, o->output_path);
+        if (st != MLIC_OK)
+            unlink(tmp);
+    }
+    if (stats) {
+        stats->inputs = p.written;
+        stats->failed = p.nfailed;
+        stats->succeeded = p.written - p.nfailed;
+    }
+    if (st == MLIC_OK && p.nfailed > 0)
+        st = mlic_fail(MLIC_ERR_PARTIAL, "%llu of %llu inputs failed (their output lines hold an "
+                       "\"error\")", (unsigned long long)p.nfailed, (unsigned long long)p.written);
+
+done:
+    if (p.out) {
+        fclose(p.out);
+        unlink(tmp);
+    }
+    if (p.list)
+        fclose(p.list);
+    if (curl_ready)
+        curl_global_cleanup();
+    free_ring(&p);
+    mlic_engine_destroy(engine);
+    mlic_model_free(model);
+    free((void *)names);
+    free(thresholds);
+    free(root);
+    free(tmp);
+    if (stats)
+        stats->seconds = mlic_progress_now() - t0;
+    return st;
+}
