@@ -98,7 +98,13 @@ static inline float *mlic_graph_param(const mlic_graph *g, int id)
 }
 
 /* A new graph for inference: batch norm folded into the preceding convolution (which gains a
- * bias), ReLU/ReLU6 and residual adds fused into the producing convolution, dropout removed. */
+ * bias), ReLU/ReLU6 and residual adds fused into the producing convolution, dropout removed.
+ * A fusion happens only where it is exact: the convolution's output has no other consumer.
+ * The result has its own weights buffer (g is not modified) and renumbered values: 0 is the
+ * input, then one value per node in order, so every value but the input has exactly one producer.
+ * A fused_add value is always produced by an earlier node (or is the input). Value shapes are
+ * carried over from g; call mlic_graph_infer_shapes on the result for another input size.
+ * Nodes that cannot be fused (e.g. a batch norm after a pooling) stay as they are. */
 mlic_status mlic_graph_fold_for_inference(mlic_graph **out, const mlic_graph *g);
 
 #endif

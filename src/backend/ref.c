@@ -1,0 +1,226 @@
+/* The reference backend: runs any graph (folded or not) node by node with the plain C kernels of
+ * nn/kernels.h. Activation buffers are planned once at create: a value's buffer returns to a free
+ * pool after its last reader, and later values reuse it. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "core/error.h"
+#include "nn/kernels.h"
+
+typedef struct {
+    const mlic_graph *g;
+    int max_batch, threads;
+    int nslots;
+    float **slots;      /* (nslots) buffers of max_batch * slot_cap floats */
+    int *slot_of;       /* per value: its slot, -1 for the graph input */
+    float *workspace;   /* im2col scratch, the largest any convolution needs */
+} ref_state;
+
+static size_t value_floats(const mlic_graph *g, int v)
+{
+    const mlic_shape3 s = g->values[v];
+    return (size_t)s.c * s.h * s.w;
+}
+
+static mlic_conv_geom conv_geom(const mlic_graph *g, const mlic_node *nd, int n)
+{
+    const mlic_shape3 x = g->values[nd->in[0]];
+    return mlic_conv_geom_make(n, x.c, x.h, x.w, g->values[nd->out].c, nd->kernel, nd->stride,
+                               nd->pad, nd->groups);
+}
+
+static void ref_destroy(void *state)
+{
+    ref_state *st = state;
+    if (!st)
+        return;
+    for (int i = 0; i < st->nslots; i++)
+        free(st->slots[i]);
+    free(st->slots);
+    free(st->slot_of);
+    free(st->workspace);
+    free(st);
+}
+
+/* Assign each value a slot; *caps receives each slot's per-sample size in floats. */
+static mlic_status plan_slots(ref_state *st, size_t **caps)
+{
+    const mlic_graph *g = st->g;
+    int *last = malloc((size_t)g->nvalues * sizeof *last);
+    int *free_list = malloc((size_t)g->nvalues * sizeof *free_list);
+    st->slot_of = malloc((size_t)g->nvalues * sizeof *st->slot_of);
+    *caps = calloc((size_t)g->nvalues, sizeof **caps);
+    if (!last || !free_list || !st->slot_of || !*caps) {
+        free(last);
+        free(free_list);
+        return mlic_fail(MLIC_ERR_NOMEM, "reference backend: out of memory planning buffers");
+    }
+    for (int v = 0; v < g->nvalues; v++) {
+        last[v] = -1;
+        st->slot_of[v] = -1;
+    }
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        last[nd->out] = i;
+        const int reads[3] = {nd->in[0], nd->in[1], nd->fused_add};
+        for (int k = 0; k < 3; k++)
+            if (reads[k] >= 0)
+                last[reads[k]] = i;
+    }
+    last[g->output] = g->nnodes;
+
+    int nfree = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const int out = g->nodes[i].out;
+        const size_t need = value_floats(g, out);
+        int pick = -1;
+        for (int f = 0; f < nfree; f++) { /* best fit, else the largest free slot, grown */
+            const size_t cap = (*caps)[free_list[f]];
+            const size_t best = pick < 0 ? 0 : (*caps)[free_list[pick]];
+            if (pick < 0 || (best >= need ? cap >= need && cap < best : cap > best))
+                pick = f;
+        }
+        int slot;
+        if (pick >= 0) {
+            slot = free_list[pick];
+            free_list[pick] = free_list[--nfree];
+        } else {
+            slot = st->nslots++;
+        }
+        if ((*caps)[slot] < need)
+            (*caps)[slot] = need;
+        st->slot_of[out] = slot;
+        for (int v = 0; v < g->nvalues; v++)
+            if (last[v] == i && st->slot_of[v] >= 0)
+                free_list[nfree++] = st->slot_of[v];
+    }
+    free(last);
+    free(free_list);
+    return MLIC_OK;
+}
+
+static mlic_status ref_create(void **state, const mlic_graph *g, int max_batch, int threads)
+{
+    *state = NULL;
+    if (max_batch < 1)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "reference backend: max_batch %d must be >= 1",
+                         max_batch);
+    if (g->values[g->input].c != 3 || g->values[g->output].c != g->num_classes)
+        return mlic_fail(MLIC_ERR_INTERNAL,
+                         "reference backend: graph %s has no inferred shapes. "
+                         "HINT: call mlic_graph_infer_shapes first", g->arch);
+    ref_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return mlic_fail(MLIC_ERR_NOMEM, "reference backend: out of memory");
+    st->g = g;
+    st->max_batch = max_batch;
+    st->threads = threads > 0 ? threads : omp_get_num_procs();
+    size_t *caps = NULL;
+    mlic_status s = plan_slots(st, &caps);
+    if (s != MLIC_OK) {
+        free(caps);
+        ref_destroy(st);
+        return s;
+    }
+    size_t ws = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == MLIC_OP_CONV) {
+            const mlic_conv_geom cg = conv_geom(g, &g->nodes[i], 1);
+            const size_t need = mlic_conv2d_workspace_floats(&cg);
+            ws = need > ws ? need : ws;
+        }
+    st->slots = calloc((size_t)st->nslots, sizeof *st->slots);
+    st->workspace = malloc((ws ? ws : 1) * sizeof(float));
+    size_t total = ws;
+    int ok = st->slots && st->workspace;
+    for (int i = 0; ok && i < st->nslots; i++) {
+        st->slots[i] = malloc(caps[i] * (size_t)max_batch * sizeof(float));
+        total += caps[i] * (size_t)max_batch;
+        ok = st->slots[i] != NULL;
+    }
+    free(caps);
+    if (!ok) {
+        ref_destroy(st);
+        return mlic_fail(MLIC_ERR_NOMEM,
+                         "reference backend: out of memory for %zu MiB of activations (batch %d). "
+                         "HINT: use a smaller batch size", total * sizeof(float) >> 20, max_batch);
+    }
+    *state = st;
+    return MLIC_OK;
+}
+
+static mlic_status ref_run(void *state, float *logits, const float *input, int n)
+{
+    ref_state *st = state;
+    const mlic_graph *g = st->g;
+    if (n < 1 || n > st->max_batch)
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "reference backend: batch of %d images, the engine was created for 1..%d",
+                         n, st->max_batch);
+    omp_set_num_threads(st->threads);
+#define VAL(v) ((v) == g->input ? (float *)input : st->slots[st->slot_of[v]])
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        const float *x = VAL(nd->in[0]);
+        float *y = VAL(nd->out);
+        const mlic_shape3 xs = g->values[nd->in[0]];
+        const size_t count = value_floats(g, nd->out) * (size_t)n;
+        const float *w = nd->weight >= 0 ? mlic_graph_param(g, nd->weight) : NULL;
+        const float *b = nd->bias >= 0 ? mlic_graph_param(g, nd->bias) : NULL;
+        switch (nd->op) {
+        case MLIC_OP_CONV: {
+            const mlic_conv_geom cg = conv_geom(g, nd, n);
+            mlic_conv2d_forward(y, st->workspace, x, w, b,
+                                nd->fused_add >= 0 ? VAL(nd->fused_add) : NULL, nd->fused_act, &cg);
+            continue; /* its fusions are done */
+        }
+        case MLIC_OP_BATCHNORM:
+            mlic_batchnorm_forward_infer(y, x, w, b, mlic_graph_param(g, nd->running_mean),
+                                         mlic_graph_param(g, nd->running_var), nd->eps, n, xs.c,
+                                         xs.h * xs.w);
+            break;
+        case MLIC_OP_RELU:
+            mlic_act_forward(y, x, MLIC_ACT_RELU, count);
+            break;
+        case MLIC_OP_RELU6:
+            mlic_act_forward(y, x, MLIC_ACT_RELU6, count);
+            break;
+        case MLIC_OP_ADD:
+            mlic_add_forward(y, x, VAL(nd->in[1]), count);
+            break;
+        case MLIC_OP_MAXPOOL: {
+            const mlic_pool_geom pg = mlic_pool_geom_make(n, xs.c, xs.h, xs.w, nd->kernel,
+                                                          nd->stride, nd->pad);
+            mlic_maxpool2d_forward(y, x, &pg);
+            break;
+        }
+        case MLIC_OP_GLOBAL_AVGPOOL:
+            mlic_global_avgpool_forward(y, x, n, xs.c, xs.h * xs.w);
+            break;
+        case MLIC_OP_DROPOUT:
+            mlic_act_forward(y, x, MLIC_ACT_NONE, count);
+            break;
+        case MLIC_OP_LINEAR:
+            mlic_linear_forward(y, x, w, b, n, xs.c * xs.h * xs.w, g->values[nd->out].c);
+            break;
+        }
+        /* Fusions on ops other than convolution: not produced by the folding pass today, but part
+         * of the IR's meaning. */
+        if (nd->fused_add >= 0)
+            mlic_add_forward(y, y, VAL(nd->fused_add), count);
+        if (nd->fused_act != MLIC_ACT_NONE)
+            mlic_act_forward(y, y, nd->fused_act, count);
+    }
+    memcpy(logits, VAL(g->output), (size_t)n * g->num_classes * sizeof(float));
+#undef VAL
+    return MLIC_OK;
+}
+
+const mlic_backend_ops mlic_backend_ref = {
+    .name = "ref",
+    .create = ref_create,
+    .run = ref_run,
+    .destroy = ref_destroy,
+};
