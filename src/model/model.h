@@ -27,4 +27,18 @@ mlic_status mlic_model_create(mlic_model **out, const mlic_model_spec *spec);
 /* Write the model atomically (temp file + rename). */
 mlic_status mlic_model_save(const mlic_model *m, const char *path);
 
+/* Checks shared by create, load and import; messages start with `what` (a file, "model spec").
+ * Class names: non-empty UTF-8 without newlines, no two alike. */
+mlic_status mlic_model_check_classes(const char *const *classes, int n, const char *what);
+/* Thresholds in [0, 1]. */
+mlic_status mlic_model_check_thresholds(const float *t, int n, const char *what);
+/* crop in [32, 4096]; resize 0 (none) or in [crop, 8192]; std > 0; all finite. */
+mlic_status mlic_model_check_preprocess(const mlic_preprocess *p, const char *what);
+
+/* Trainable parameters (PyTorch's sum(p.numel() for p in model.parameters())). */
+uint64_t mlic_model_num_parameters(const mlic_model *m);
+
+/* The shortest decimal text that reads back (strtof) as exactly v; buf holds at least 32. */
+void mlic_model_float_text(char *buf, float v);
+
 #endif

@@ -1,0 +1,181 @@
+/* mlic import: a torchvision state dict (safetensors) + a class list -> a model file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "mlic.h"
+#include "model/model.h"
+#include "nn/graph.h"
+
+static const char *const CMD = "import";
+
+static void usage(FILE *f)
+{
+    mlic_preprocess d = mlic_preprocess_default();
+    fprintf(f,
+            "usage: mlic import --arch NAME --weights W.safetensors --classes C.txt "
+            "--output M.safetensors\n"
+            "                   [--resize N] [--crop N] [--mean R,G,B] [--std R,G,B] "
+            "[--threshold T]\n\n"
+            "Pack a torchvision state dict, saved with safetensors (e.g.\n"
+            "safetensors.torch.save_file(model.state_dict(), W.safetensors)), and its class names\n"
+            "into one mlic model file. Names and shapes are checked against the arch.\n\n"
+            "  --arch NAME       ");
+    for (int i = 0; mlic_graph_archs[i]; i++)
+        fprintf(f, "%s%s", i ? ", " : "", mlic_graph_archs[i]);
+    fprintf(f,
+            "\n"
+            "  --weights FILE    the state dict (F32; F16, BF16 and F64 are converted)\n"
+            "  --classes FILE    class names, one per line, in the order of the head's outputs\n"
+            "                    (UTF-8; blank lines are skipped)\n"
+            "  --output FILE     the model file to write (replaced atomically)\n"
+            "  --resize N        resize the shorter image side to N first; 0: no resize "
+            "(default %d)\n"
+            "  --crop N          centre crop N x N, the network's input (default %d)\n"
+            "  --mean R,G,B      normalisation mean of [0,1] pixel values (default %g,%g,%g)\n"
+            "  --std R,G,B       normalisation standard deviation (default %g,%g,%g)\n"
+            "  --threshold T     every class's decision threshold on its sigmoid probability "
+            "(default 0.5)\n"
+            "  -h, --help        this help\n\n"
+            "Exit status: 0 written, 1 failed, 2 bad usage.\n",
+            d.resize, d.crop, d.mean[0], d.mean[1], d.mean[2], d.std[0], d.std[1], d.std[2]);
+}
+
+typedef struct {
+    char *text;   /* the file, lines cut in place */
+    char **names; /* (n) into text */
+    int n;
+} class_list;
+
+static int read_classes(class_list *cl, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "mlic %s: cannot read the classes file %s: %s\n", CMD, path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    for (size_t got; text && (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
+        len += got;
+        if (len + 1 == cap) {
+            char *bigger = realloc(text, cap *= 2);
+            if (!bigger)
+                free(text);
+            text = bigger;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!text || failed) {
+        fprintf(stderr, "mlic %s: cannot read the classes file %s: %s\n", CMD, path,
+                text ? "read error" : "out of memory");
+        free(text);
+        return -1;
+    }
+    text[len] = '\0';
+    if (memchr(text, '\0', len)) {
+        fprintf(stderr, "mlic %s: %s: contains a NUL byte; expected a text file of class names\n",
+                CMD, path);
+        free(text);
+        return -1;
+    }
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    cl->text = text;
+    cl->names = malloc(lines * sizeof *cl->names);
+    cl->n = 0;
+    if (!cl->names) {
+        fprintf(stderr, "mlic %s: out of memory\n", CMD);
+        return -1;
+    }
+    for (char *line = text, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r')
+            line[--l] = '\0';
+        if (strspn(line, " \t") == l)
+            continue;
+        cl->names[cl->n++] = line;
+    }
+    if (!cl->n) {
+        fprintf(stderr, "mlic %s: %s: no class names (one per line expected)\n", CMD, path);
+        return -1;
+    }
+    if (mlic_model_check_classes((const char *const *)cl->names, cl->n, path)) {
+        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        return -1;
+    }
+    return 0;
+}
+
+int mlic_cmd_import(int argc, char **argv)
+{
+    const char *arch = NULL, *weights = NULL, *classes = NULL, *output = NULL, *v;
+    mlic_model_spec spec = {.threshold = 0.5f, .pre = mlic_preprocess_default()};
+    for (int i = 1; i < argc; i++) {
+        int r = 0;
+        if (mlic_args_is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        }
+        if ((r = mlic_args_value(CMD, argc, argv, &i, "--arch", &arch)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--weights", &weights)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &classes)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--output", &output))) {
+            if (r < 0)
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--resize", &v))) {
+            if (r < 0 || mlic_args_int(CMD, "--resize", v, 0, 1 << 20, &spec.pre.resize))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--crop", &v))) {
+            if (r < 0 || mlic_args_int(CMD, "--crop", v, 1, 1 << 20, &spec.pre.crop))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--mean", &v))) {
+            if (r < 0 || mlic_args_floats(CMD, "--mean", v, spec.pre.mean, 3))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--std", &v))) {
+            if (r < 0 || mlic_args_floats(CMD, "--std", v, spec.pre.std, 3))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--threshold", &v))) {
+            if (r < 0 || mlic_args_float(CMD, "--threshold", v, &spec.threshold))
+                return 2;
+        } else {
+            return mlic_args_usage_error(CMD, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!arch || !weights || !classes || !output)
+        return mlic_args_usage_error(CMD, "missing %s", !arch ? "--arch" : !weights ? "--weights"
+                                                        : !classes ? "--classes" : "--output");
+    int known = 0;
+    for (int i = 0; mlic_graph_archs[i]; i++)
+        known |= !strcmp(arch, mlic_graph_archs[i]);
+    if (!known)
+        return mlic_args_usage_error(CMD, "unknown --arch '%s'", arch);
+    if (mlic_model_check_thresholds(&spec.threshold, 1, "--threshold") ||
+        mlic_model_check_preprocess(&spec.pre, "preprocessing options"))
+        return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
+
+    class_list cl = {0};
+    int rc = 1;
+    if (!read_classes(&cl, classes)) {
+        spec.arch = arch;
+        spec.classes = (const char *const *)cl.names;
+        spec.num_classes = cl.n;
+        if (mlic_model_import(weights, &spec, output) == MLIC_OK) {
+            fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, arch, cl.n);
+            rc = 0;
+        } else {
+            fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        }
+    }
+    free(cl.names);
+    free(cl.text);
+    return rc;
+}

@@ -1,0 +1,231 @@
+/* Model files: mlic_model_load and mlic_model_save (format: docs/model-format.md). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/error.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "model/state_dict.h"
+
+#define META_KEY "mlic"
+
+/* ---------------------------------------------------------------- metadata -> model */
+
+/* The "mlic" metadata, parsed and checked before anything is built from it. */
+typedef struct {
+    const char *arch;          /* points into the cJSON tree */
+    int num_classes;
+    const char **classes;      /* (num_classes), into the cJSON tree */
+    float *thresholds;         /* (num_classes) */
+    mlic_preprocess pre;
+} meta_fields;
+
+static int json_int(const cJSON *j, int lo, int hi, int *out)
+{
+    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < lo ||
+        j->valuedouble > hi)
+        return 0;
+    *out = (int)j->valuedouble;
+    return 1;
+}
+
+static int json_float3(const cJSON *j, float out[3])
+{
+    if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) != 3)
+        return 0;
+    for (int c = 0; c < 3; c++) {
+        const cJSON *e = cJSON_GetArrayItem(j, c);
+        if (!cJSON_IsNumber(e))
+            return 0;
+        out[c] = (float)e->valuedouble;
+    }
+    return 1;
+}
+
+static mlic_status parse_meta(meta_fields *m, const cJSON *root, const char *path)
+{
+    if (!cJSON_IsObject(root))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" is not a JSON object", path);
+    int version;
+    if (!json_int(cJSON_GetObjectItemCaseSensitive(root, "format_version"), 1, 1 << 30, &version))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"format_version\" is missing or "
+                         "not a positive integer", path);
+    if (version > MLIC_MODEL_FORMAT_VERSION)
+        return mlic_fail(MLIC_ERR_UNSUPPORTED, "%s: model format_version %d is newer than this "
+                         "mlic (%s) reads (%d). HINT: upgrade mlic", path, version, MLIC_VERSION,
+                         MLIC_MODEL_FORMAT_VERSION);
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "arch");
+    const cJSON *classes = cJSON_GetObjectItemCaseSensitive(root, "classes");
+    const cJSON *thresholds = cJSON_GetObjectItemCaseSensitive(root, "thresholds");
+    if (!cJSON_IsString(arch))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"arch\" is missing or not a "
+                         "string", path);
+    m->arch = arch->valuestring;
+    if (!cJSON_IsArray(classes) || cJSON_GetArraySize(classes) < 1)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"classes\" is missing or not a "
+                         "non-empty array", path);
+    m->num_classes = cJSON_GetArraySize(classes);
+    if (!cJSON_IsArray(thresholds) || cJSON_GetArraySize(thresholds) != m->num_classes)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"thresholds\" must be an array "
+                         "of %d numbers, one per class", path, m->num_classes);
+    m->classes = calloc((size_t)m->num_classes, sizeof *m->classes);
+    m->thresholds = calloc((size_t)m->num_classes, sizeof *m->thresholds);
+    if (!m->classes || !m->thresholds)
+        return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < m->num_classes; i++) {
+        const cJSON *c = cJSON_GetArrayItem(classes, i), *t = cJSON_GetArrayItem(thresholds, i);
+        if (!cJSON_IsString(c))
+            return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": classes[%d] is not a string",
+                             path, i);
+        if (!cJSON_IsNumber(t))
+            return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": thresholds[%d] is not a "
+                             "number", path, i);
+        m->classes[i] = c->valuestring;
+        m->thresholds[i] = (float)t->valuedouble;
+    }
+    if (!json_int(cJSON_GetObjectItemCaseSensitive(root, "resize"), 0, 1 << 30, &m->pre.resize) ||
+        !json_int(cJSON_GetObjectItemCaseSensitive(root, "crop"), 0, 1 << 30, &m->pre.crop))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"resize\" and \"crop\" must be "
+                         "non-negative integers", path);
+    if (!json_float3(cJSON_GetObjectItemCaseSensitive(root, "mean"), m->pre.mean) ||
+        !json_float3(cJSON_GetObjectItemCaseSensitive(root, "std"), m->pre.std))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"mean\" and \"std\" must be "
+                         "arrays of 3 numbers", path);
+    mlic_status st = mlic_model_check_classes(m->classes, m->num_classes, path);
+    if (!st)
+        st = mlic_model_check_thresholds(m->thresholds, m->num_classes, path);
+    if (!st)
+        st = mlic_model_check_preprocess(&m->pre, path);
+    /* The checks above speak of arguments; here they are flaws in the file. */
+    return st ? MLIC_ERR_FORMAT : MLIC_OK;
+}
+
+static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
+{
+    const char *path = mlic_safetensors_path(f);
+    const char *text = mlic_safetensors_metadata(f, META_KEY);
+    if (!text)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: a safetensors file without \"mlic\" metadata, so "
+                         "not an mlic model. HINT: make a model from a state dict with 'mlic import'",
+                         path);
+    cJSON *root = cJSON_Parse(text);
+    if (!root)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" is not valid JSON", path);
+    meta_fields meta = {0};
+    mlic_status st = parse_meta(&meta, root, path);
+    mlic_model *m = NULL;
+    if (!st) {
+        mlic_model_spec spec = {.arch = meta.arch, .classes = meta.classes,
+                                .num_classes = meta.num_classes, .threshold = meta.thresholds[0],
+                                .pre = meta.pre};
+        st = mlic_model_create(&m, &spec);
+        if (st)
+            mlic_fail_prefix(st, "%s: ", path);
+    }
+    if (!st) {
+        memcpy(m->thresholds, meta.thresholds, (size_t)m->num_classes * sizeof *m->thresholds);
+        st = mlic_state_dict_load(m->graph, f, "HINT: the file is inconsistent; re-create it with "
+                                  "'mlic import' or 'mlic train'");
+    }
+    free(meta.classes);
+    free(meta.thresholds);
+    cJSON_Delete(root);
+    if (st) {
+        mlic_model_free(m);
+        return st;
+    }
+    *out = m;
+    return MLIC_OK;
+}
+
+mlic_status mlic_model_load(mlic_model **out, const char *path)
+{
+    *out = NULL;
+    mlic_safetensors *f = NULL;
+    mlic_status st = mlic_safetensors_open(&f, path);
+    if (!st)
+        st = load_from(out, f);
+    mlic_safetensors_close(f);
+    return st;
+}
+
+/* ---------------------------------------------------------------- model -> file */
+
+static int add_float(cJSON *arr, float v)
+{
+    char buf[32];
+    mlic_model_float_text(buf, v);
+    cJSON *r = cJSON_CreateRaw(buf);
+    return r && cJSON_AddItemToArray(arr, r);
+}
+
+static char *meta_text(const mlic_model *m)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *classes = NULL, *thresholds = NULL, *mean = NULL, *std = NULL;
+    int ok = root && cJSON_AddNumberToObject(root, "format_version", MLIC_MODEL_FORMAT_VERSION) &&
+             cJSON_AddStringToObject(root, "arch", m->graph->arch) &&
+             (classes = cJSON_AddArrayToObject(root, "classes")) &&
+             (thresholds = cJSON_AddArrayToObject(root, "thresholds")) &&
+             cJSON_AddNumberToObject(root, "resize", m->pre.resize) &&
+             cJSON_AddNumberToObject(root, "crop", m->pre.crop) &&
+             (mean = cJSON_AddArrayToObject(root, "mean")) &&
+             (std = cJSON_AddArrayToObject(root, "std"));
+    for (int i = 0; i < m->num_classes && ok; i++) {
+        cJSON *s = cJSON_CreateString(m->classes[i]);
+        ok = s && cJSON_AddItemToArray(classes, s) && add_float(thresholds, m->thresholds[i]);
+    }
+    for (int c = 0; c < 3 && ok; c++)
+        ok = add_float(mean, m->pre.mean[c]) && add_float(std, m->pre.std[c]);
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return text;
+}
+
+mlic_status mlic_model_save(const mlic_model *m, const char *path)
+{
+    const mlic_graph *g = m->graph;
+    int nbn = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        nbn += g->nodes[i].op == MLIC_OP_BATCHNORM;
+    int n = g->nparams + nbn;
+    static const int64_t batches_tracked = 0;
+    mlic_safetensors_entry *e = calloc((size_t)n, sizeof *e);
+    char(*counter_names)[sizeof g->nodes[0].name + sizeof MLIC_NUM_BATCHES_TRACKED + 1] =
+        calloc((size_t)nbn + 1, sizeof *counter_names);
+    char *meta = meta_text(m);
+    mlic_status st = MLIC_OK;
+    if (!e || !counter_names || !meta)
+        st = mlic_fail(MLIC_ERR_NOMEM, "writing %s: out of memory", path);
+    /* State-dict order: each batch norm's counter follows its running_var. */
+    int k = 0, c = 0;
+    for (int i = 0; i < g->nparams && !st; i++) {
+        const mlic_param *p = &g->params[i];
+        e[k++] = (mlic_safetensors_entry){p->name, MLIC_DTYPE_F32, p->ndim, p->dims,
+                                          mlic_graph_param(g, i)};
+        for (int j = 0; j < g->nnodes; j++) {
+            const mlic_node *bn = &g->nodes[j];
+            if (bn->op != MLIC_OP_BATCHNORM || bn->running_var != i)
+                continue;
+            snprintf(counter_names[c], sizeof counter_names[c], "%s.%s", bn->name,
+                     MLIC_NUM_BATCHES_TRACKED);
+            e[k++] = (mlic_safetensors_entry){counter_names[c++], MLIC_DTYPE_I64, 0, NULL,
+                                              &batches_tracked};
+        }
+    }
+    if (!st && k != n)
+        st = mlic_fail(MLIC_ERR_INTERNAL, "writing %s: graph %s has batch norms whose running_var "
+                       "is not among its parameters", path, g->arch);
+    if (!st) {
+        const char *key = META_KEY;
+        st = mlic_safetensors_write(path, e, n, &key, (const char *const *)&meta, 1);
+    }
+    free(e);
+    free(counter_names);
+    free(meta);
+    return st;
+}

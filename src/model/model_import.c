@@ -1,0 +1,25 @@
+/* mlic_model_import: a torchvision state dict (safetensors) plus a spec -> a model file. */
+#include "core/error.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "model/state_dict.h"
+
+mlic_status mlic_model_import(const char *weights_path, const mlic_model_spec *spec,
+                              const char *out_path)
+{
+    mlic_model *m = NULL;
+    mlic_safetensors *f = NULL;
+    mlic_status st = mlic_model_create(&m, spec);
+    if (!st)
+        st = mlic_safetensors_open(&f, weights_path);
+    if (!st)
+        st = mlic_state_dict_load(m->graph, f, "HINT: the class list needs one name per output of "
+                                  "the head, in the order the head was trained with; an ImageNet "
+                                  "checkpoint (1000 outputs) needs a multi-label head trained first "
+                                  "('mlic train')");
+    if (!st)
+        st = mlic_model_save(m, out_path);
+    mlic_safetensors_close(f);
+    mlic_model_free(m);
+    return st;
+}
