@@ -32,11 +32,12 @@ void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
         }
         dbeta[ch] += (float)sum_dy;
         dgamma[ch] += (float)sum_dy_xhat;
-        /* dx = a * dy + b * (x - mean) + c0: xhat's invstd folded into b. Subtracting the
-         * mean before scaling keeps a large channel mean from cancelling in float. */
-        double a = gamma[ch] * invstd;
-        float fa = (float)a, fb = (float)(-a * invstd * sum_dy_xhat / m);
-        float fc = (float)(-a * sum_dy / m), fmean = (float)mean;
+        /* dx = a * dy + b * (x - mean) + c0, xhat's invstd folded into b. As in the forward,
+         * x is centred on the float mean and that mean's rounding error moved into c0. */
+        double a = gamma[ch] * invstd, b = -a * invstd * sum_dy_xhat / m;
+        float fmean = (float)mean;
+        float fa = (float)a, fb = (float)b;
+        float fc = (float)(-a * sum_dy / m - b * (mean - fmean));
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * hw;
             const float *xp = x + off, *dp = dy + off;

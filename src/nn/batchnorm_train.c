@@ -49,8 +49,12 @@ mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
         running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mean);
         running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
                                   momentum * (ss / (double)(m - 1)));
-        /* Centre before scaling so a large mean does not cancel in float. */
-        float scale = (float)(gamma[ch] * invstd), fmean = (float)mean, shift = beta[ch];
+        /* Centre before scaling, on the float mean (x - fmean is exact for x near the mean) with
+         * its rounding error moved into the shift, so a mean large against the spread does not
+         * cancel in float. */
+        double scale_d = gamma[ch] * invstd;
+        float scale = (float)scale_d, fmean = (float)mean;
+        float shift = (float)(beta[ch] - (mean - fmean) * scale_d);
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * hw;
             const float *xp = x + off;
