@@ -4,12 +4,18 @@
  * Writes the weights after every step, raw float32 (STEPS, N), to OUT and prints each step's
  * gradient norm. Keys: lr=a,b,... (one per step, or one for all), momenta=a,b,... (set before each
  * step), wd, momentum, dampening, nesterov, beta1, beta2, eps, clip, restart_at=S (after S steps
- * copy the state and step count into a new optimizer, as a checkpoint resume would). */
+ * copy the state and step count into a new optimizer, as a checkpoint resume would).
+ *
+ *   tool_optim schedule KIND STEPS [key=value ...]
+ * prints "lr momentum" for steps 0 .. STEPS-1 of an lr schedule. Keys: lr, total, warmup,
+ * warmup_factor, step_size, gamma, min_lr, pct_start, div_factor, final_div_factor,
+ * base_momentum, max_momentum. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "train/optim.h"
+#include "train/schedule.h"
 
 static void *read_file(const char *path, size_t bytes)
 {
@@ -43,8 +49,51 @@ static void die(void)
     exit(1);
 }
 
+static int schedule_main(int argc, char **argv)
+{
+    mlic_sched_kind kind;
+    if (argc < 4 || mlic_sched_parse_kind(&kind, argv[2]) != MLIC_OK) {
+        fprintf(stderr, "usage: tool_optim schedule KIND STEPS [key=value...]\n");
+        return 2;
+    }
+    mlic_sched_cfg c = mlic_sched_defaults(kind, 0.1);
+    for (int i = 4; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq) {
+            fprintf(stderr, "tool_optim: bad option %s\n", argv[i]);
+            return 2;
+        }
+        *eq = '\0';
+        const char *key = argv[i];
+        double v = strtod(eq + 1, NULL);
+        if (strcmp(key, "lr") == 0) c.lr = v;
+        else if (strcmp(key, "total") == 0) c.total_steps = (int64_t)v;
+        else if (strcmp(key, "warmup") == 0) c.warmup_steps = (int64_t)v;
+        else if (strcmp(key, "warmup_factor") == 0) c.warmup_factor = v;
+        else if (strcmp(key, "step_size") == 0) c.step_size = (int64_t)v;
+        else if (strcmp(key, "gamma") == 0) c.gamma = v;
+        else if (strcmp(key, "min_lr") == 0) c.min_lr = v;
+        else if (strcmp(key, "pct_start") == 0) c.pct_start = v;
+        else if (strcmp(key, "div_factor") == 0) c.div_factor = v;
+        else if (strcmp(key, "final_div_factor") == 0) c.final_div_factor = v;
+        else if (strcmp(key, "base_momentum") == 0) c.base_momentum = v;
+        else if (strcmp(key, "max_momentum") == 0) c.max_momentum = v;
+        else {
+            fprintf(stderr, "tool_optim: unknown key %s\n", key);
+            return 2;
+        }
+    }
+    if (mlic_sched_check(&c) != MLIC_OK)
+        die();
+    for (int64_t s = 0; s < atoll(argv[3]); s++)
+        printf("%.17g %.17g\n", mlic_sched_lr(&c, s), mlic_sched_momentum(&c, s));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "schedule") == 0)
+        return schedule_main(argc, argv);
     if (argc < 8) {
         fprintf(stderr, "usage: tool_optim N STEPS W0 GRADS ROLES OUT sgd|adamw [key=value...]\n");
         return 2;
