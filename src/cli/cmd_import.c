@@ -159,8 +159,10 @@ int mlic_cmd_import(int argc, char **argv)
     if (!known)
         return mlic_args_usage_error(CMD, "unknown --arch '%s'", arch);
     if (mlic_model_check_thresholds(&spec.threshold, 1, "--threshold") ||
-        mlic_model_check_preprocess(&spec.pre, "preprocessing options"))
-        return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
+        mlic_model_check_preprocess(&spec.pre, "preprocessing options")) {
+        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        return 2;
+    }
 
     class_list cl = {0};
     int rc = 1;

@@ -62,10 +62,15 @@ mlic_status mlic_model_check_classes(const char *const *classes, int n, const ch
 
 mlic_status mlic_model_check_thresholds(const float *t, int n, const char *what)
 {
-    for (int i = 0; i < n; i++)
-        if (!(t[i] >= 0.0f && t[i] <= 1.0f))
-            return mlic_fail(MLIC_ERR_INVALID_ARG, "%s: threshold %g (class %d) is outside [0, 1]. "
-                             "HINT: thresholds apply to sigmoid probabilities", what, t[i], i + 1);
+    for (int i = 0; i < n; i++) {
+        if (t[i] >= 0.0f && t[i] <= 1.0f)
+            continue;
+        char which[32] = "";
+        if (n > 1)
+            snprintf(which, sizeof which, " (class %d)", i + 1);
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "%s: threshold %g%s is outside [0, 1]. HINT: "
+                         "thresholds apply to sigmoid probabilities", what, t[i], which);
+    }
     return MLIC_OK;
 }
 
