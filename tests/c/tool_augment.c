@@ -55,8 +55,9 @@ static int apply(int argc, char **argv)
     mlic_augment_cfg cfg = default_cfg(atoi(argv[4]));
     mlic_augment_params p = {.top = atoi(argv[5]), .left = atoi(argv[6]), .height = atoi(argv[7]),
                              .width = atoi(argv[8]), .flip = atoi(argv[9])};
+    size_t order_len = strlen(argv[10]);
     for (int i = 0; i < MLIC_JITTER_COUNT; i++) {
-        p.order[i] = argv[10][i] ? argv[10][i] - '0' : -1;
+        p.order[i] = (size_t)i < order_len ? argv[10][i] - '0' : -1;
         p.factor[i] = strtod(argv[11 + i], NULL);
     }
     size_t n = (size_t)3 * cfg.size * cfg.size;
