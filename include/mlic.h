@@ -49,6 +49,13 @@ typedef struct {
     int width;
     int height;
     uint8_t *pixels; /* (H, W, 3) */
+    /* Set by a JPEG decode that used DCT scaling: pixels show the full_width x full_height
+     * image at `scale` (a multiple of 1/8), so that mlic_image_preprocess can compute
+     * torchvision's geometry on the full image. All 0 for a full-size image (zero-initialise
+     * an image you fill yourself). */
+    int full_width;
+    int full_height;
+    float scale;
 } mlic_image;
 
 typedef struct {
@@ -56,7 +63,10 @@ typedef struct {
      * 0 means the default (MLIC_DEFAULT_MAX_PIXELS). */
     uint64_t max_pixels;
     /* If > 0, JPEG decoding may use libjpeg-turbo's DCT-domain scaling to the smallest scale
-     * whose shorter side is still >= min_short_side. 0 decodes at full size. */
+     * whose shorter side is still >= min_short_side. 0 decodes at full size. Pass 2 * resize:
+     * the preprocessed tensor then stays within ~0.5/255 (mean absolute) of torchvision's on
+     * full-size decodes; with min_short_side = resize it can drift to several /255 on detailed
+     * images, because the DCT filter replaces most of PIL's antialiasing. */
     int min_short_side;
 } mlic_decode_opts;
 

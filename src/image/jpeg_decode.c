@@ -76,6 +76,11 @@ mlic_status mlic_image_decode_jpeg(mlic_image *out, const uint8_t *data, size_t 
     tjscalingfactor sf = pick_scale(w, h, min_short_side);
     if ((s = mlic_image_alloc(out, TJSCALED(w, sf), TJSCALED(h, sf), max_pixels, "JPEG")) != MLIC_OK)
         goto done;
+    if (sf.num != sf.denom) {
+        out->full_width = w;
+        out->full_height = h;
+        out->scale = (float)sf.num / (float)sf.denom;
+    }
     if ((s = decode_pixels(out, tj, data, len, colorspace)) != MLIC_OK) goto done;
     s = mlic_image_orient(out, mlic_image_jpeg_orientation(data, len));
 done:

@@ -85,5 +85,10 @@ mlic_status mlic_image_orient(mlic_image *img, int orientation)
     img->pixels = out;
     img->width = ow;
     img->height = oh;
+    if (swap) {
+        int fw = img->full_width;
+        img->full_width = img->full_height;
+        img->full_height = fw;
+    }
     return MLIC_OK;
 }

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "image/resample.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 mlic_preprocess mlic_preprocess_default(void)
@@ -39,6 +40,21 @@ static int crop_start(int n, int crop)
     return (d % 2 == 1 && half % 2 == 1) ? half + 1 : half;
 }
 
+/* The image torchvision would see: the full-size one when img was DCT-scaled by the decoder.
+ * Fields that do not describe img exactly (a hand-filled image) are ignored. */
+static double full_size(int *w, int *h, const mlic_image *img)
+{
+    *w = img->width;
+    *h = img->height;
+    double s = img->scale;
+    if (!(s > 0.0 && s < 1.0) || img->full_width <= 0 || img->full_height <= 0 ||
+        (int)ceil(img->full_width * s) != img->width || (int)ceil(img->full_height * s) != img->height)
+        return 1.0;
+    *w = img->full_width;
+    *h = img->full_height;
+    return s;
+}
+
 static mlic_status check_args(const float *out, const mlic_image *img, const mlic_preprocess *p)
 {
     if (!out || !img || !p) return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_image_preprocess: NULL argument");
@@ -58,8 +74,9 @@ mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_
 {
     mlic_status s = check_args(out, img, p);
     if (s != MLIC_OK) return s;
-    int crop = p->crop, rw, rh;
-    resized_size(&rw, &rh, img->width, img->height, p->resize);
+    int crop = p->crop, fw, fh, rw, rh;
+    double scale = full_size(&fw, &fh, img);
+    resized_size(&rw, &rh, fw, fh, p->resize);
     int left = crop_start(rw, crop), top = crop_start(rh, crop);
     /* The window of the resized image that the crop keeps; outside it the crop is padding. */
     int x0 = left > 0 ? left : 0, x1 = left + crop < rw ? left + crop : rw;
@@ -67,8 +84,10 @@ mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_
 
     mlic_resample_axis xs = {0}, ys = {0};
     float *rgb = NULL;
-    if ((s = mlic_resample_axis_init(&xs, img->width, 0.0, (double)img->width / rw, x0, x1 - x0)) != MLIC_OK ||
-        (s = mlic_resample_axis_init(&ys, img->height, 0.0, (double)img->height / rh, y0, y1 - y0)) != MLIC_OK)
+    /* Output pixels are spaced fw / rw full-size pixels apart, i.e. scale * fw / rw decoded ones
+     * (PIL's resize with a box): the DCT's rounded-up last pixel must not stretch the grid. */
+    if ((s = mlic_resample_axis_init(&xs, img->width, 0.0, scale * fw / rw, x0, x1 - x0)) != MLIC_OK ||
+        (s = mlic_resample_axis_init(&ys, img->height, 0.0, scale * fh / rh, y0, y1 - y0)) != MLIC_OK)
         goto done;
     if (!(rgb = malloc(sizeof *rgb * (size_t)(x1 - x0) * (y1 - y0) * 3 + 1))) {
         s = mlic_fail(MLIC_ERR_NOMEM, "preprocessing a %dx%d image: out of memory", img->width, img->height);
@@ -76,18 +95,16 @@ mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_
     }
     if ((s = mlic_resample_rgb(rgb, img, &xs, &ys)) != MLIC_OK) goto done;
 
+    /* ToTensor + Normalize into planes; crop pixels outside the resized image are padding (0). */
+    int nx = x1 - x0;
     for (int c = 0; c < 3; c++) {
         float scale = 1.0f / (255.0f * p->std[c]), shift = -p->mean[c] / p->std[c];
         float *plane = out + (size_t)c * crop * crop;
-        for (int i = 0; i < crop; i++) {
-            int y = top + i;
-            float *row = plane + (size_t)i * crop;
-            for (int j = 0; j < crop; j++) {
-                int x = left + j;
-                int inside = y >= y0 && y < y1 && x >= x0 && x < x1;
-                row[j] = inside ? rgb[((size_t)(y - y0) * (x1 - x0) + (x - x0)) * 3 + c] * scale + shift
-                                : shift;
-            }
+        for (size_t i = 0; i < (size_t)crop * crop; i++) plane[i] = shift;
+        for (int y = y0; y < y1; y++) {
+            float *dst = plane + (size_t)(y - top) * crop + (x0 - left);
+            const float *src = rgb + (size_t)(y - y0) * nx * 3 + c;
+            for (int x = 0; x < nx; x++) dst[x] = src[3 * x] * scale + shift;
         }
     }
 done:

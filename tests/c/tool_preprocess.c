@@ -80,6 +80,7 @@ int main(int argc, char **argv)
     int repeat = 1;
     for (int i = 5; i < argc; i++) {
         if (!strcmp(argv[i], "--full-decode")) o.min_short_side = 0;
+        if (!strcmp(argv[i], "--min-short-side") && i + 1 < argc) o.min_short_side = atoi(argv[++i]);
         if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
     }
     size_t len = 0;
