@@ -1,0 +1,141 @@
+/* The inference engine: folds the model's graph, sizes it for the model's crop and hands it to
+ * one backend. The backend sees only a folded graph; the engine adds batching and sigmoid. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#include "backend/backend.h"
+#include "core/error.h"
+#include "model/model.h"
+
+struct mlic_engine {
+    const mlic_model *model;
+    mlic_graph *graph;           /* folded, shapes inferred for (3, crop, crop) */
+    const mlic_backend_ops *ops;
+    void *state;
+    int max_batch, threads;
+    size_t in_floats;            /* per image */
+};
+
+static mlic_status pick_backend(const mlic_backend_ops **ops, mlic_backend_kind kind)
+{
+    switch (kind) {
+    case MLIC_BACKEND_AUTO:
+#if MLIC_HAVE_ONEDNN
+        *ops = &mlic_backend_onednn;
+#else
+        *ops = &mlic_backend_ref;
+#endif
+        return MLIC_OK;
+    case MLIC_BACKEND_REF:
+        *ops = &mlic_backend_ref;
+        return MLIC_OK;
+    case MLIC_BACKEND_ONEDNN:
+#if MLIC_HAVE_ONEDNN
+        *ops = &mlic_backend_onednn;
+        return MLIC_OK;
+#else
+        return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                         "backend onednn: this build has no oneDNN. HINT: install oneDNN "
+                         "(libdnnl-dev) and rebuild, or use the ref backend");
+#endif
+    case MLIC_BACKEND_CUDA:
+        return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                         "backend cuda: not built with CUDA. HINT: use the onednn or ref backend");
+    }
+    return mlic_fail(MLIC_ERR_INVALID_ARG, "backend kind %d is not a mlic_backend_kind", (int)kind);
+}
+
+mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_backend_kind backend,
+                               int max_batch, int threads)
+{
+    if (!out)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_engine_create: out is NULL");
+    *out = NULL;
+    if (!m)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_engine_create: model is NULL");
+    if (max_batch < 1)
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "mlic_engine_create: max_batch is %d. HINT: use a batch size >= 1",
+                         max_batch);
+    if (threads < 0)
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "mlic_engine_create: threads is %d. HINT: use 0 for all cores", threads);
+    const mlic_backend_ops *ops = NULL;
+    mlic_status s = pick_backend(&ops, backend);
+    if (s != MLIC_OK)
+        return s;
+    mlic_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return mlic_fail(MLIC_ERR_NOMEM, "mlic_engine_create: out of memory");
+    e->model = m;
+    e->ops = ops;
+    e->max_batch = max_batch;
+    e->threads = threads ? threads : omp_get_num_procs();
+    e->in_floats = (size_t)3 * m->pre.crop * m->pre.crop;
+    omp_set_num_threads(e->threads);
+    s = mlic_graph_fold_for_inference(&e->graph, m->graph);
+    if (s == MLIC_OK)
+        s = mlic_graph_infer_shapes(e->graph, m->pre.crop, m->pre.crop);
+    if (s == MLIC_OK)
+        s = ops->create(&e->state, e->graph, max_batch, e->threads);
+    if (s != MLIC_OK) {
+        mlic_engine_destroy(e);
+        return mlic_fail_prefix(s, "preparing %s for inference on %s: ", m->graph->arch,
+                                ops->name);
+    }
+    *out = e;
+    return MLIC_OK;
+}
+
+void mlic_engine_destroy(mlic_engine *e)
+{
+    if (!e)
+        return;
+    if (e->state)
+        e->ops->destroy(e->state);
+    mlic_graph_free(e->graph);
+    free(e);
+}
+
+const char *mlic_engine_backend_name(const mlic_engine *e)
+{
+    return e ? e->ops->name : "none";
+}
+
+mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n)
+{
+    if (!e || n < 0 || (n > 0 && (!logits || !input)))
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "mlic_engine_run: needs an engine, %d >= 0 images and buffers", n);
+    const int k = e->graph->num_classes;
+    omp_set_num_threads(e->threads);
+    for (int done = 0; done < n; done += e->max_batch) {
+        const int chunk = n - done < e->max_batch ? n - done : e->max_batch;
+        mlic_status s = e->ops->run(e->state, logits + (size_t)done * k,
+                                    input + (size_t)done * e->in_floats, chunk);
+        if (s != MLIC_OK)
+            return mlic_fail_prefix(s, "%s backend, images %d..%d: ", e->ops->name, done,
+                                    done + chunk - 1);
+    }
+    return MLIC_OK;
+}
+
+mlic_status mlic_engine_run(mlic_engine *e, float *probs, const float *input, int n)
+{
+    mlic_status s = mlic_engine_run_logits(e, probs, input, n);
+    if (s != MLIC_OK)
+        return s;
+    const size_t count = (size_t)n * e->graph->num_classes;
+    for (size_t i = 0; i < count; i++) {
+        /* exp of a non-positive number only, so neither branch overflows */
+        const float x = probs[i];
+        if (x >= 0.0f) {
+            probs[i] = 1.0f / (1.0f + expf(-x));
+        } else {
+            const float z = expf(x);
+            probs[i] = z / (1.0f + z);
+        }
+    }
+    return MLIC_OK;
+}
