@@ -9,7 +9,6 @@
 #include "model/model.h"
 
 struct mlic_engine {
-    const mlic_model *model;
     mlic_graph *graph;           /* folded, shapes inferred for (3, crop, crop) */
     const mlic_backend_ops *ops;
     void *state;
@@ -68,7 +67,6 @@ mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_back
     mlic_engine *e = calloc(1, sizeof *e);
     if (!e)
         return mlic_fail(MLIC_ERR_NOMEM, "mlic_engine_create: out of memory");
-    e->model = m;
     e->ops = ops;
     e->max_batch = max_batch;
     e->threads = threads ? threads : omp_get_num_procs();
