@@ -112,7 +112,7 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: a safetensors file without \"mlic\" metadata, so "
                          "not an mlic model. HINT: make a model from a state dict with 'mlic import'",
                          path);
-    cJSON *root = cJSON_Parse(text);
+    cJSON *root = cJSON_ParseWithOpts(text, NULL, 1);
     if (!root)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" is not valid JSON", path);
     meta_fields meta = {0};

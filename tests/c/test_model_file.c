@@ -151,6 +151,7 @@ static void test_load_errors(void)
     const char *key = "mlic";
     const char *metas[] = {
         "not json",
+        "{\"format_version\": 1} trailing",
         "[1]",
         "{\"format_version\": 1}",
         "{\"format_version\": 7, \"arch\": \"resnet18\"}",
@@ -158,7 +159,7 @@ static void test_load_errors(void)
         "\"thresholds\": [0.5, 0.5], \"resize\": 256, \"crop\": 224, \"mean\": [0, 0, 0], "
         "\"std\": [1, 1, 1]}",
     };
-    const char *pieces[] = {"not valid JSON", "not a JSON object", "\"arch\"", "format_version 7",
+    const char *pieces[] = {"not valid JSON", "not valid JSON", "not a JSON object", "\"arch\"", "format_version 7",
                             "missing"};
     for (size_t i = 0; i < sizeof metas / sizeof metas[0]; i++) {
         CHECK(mlic_safetensors_write(p, &e, 1, &key, &metas[i], 1) == MLIC_OK, "%s", mlic_errmsg());
