@@ -1,5 +1,5 @@
 /* Batch norm backward for training mode, where the batch statistics depend on x:
- *   xhat = (x - mean) * invstd,  M = N * H * W
+ *   xhat = (x - mean) * invstd,  M = N * HW
  *   dbeta  = sum dy,  dgamma = sum dy * xhat
  *   dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M)
  * The per-channel sums run in double (as in the forward), parallel over channels. */
@@ -13,19 +13,18 @@ void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
                              const float *save_mean,   // (C)
                              const float *save_invstd, // (C)
                              const float *gamma,       // (C)
-                             int n, int c, int h, int w)
+                             int n, int c, int hw)
 {
-    size_t hw = (size_t)h * w;
     double m = (double)n * (double)hw;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         double mean = save_mean[ch], invstd = save_invstd[ch];
         double sum_dy = 0.0, sum_dy_xhat = 0.0;
         for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * c + ch) * hw;
+            size_t off = ((size_t)i * c + ch) * (size_t)hw;
             const float *xp = x + off, *dp = dy + off;
-            #pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
-            for (size_t q = 0; q < hw; q++) {
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
+            for (int q = 0; q < hw; q++) {
                 sum_dy += dp[q];
                 sum_dy_xhat += dp[q] * ((xp[q] - mean) * invstd);
             }
@@ -39,11 +38,11 @@ void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
         float fa = (float)a, fb = (float)b;
         float fc = (float)(-a * sum_dy / m - b * (mean - fmean));
         for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * c + ch) * hw;
+            size_t off = ((size_t)i * c + ch) * (size_t)hw;
             const float *xp = x + off, *dp = dy + off;
             float *dxp = dx + off;
-            #pragma omp simd
-            for (size_t q = 0; q < hw; q++)
+#pragma omp simd
+            for (int q = 0; q < hw; q++)
                 dxp[q] += fa * dp[q] + fb * (xp[q] - fmean) + fc;
         }
     }

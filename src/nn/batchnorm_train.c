@@ -14,30 +14,30 @@ mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
                                          const float *x,      // (N, C, H, W)
                                          const float *gamma,  // (C)
                                          const float *beta,   // (C)
-                                         int n, int c, int h, int w, float eps, float momentum)
+                                         int n, int c, int hw, float eps, float momentum)
 {
-    size_t hw = (size_t)h * w, m = (size_t)n * hw;
+    size_t m = (size_t)n * hw;
     if (m <= 1)
         return mlic_fail(MLIC_ERR_INVALID_ARG,
-                         "batch norm in training mode: %zu value(s) per channel (batch %d of "
-                         "%dx%d), the batch variance needs at least 2. HINT: use a batch size "
-                         "of at least 2 or a larger input size",
-                         m, n, h, w);
+                         "batch norm in training mode: %zu value(s) per channel (batch %d, "
+                         "%d pixel(s) per map), the batch variance needs at least 2. HINT: use "
+                         "a batch size of at least 2 or a larger input size",
+                         m, n, hw);
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         double sum = 0.0;
         for (int i = 0; i < n; i++) {
-            const float *xp = x + ((size_t)i * c + ch) * hw;
-            #pragma omp simd reduction(+ : sum)
-            for (size_t q = 0; q < hw; q++)
+            const float *xp = x + ((size_t)i * c + ch) * (size_t)hw;
+#pragma omp simd reduction(+ : sum)
+            for (int q = 0; q < hw; q++)
                 sum += xp[q];
         }
         double mean = sum / (double)m;
         double ss = 0.0;
         for (int i = 0; i < n; i++) {
-            const float *xp = x + ((size_t)i * c + ch) * hw;
-            #pragma omp simd reduction(+ : ss)
-            for (size_t q = 0; q < hw; q++) {
+            const float *xp = x + ((size_t)i * c + ch) * (size_t)hw;
+#pragma omp simd reduction(+ : ss)
+            for (int q = 0; q < hw; q++) {
                 double d = xp[q] - mean;
                 ss += d * d;
             }
@@ -56,11 +56,11 @@ mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
         float scale = (float)scale_d, fmean = (float)mean;
         float shift = (float)(beta[ch] - (mean - fmean) * scale_d);
         for (int i = 0; i < n; i++) {
-            size_t off = ((size_t)i * c + ch) * hw;
+            size_t off = ((size_t)i * c + ch) * (size_t)hw;
             const float *xp = x + off;
             float *yp = y + off;
-            #pragma omp simd
-            for (size_t q = 0; q < hw; q++)
+#pragma omp simd
+            for (int q = 0; q < hw; q++)
                 yp[q] = (xp[q] - fmean) * scale + shift;
         }
     }

@@ -1,18 +1,19 @@
-/* Convolution backward. General convolutions go through im2col: per sample and group,
- *   dw  += dy · col^T          (Cout/g, OH*OW) x (OH*OW, Cin/g*K*K)
- *   dcol = weight^T · dy       (Cin/g*K*K, Cout/g) x (Cout/g, OH*OW), then col2im into dx.
- * Samples run in order and each parallel loop splits over rows that one thread owns, so the
- * results do not depend on the thread count. A 1x1 stride 1 unpadded convolution uses x and dx
- * as col and dcol directly; depthwise convolutions (one input channel per group) use a direct
- * loop parallel over channels, where im2col per group would leave nothing to parallelise. */
+/* Convolution backward. General convolutions go through im2col: per group and chunk of samples,
+ *   dw  += dy · col^T          (Cout/g, cols) x (cols, Cin/g*K*K)
+ *   dcol = weight^T · dy       (Cin/g*K*K, Cout/g) x (Cout/g, cols), then col2im into dx,
+ * where cols = samples * OH*OW. Small maps put several samples side by side in one im2col
+ * buffer, so the GEMMs still get rows long enough to vectorise (layer4 of a resnet at 224 has
+ * 7x7 maps). Chunks run in order and each parallel loop splits over rows that one thread owns,
+ * so the results do not depend on the thread count. A 1x1 stride 1 unpadded convolution over a
+ * large map uses x and dx as col and dcol directly; depthwise convolutions (one input channel
+ * per group) use a direct loop parallel over channels, where im2col per group would leave
+ * nothing to parallelise. */
 #include <string.h>
 
 #include "nn/kernels_train.h"
 
-static int out_size(int in, int k, int stride, int pad)
-{
-    return (in + 2 * pad - k) / stride + 1;
-}
+/* Columns (samples * OH*OW) the GEMMs aim for before samples are batched together. */
+#define MIN_COLS 512
 
 /* The outputs [*lo, *hi) whose input coordinate o * stride - pad + kk falls inside [0, in). */
 static void valid_range(int *lo, int *hi, int in, int out, int kk, int stride, int pad)
@@ -28,39 +29,52 @@ static void valid_range(int *lo, int *hi, int in, int out, int kk, int stride, i
     *hi = u;
 }
 
-static int is_depthwise(int cin, int cout, int groups)
+static int is_depthwise(const mlic_conv_geom *g)
 {
-    return groups > 1 && cin == groups && cout == groups;
+    return g->groups > 1 && g->cin == g->groups && g->cout == g->groups;
 }
 
-static int is_pointwise(int k, int stride, int pad)
+/* Samples per im2col chunk. */
+static int chunk_samples(const mlic_conv_geom *g)
 {
-    return k == 1 && stride == 1 && pad == 0;
+    size_t p = (size_t)g->ho * g->wo;
+    size_t nb = (MIN_COLS + p - 1) / p;
+    return nb < (size_t)g->n ? (int)nb : g->n;
 }
 
-size_t mlic_conv2d_backward_workspace(int cin, int h, int w, int cout, int k, int stride,
-                                      int pad, int groups)
+/* x and dx serve as col and dcol: a 1x1 stride 1 unpadded convolution, one sample at a time. */
+static int is_direct(const mlic_conv_geom *g)
 {
-    if (is_depthwise(cin, cout, groups) || is_pointwise(k, stride, pad))
+    return g->kernel == 1 && g->stride == 1 && g->pad == 0 && chunk_samples(g) == 1;
+}
+
+size_t mlic_conv2d_backward_workspace_floats(const mlic_conv_geom *g)
+{
+    if (is_depthwise(g) || is_direct(g))
         return 0;
-    size_t rows = (size_t)(cin / groups) * k * k;
-    size_t p = (size_t)out_size(h, k, stride, pad) * out_size(w, k, stride, pad);
-    return 2 * rows * p;
+    size_t rows = (size_t)(g->cin / g->groups) * g->kernel * g->kernel;
+    size_t cols = (size_t)chunk_samples(g) * g->ho * g->wo;
+    /* col and dcol, plus the chunk's dy gathered into rows when it spans several samples. */
+    size_t gathered = chunk_samples(g) > 1 ? (size_t)(g->cout / g->groups) * cols : 0;
+    return 2 * rows * cols + gathered;
 }
 
-static void im2col(float *col,     // (C * K * K, OH * OW)
+/* One sample's im2col into columns [0, OH*OW) of rows with stride ld. */
+static void im2col(float *col,     // (C * K * K, ld)
                    const float *x, // (C, H, W)
-                   int c, int h, int w, int k, int stride, int pad, int oh, int ow)
+                   int c, size_t ld, const mlic_conv_geom *g)
 {
-    int rows = c * k * k;
+    int k = g->kernel, stride = g->stride, pad = g->pad, h = g->h, w = g->w;
+    int oh = g->ho, ow = g->wo, rows = c * k * k;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
         int ci = r / (k * k), kh = r / k % k, kw = r % k;
         const float *xc = x + (size_t)ci * h * w;
-        float *cr = col + (size_t)r * oh * ow;
+        float *cr = col + (size_t)r * ld;
         int ylo, yhi, xlo, xhi;
         valid_range(&ylo, &yhi, h, oh, kh, stride, pad);
         valid_range(&xlo, &xhi, w, ow, kw, stride, pad);
+        int ix0 = kw - pad;
         for (int oy = 0; oy < oh; oy++) {
             float *dst = cr + (size_t)oy * ow;
             if (oy < ylo || oy >= yhi) {
@@ -68,10 +82,9 @@ static void im2col(float *col,     // (C * K * K, OH * OW)
                 continue;
             }
             const float *src = xc + (size_t)(oy * stride - pad + kh) * w;
-            int ix0 = kw - pad;
             for (int ox = 0; ox < xlo; ox++)
                 dst[ox] = 0.0f;
-            #pragma omp simd
+#pragma omp simd
             for (int ox = xlo; ox < xhi; ox++)
                 dst[ox] = src[ox * stride + ix0];
             for (int ox = xhi; ox < ow; ox++)
@@ -80,11 +93,14 @@ static void im2col(float *col,     // (C * K * K, OH * OW)
     }
 }
 
-/* dx += col2im(dcol); parallel over input channels, each owning its plane of dx. */
+/* dx += col2im(dcol) for one sample, from columns [0, OH*OW) of rows with stride ld; parallel
+ * over input channels, each owning its plane of dx. */
 static void col2im_add(float *dx,         // (C, H, W)
-                       const float *dcol, // (C * K * K, OH * OW)
-                       int c, int h, int w, int k, int stride, int pad, int oh, int ow)
+                       const float *dcol, // (C * K * K, ld)
+                       int c, size_t ld, const mlic_conv_geom *g)
 {
+    int k = g->kernel, stride = g->stride, pad = g->pad, h = g->h, w = g->w;
+    int oh = g->ho, ow = g->wo;
 #pragma omp parallel for schedule(static)
     for (int ci = 0; ci < c; ci++) {
         float *dxc = dx + (size_t)ci * h * w;
@@ -94,34 +110,36 @@ static void col2im_add(float *dx,         // (C, H, W)
             for (int kw = 0; kw < k; kw++) {
                 int xlo, xhi;
                 valid_range(&xlo, &xhi, w, ow, kw, stride, pad);
-                const float *src = dcol + ((size_t)(ci * k + kh) * k + kw) * oh * ow;
+                const float *src = dcol + ((size_t)(ci * k + kh) * k + kw) * ld;
                 int ix0 = kw - pad;
                 for (int oy = ylo; oy < yhi; oy++) {
                     float *dst = dxc + (size_t)(oy * stride - pad + kh) * w;
-                    const float *s = src + (size_t)oy * ow;
-                    #pragma omp simd
+                    const float *sr = src + (size_t)oy * ow;
+#pragma omp simd
                     for (int ox = xlo; ox < xhi; ox++)
-                        dst[ox * stride + ix0] += s[ox];
+                        dst[ox * stride + ix0] += sr[ox];
                 }
             }
         }
     }
 }
 
-/* dw += dy · col^T. Four output channels at a time share each load of a col row. */
+/* dw += dy · col^T over p columns. Four output channels at a time share each load of a col
+ * row; the dot products vectorise as reductions. */
 static void weight_grad(float *dw,        // (OC, R)
-                        const float *dy,  // (OC, P)
-                        const float *col, // (R, P)
-                        int oc, size_t r, size_t p)
+                        const float *dy,  // (OC, ldy)
+                        size_t ldy,
+                        const float *col, // (R, ldc)
+                        size_t ldc, int oc, size_t r, size_t p)
 {
     int blocks = (oc + 3) / 4;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < blocks; b++) {
         int o = 4 * b;
         if (o + 4 <= oc) {
-            const float *d0 = dy + (size_t)o * p, *d1 = d0 + p, *d2 = d1 + p, *d3 = d2 + p;
+            const float *d0 = dy + (size_t)o * ldy, *d1 = d0 + ldy, *d2 = d1 + ldy, *d3 = d2 + ldy;
             for (size_t j = 0; j < r; j++) {
-                const float *cj = col + j * p;
+                const float *cj = col + j * ldc;
                 float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
                 for (size_t q = 0; q < p; q++) {
@@ -137,9 +155,9 @@ static void weight_grad(float *dw,        // (OC, R)
             }
         } else {
             for (; o < oc; o++) {
-                const float *d = dy + (size_t)o * p;
+                const float *d = dy + (size_t)o * ldy;
                 for (size_t j = 0; j < r; j++) {
-                    const float *cj = col + j * p;
+                    const float *cj = col + j * ldc;
                     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
                     for (size_t q = 0; q < p; q++)
@@ -151,12 +169,13 @@ static void weight_grad(float *dw,        // (OC, R)
     }
 }
 
-/* dcol (+)= weight^T · dy: overwrite for a scratch dcol, accumulate when dcol is dx itself.
- * Four rows at a time share each load of a dy row. */
-static void col_grad(float *dcol,         // (R, P)
+/* dcol (+)= weight^T · dy over p columns: overwrite for a scratch dcol, accumulate when dcol is
+ * dx itself. Four rows at a time share each load of a dy row. */
+static void col_grad(float *dcol,         // (R, ldd)
+                     size_t ldd,
                      const float *weight, // (OC, R)
-                     const float *dy,     // (OC, P)
-                     int oc, size_t r, size_t p, int accumulate)
+                     const float *dy,     // (OC, ldy)
+                     size_t ldy, int oc, size_t r, size_t p, int accumulate)
 {
     size_t blocks = (r + 3) / 4;
 #pragma omp parallel for schedule(static)
@@ -164,14 +183,15 @@ static void col_grad(float *dcol,         // (R, P)
         size_t j = 4 * b;
         size_t nj = r - j < 4 ? r - j : 4;
         if (!accumulate)
-            memset(dcol + j * p, 0, nj * p * sizeof(float));
+            for (size_t t = 0; t < nj; t++)
+                memset(dcol + (j + t) * ldd, 0, p * sizeof(float));
         if (nj == 4) {
-            float *c0 = dcol + j * p, *c1 = c0 + p, *c2 = c1 + p, *c3 = c2 + p;
+            float *c0 = dcol + j * ldd, *c1 = c0 + ldd, *c2 = c1 + ldd, *c3 = c2 + ldd;
             for (int o = 0; o < oc; o++) {
                 const float *wo = weight + (size_t)o * r + j;
                 float w0 = wo[0], w1 = wo[1], w2 = wo[2], w3 = wo[3];
-                const float *d = dy + (size_t)o * p;
-                #pragma omp simd
+                const float *d = dy + (size_t)o * ldy;
+#pragma omp simd
                 for (size_t q = 0; q < p; q++) {
                     c0[q] += w0 * d[q];
                     c1[q] += w1 * d[q];
@@ -181,11 +201,11 @@ static void col_grad(float *dcol,         // (R, P)
             }
         } else {
             for (; j < r; j++) {
-                float *cj = dcol + j * p;
+                float *cj = dcol + j * ldd;
                 for (int o = 0; o < oc; o++) {
                     float wv = weight[(size_t)o * r + j];
-                    const float *d = dy + (size_t)o * p;
-                    #pragma omp simd
+                    const float *d = dy + (size_t)o * ldy;
+#pragma omp simd
                     for (size_t q = 0; q < p; q++)
                         cj[q] += wv * d[q];
                 }
@@ -218,9 +238,10 @@ static void depthwise_backward(float *dx,           // (N, C, H, W) or NULL
                                const float *x,      // (N, C, H, W)
                                const float *weight, // (C, 1, K, K)
                                const float *dy,     // (N, C, OH, OW)
-                               int n, int c, int h, int w, int k, int stride, int pad, int oh,
-                               int ow)
+                               const mlic_conv_geom *g)
 {
+    int n = g->n, c = g->cin, h = g->h, w = g->w, k = g->kernel, stride = g->stride;
+    int pad = g->pad, oh = g->ho, ow = g->wo;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         for (int kh = 0; kh < k; kh++) {
@@ -246,7 +267,7 @@ static void depthwise_backward(float *dx,           // (N, C, H, W) or NULL
                             s += dr[ox] * xr[ox * stride + ix0];
                         if (dxp) {
                             float *xdr = dxp + row;
-                            #pragma omp simd
+#pragma omp simd
                             for (int ox = xlo; ox < xhi; ox++)
                                 xdr[ox * stride + ix0] += wv * dr[ox];
                         }
@@ -258,48 +279,69 @@ static void depthwise_backward(float *dx,           // (N, C, H, W) or NULL
     }
 }
 
+/* Copies the group's dy rows of samples [i0, i0 + nb) side by side: (OC, nb * P). */
+static void gather_dy(float *dyc,      // (OC, nb * P)
+                      const float *dy, // (N, Cout, P)
+                      int i0, int nb, int oc0, int oc, const mlic_conv_geom *g)
+{
+    size_t p = (size_t)g->ho * g->wo;
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < oc; o++)
+        for (int s = 0; s < nb; s++)
+            memcpy(dyc + ((size_t)o * nb + s) * p,
+                   dy + ((size_t)(i0 + s) * g->cout + oc0 + o) * p, p * sizeof(float));
+}
+
 void mlic_conv2d_backward(float *dx,           // (N, Cin, H, W) or NULL
                           float *dw,           // (Cout, Cin / groups, K, K)
                           float *db,           // (Cout) or NULL
-                          float *work,         // (workspace floats)
+                          float *workspace,    // (mlic_conv2d_backward_workspace_floats(g))
                           const float *x,      // (N, Cin, H, W)
                           const float *weight, // (Cout, Cin / groups, K, K)
                           const float *dy,     // (N, Cout, OH, OW)
-                          int n, int cin, int h, int w, int cout, int k, int stride, int pad,
-                          int groups)
+                          const mlic_conv_geom *g)
 {
-    int oh = out_size(h, k, stride, pad), ow = out_size(w, k, stride, pad);
-    size_t p = (size_t)oh * ow, hw = (size_t)h * w;
+    size_t p = (size_t)g->ho * g->wo, hw = (size_t)g->h * g->w;
     if (db)
-        bias_grad(db, dy, n, cout, p);
-    if (is_depthwise(cin, cout, groups)) {
-        depthwise_backward(dx, dw, x, weight, dy, n, cin, h, w, k, stride, pad, oh, ow);
+        bias_grad(db, dy, g->n, g->cout, p);
+    if (is_depthwise(g)) {
+        depthwise_backward(dx, dw, x, weight, dy, g);
         return;
     }
-    int cg = cin / groups, og = cout / groups;
-    size_t rows = (size_t)cg * k * k;
-    int pointwise = is_pointwise(k, stride, pad);
-    float *col = work, *dcol = pointwise ? NULL : work + rows * p;
-    for (int i = 0; i < n; i++) {
-        for (int g = 0; g < groups; g++) {
-            const float *xg = x + ((size_t)i * cin + (size_t)g * cg) * hw;
-            const float *dyg = dy + ((size_t)i * cout + (size_t)g * og) * p;
-            const float *wg = weight + (size_t)g * og * rows;
-            const float *cols = xg;
-            if (!pointwise) {
-                im2col(col, xg, cg, h, w, k, stride, pad, oh, ow);
-                cols = col;
-            }
-            weight_grad(dw + (size_t)g * og * rows, dyg, cols, og, rows, p);
-            if (!dx)
+    int cg = g->cin / g->groups, og = g->cout / g->groups, nb = chunk_samples(g);
+    size_t rows = (size_t)cg * g->kernel * g->kernel;
+    for (int i0 = 0; i0 < g->n; i0 += nb) {
+        int cnt = g->n - i0 < nb ? g->n - i0 : nb;
+        size_t cols = (size_t)cnt * p, ld = (size_t)nb * p;
+        for (int grp = 0; grp < g->groups; grp++) {
+            const float *xg = x + ((size_t)i0 * g->cin + (size_t)grp * cg) * hw;
+            const float *dyg = dy + ((size_t)i0 * g->cout + (size_t)grp * og) * p;
+            const float *wg = weight + (size_t)grp * og * rows;
+            float *dwg = dw + (size_t)grp * og * rows;
+            float *dxg = dx ? dx + ((size_t)i0 * g->cin + (size_t)grp * cg) * hw : NULL;
+            if (is_direct(g)) {
+                weight_grad(dwg, dyg, p, xg, p, og, rows, p);
+                if (dxg)
+                    col_grad(dxg, p, wg, dyg, p, og, rows, p, 1);
                 continue;
-            float *dxg = dx + ((size_t)i * cin + (size_t)g * cg) * hw;
-            if (pointwise) {
-                col_grad(dxg, wg, dyg, og, rows, p, 1);
-            } else {
-                col_grad(dcol, wg, dyg, og, rows, p, 0);
-                col2im_add(dxg, dcol, cg, h, w, k, stride, pad, oh, ow);
             }
+            float *col = workspace, *dcol = workspace + rows * ld;
+            for (int s = 0; s < cnt; s++)
+                im2col(col + s * p, xg + (size_t)s * g->cin * hw, cg, ld, g);
+            /* One sample's dy rows are already contiguous; a chunk's are gathered. */
+            size_t ldy = p;
+            if (nb > 1) {
+                float *dyc = dcol + rows * ld;
+                gather_dy(dyc, dy, i0, cnt, grp * og, og, g);
+                dyg = dyc;
+                ldy = cols;
+            }
+            weight_grad(dwg, dyg, ldy, col, ld, og, rows, cols);
+            if (!dxg)
+                continue;
+            col_grad(dcol, ld, wg, dyg, ldy, og, rows, cols, 0);
+            for (int s = 0; s < cnt; s++)
+                col2im_add(dxg + (size_t)s * g->cin * hw, dcol + s * p, cg, ld, g);
         }
     }
 }

@@ -1,11 +1,11 @@
 /* Reference C training kernels: the forward ops whose training behaviour differs from inference
  * (batch norm on batch statistics, dropout) and the backward of every op in nn/graph.h. Forward
  * ops that behave the same in training (convolution, ReLU/ReLU6, add, max pool, global average
- * pool, linear) use the inference kernels of nn/kernels.h, unfused.
+ * pool, linear) use the inference kernels of nn/kernels.h, unfused; convolution and max pool
+ * take the same geometry structs (mlic_conv_geom, mlic_pool_geom) as those.
  *
  * Conventions:
  *   - Pure functions: outputs first, inputs const; float32, row-major, NCHW, contiguous.
- *     Spatial output sizes follow PyTorch (floor mode): out = (in + 2 * pad - k) / stride + 1.
  *   - EVERY gradient output ACCUMULATES (+=): parameter gradients (dw, db, dgamma, dbeta) and
  *     input gradients (dx) alike. The trainer zeroes all gradient buffers once before a backward
  *     pass; a value read by two nodes (the identity branch of a residual block) then collects
@@ -24,26 +24,25 @@
 
 #include "core/rng.h"
 #include "mlic.h"
+#include "nn/kernels.h"
 
 /* ---------------------------------------------------------------- convolution */
 
-/* Floats of scratch memory mlic_conv2d_backward needs for this geometry (0 for depthwise and
- * for 1x1 stride 1 unpadded convolutions, which need none). */
-size_t mlic_conv2d_backward_workspace(int cin, int h, int w, int cout, int k, int stride,
-                                      int pad, int groups);
+/* Floats of scratch memory mlic_conv2d_backward needs for this geometry (0 when it needs
+ * none: depthwise, and 1x1 stride 1 unpadded convolutions over maps of 512 pixels or more). */
+size_t mlic_conv2d_backward_workspace_floats(const mlic_conv_geom *g);
 
 /* Gradients of y = conv2d(x, weight, bias, stride, pad, groups) (PyTorch's F.conv2d with a
- * square kernel). dx may be NULL (the network's input needs no gradient), db NULL when the
- * convolution has no bias. work: mlic_conv2d_backward_workspace() floats, clobbered. */
+ * square kernel) for the geometry of mlic_conv_geom_make. dx may be NULL (the network's input
+ * needs no gradient), db NULL when the convolution has no bias. The workspace is clobbered. */
 void mlic_conv2d_backward(float *dx,           // (N, Cin, H, W) or NULL
                           float *dw,           // (Cout, Cin / groups, K, K)
                           float *db,           // (Cout) or NULL
-                          float *work,         // (workspace floats)
+                          float *workspace,    // (mlic_conv2d_backward_workspace_floats(g))
                           const float *x,      // (N, Cin, H, W)
                           const float *weight, // (Cout, Cin / groups, K, K)
                           const float *dy,     // (N, Cout, OH, OW)
-                          int n, int cin, int h, int w, int cout, int k, int stride, int pad,
-                          int groups);
+                          const mlic_conv_geom *g);
 
 /* ---------------------------------------------------------------- batch norm */
 
@@ -51,7 +50,7 @@ void mlic_conv2d_backward(float *dx,           // (N, Cin, H, W) or NULL
  * batch mean and biased variance over (N, H, W), then
  *   running_mean = (1 - momentum) * running_mean + momentum * mean
  *   running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
- * (the UNBIASED variance, M = N * H * W). Saves the batch mean and 1 / sqrt(var + eps) for the
+ * (the UNBIASED variance, M = N * HW). Saves the batch mean and 1 / sqrt(var + eps) for the
  * backward. y may be x (the backward then needs a copy of x). Fails when M is 1, where the
  * unbiased variance does not exist. */
 mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
@@ -62,7 +61,7 @@ mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
                                          const float *x,      // (N, C, H, W)
                                          const float *gamma,  // (C)
                                          const float *beta,   // (C)
-                                         int n, int c, int h, int w, float eps, float momentum);
+                                         int n, int c, int hw, float eps, float momentum);
 
 /* Gradients of mlic_batchnorm_forward_train's y (running statistics carry none). */
 void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
@@ -73,7 +72,7 @@ void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
                              const float *save_mean,   // (C)
                              const float *save_invstd, // (C)
                              const float *gamma,       // (C)
-                             int n, int c, int h, int w);
+                             int n, int c, int hw);
 
 /* ---------------------------------------------------------------- activations, add */
 
@@ -102,12 +101,12 @@ void mlic_add_backward(float *dx,       // (count)
 void mlic_maxpool2d_backward(float *dx,       // (N, C, H, W)
                              const float *dy, // (N, C, OH, OW)
                              const float *x,  // (N, C, H, W)
-                             int n, int c, int h, int w, int k, int stride, int pad);
+                             const mlic_pool_geom *g);
 
 /* (N, C, H, W) -> (N, C, 1, 1) average: every input gets dy / (H * W). */
 void mlic_global_avgpool_backward(float *dx,       // (N, C, H, W)
                                   const float *dy, // (N, C)
-                                  int n, int c, int h, int w);
+                                  int n, int c, int hw);
 
 /* ---------------------------------------------------------------- linear */
 

@@ -17,7 +17,7 @@ void mlic_linear_backward(float *dx,           // (N, C) or NULL
             for (int o = 0; o < k; o++) {
                 float g = dy[(size_t)i * k + o];
                 const float *wo = weight + (size_t)o * c;
-                #pragma omp simd
+#pragma omp simd
                 for (int j = 0; j < c; j++)
                     dxi[j] += g * wo[j];
             }
@@ -31,7 +31,7 @@ void mlic_linear_backward(float *dx,           // (N, C) or NULL
             float g = dy[(size_t)i * k + o];
             const float *xi = x + (size_t)i * c;
             bsum += g;
-            #pragma omp simd
+#pragma omp simd
             for (int j = 0; j < c; j++)
                 dwo[j] += g * xi[j];
         }

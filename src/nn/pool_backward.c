@@ -8,10 +8,11 @@
 void mlic_maxpool2d_backward(float *dx,       // (N, C, H, W)
                              const float *dy, // (N, C, OH, OW)
                              const float *x,  // (N, C, H, W)
-                             int n, int c, int h, int w, int k, int stride, int pad)
+                             const mlic_pool_geom *g)
 {
-    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
-    long planes = (long)n * c;
+    int h = g->h, w = g->w, k = g->kernel, stride = g->stride, pad = g->pad;
+    int oh = g->ho, ow = g->wo;
+    long planes = (long)g->n * g->c;
 #pragma omp parallel for schedule(static)
     for (long pl = 0; pl < planes; pl++) {
         const float *xp = x + (size_t)pl * h * w;
@@ -49,17 +50,16 @@ void mlic_maxpool2d_backward(float *dx,       // (N, C, H, W)
 
 void mlic_global_avgpool_backward(float *dx,       // (N, C, H, W)
                                   const float *dy, // (N, C)
-                                  int n, int c, int h, int w)
+                                  int n, int c, int hw)
 {
-    size_t hw = (size_t)h * w;
     long planes = (long)n * c;
     float scale = 1.0f / (float)hw;
 #pragma omp parallel for schedule(static)
     for (long pl = 0; pl < planes; pl++) {
-        float g = dy[pl] * scale;
+        float gv = dy[pl] * scale;
         float *dxp = dx + (size_t)pl * hw;
-        #pragma omp simd
-        for (size_t q = 0; q < hw; q++)
-            dxp[q] += g;
+#pragma omp simd
+        for (int q = 0; q < hw; q++)
+            dxp[q] += gv;
     }
 }

@@ -47,35 +47,36 @@ typedef struct {
 static const conv_case conv_cases[] = {
     {2, 3, 13, 13, 8, 7, 2, 3, 1, "stem 7x7/2"},
     {2, 8, 6, 6, 12, 3, 1, 1, 1, "3x3/1"},
-    {2, 16, 5, 5, 8, 1, 1, 0, 1, "1x1 direct"},
+    {2, 16, 23, 23, 8, 1, 1, 0, 1, "1x1 in place"},
+    {2, 16, 5, 5, 8, 1, 1, 0, 1, "1x1 small map"},
+    {8, 4, 10, 11, 8, 3, 1, 1, 1, "samples batched 5 + 3"},
     {2, 8, 6, 6, 16, 1, 2, 0, 1, "1x1/2"},
     {2, 12, 7, 7, 12, 3, 2, 1, 12, "depthwise 3x3/2"},
     {2, 8, 5, 5, 12, 3, 1, 1, 4, "grouped"},
 };
 
-static void conv_sizes(const conv_case *c, size_t *nx, size_t *nw, size_t *ny)
+static mlic_conv_geom conv_geom(const conv_case *c)
 {
-    int oh = (c->h + 2 * c->pad - c->k) / c->stride + 1, ow = (c->w + 2 * c->pad - c->k) / c->stride + 1;
-    *nx = (size_t)c->n * c->cin * c->h * c->w;
-    *nw = (size_t)c->cout * (c->cin / c->groups) * c->k * c->k;
-    *ny = (size_t)c->n * c->cout * oh * ow;
+    return mlic_conv_geom_make(c->n, c->cin, c->h, c->w, c->cout, c->k, c->stride, c->pad,
+                               c->groups);
 }
 
 static void conv_run(const conv_case *c, float *dx, float *dw, float *db, const float *x,
                      const float *wt, const float *dy, int calls)
 {
-    float *work = zeros(mlic_conv2d_backward_workspace(c->cin, c->h, c->w, c->cout, c->k,
-                                                       c->stride, c->pad, c->groups));
+    mlic_conv_geom g = conv_geom(c);
+    float *work = zeros(mlic_conv2d_backward_workspace_floats(&g));
     for (int i = 0; i < calls; i++)
-        mlic_conv2d_backward(dx, dw, db, work, x, wt, dy, c->n, c->cin, c->h, c->w, c->cout,
-                             c->k, c->stride, c->pad, c->groups);
+        mlic_conv2d_backward(dx, dw, db, work, x, wt, dy, &g);
     free(work);
 }
 
 static void test_conv(mlic_rng *r, const conv_case *c)
 {
-    size_t nx, nw, ny;
-    conv_sizes(c, &nx, &nw, &ny);
+    mlic_conv_geom g = conv_geom(c);
+    size_t nx = (size_t)c->n * c->cin * c->h * c->w;
+    size_t nw = (size_t)c->cout * (c->cin / c->groups) * c->k * c->k;
+    size_t ny = (size_t)c->n * c->cout * g.ho * g.wo;
     float *x = randn(r, nx), *wt = randn(r, nw), *dy = randn(r, ny);
     float *dx1 = zeros(nx), *dw1 = zeros(nw), *db1 = zeros(c->cout);
     float *dx2 = zeros(nx), *dw2 = zeros(nw), *db2 = zeros(c->cout);
@@ -109,19 +110,19 @@ static void test_batchnorm(mlic_rng *r)
     size_t nx = (size_t)n * c * h * w;
     float *x = randn(r, nx), *dy = randn(r, nx), *gamma = randn(r, c), *beta = randn(r, c);
     float *y = zeros(nx), *mean = zeros(c), *invstd = zeros(c), *rm = zeros(c), *rv = zeros(c);
-    CHECK(mlic_batchnorm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, n, c, h, w,
+    CHECK(mlic_batchnorm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, n, c, h * w,
                                        1e-5f, 0.1f) == MLIC_OK, "bn forward: %s", mlic_errmsg());
     float *dx1 = zeros(nx), *dg1 = zeros(c), *db1 = zeros(c);
     float *dx2 = zeros(nx), *dg2 = zeros(c), *db2 = zeros(c);
-    mlic_batchnorm_backward(dx1, dg1, db1, dy, x, mean, invstd, gamma, n, c, h, w);
+    mlic_batchnorm_backward(dx1, dg1, db1, dy, x, mean, invstd, gamma, n, c, h * w);
     for (int i = 0; i < 2; i++)
-        mlic_batchnorm_backward(dx2, dg2, db2, dy, x, mean, invstd, gamma, n, c, h, w);
+        mlic_batchnorm_backward(dx2, dg2, db2, dy, x, mean, invstd, gamma, n, c, h * w);
     check_doubled(dx2, dx1, nx, "bn dx");
     check_doubled(dg2, dg1, c, "bn dgamma");
     check_doubled(db2, db1, c, "bn dbeta");
 
     float *m1 = zeros(c), *is1 = zeros(c);
-    mlic_status s = mlic_batchnorm_forward_train(y, m1, is1, rm, rv, x, gamma, beta, 1, c, 1, 1,
+    mlic_status s = mlic_batchnorm_forward_train(y, m1, is1, rm, rv, x, gamma, beta, 1, c, 1,
                                                  1e-5f, 0.1f);
     CHECK(s == MLIC_ERR_INVALID_ARG && strstr(mlic_errmsg(), "batch") != NULL,
           "bn with one value per channel: status %d, message '%s'", (int)s, mlic_errmsg());
@@ -146,19 +147,20 @@ static void test_linear(mlic_rng *r)
 
 static void test_elementwise_and_pools(mlic_rng *r)
 {
-    int n = 2, c = 3, h = 7, w = 7, oh = 4, ow = 4;
-    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * oh * ow;
+    int n = 2, c = 3, h = 7, w = 7;
+    mlic_pool_geom pg = mlic_pool_geom_make(n, c, h, w, 3, 2, 1);
+    size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * pg.ho * pg.wo;
     float *x = randn(r, nx), *dyx = randn(r, nx), *dy = randn(r, ny), *dyc = randn(r, (size_t)n * c);
     float *once = zeros(nx), *twice = zeros(nx);
-    mlic_maxpool2d_backward(once, dy, x, n, c, h, w, 3, 2, 1);
+    mlic_maxpool2d_backward(once, dy, x, &pg);
     for (int i = 0; i < 2; i++)
-        mlic_maxpool2d_backward(twice, dy, x, n, c, h, w, 3, 2, 1);
+        mlic_maxpool2d_backward(twice, dy, x, &pg);
     check_doubled(twice, once, nx, "maxpool dx");
 
     memset(once, 0, nx * sizeof(float)), memset(twice, 0, nx * sizeof(float));
-    mlic_global_avgpool_backward(once, dyc, n, c, h, w);
+    mlic_global_avgpool_backward(once, dyc, n, c, h * w);
     for (int i = 0; i < 2; i++)
-        mlic_global_avgpool_backward(twice, dyc, n, c, h, w);
+        mlic_global_avgpool_backward(twice, dyc, n, c, h * w);
     check_doubled(twice, once, nx, "global avgpool dx");
 
     memset(once, 0, nx * sizeof(float)), memset(twice, 0, nx * sizeof(float));

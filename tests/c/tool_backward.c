@@ -110,17 +110,17 @@ static int run_conv(int argc, char **argv)
     int n = arg_int(argv, 3), cin = arg_int(argv, 4), h = arg_int(argv, 5), w = arg_int(argv, 6);
     int cout = arg_int(argv, 7), k = arg_int(argv, 8), stride = arg_int(argv, 9);
     int pad = arg_int(argv, 10), groups = arg_int(argv, 11), bias = arg_int(argv, 12);
-    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+    mlic_conv_geom g = mlic_conv_geom_make(n, cin, h, w, cout, k, stride, pad, groups);
     size_t nx = (size_t)n * cin * h * w, nw = (size_t)cout * (cin / groups) * k * k;
-    size_t ny = (size_t)n * cout * oh * ow;
+    size_t ny = (size_t)n * cout * g.ho * g.wo;
     float *x = load(dir, "x", nx), *wt = load(dir, "weight", nw), *dy = load(dir, "dy", ny);
     float *dx = exists(dir, "dx") ? load(dir, "dx", nx) : NULL, *dw = load(dir, "dw", nw);
     float *db = bias ? load(dir, "db", cout) : NULL;
-    size_t nwork = mlic_conv2d_backward_workspace(cin, h, w, cout, k, stride, pad, groups);
+    size_t nwork = mlic_conv2d_backward_workspace_floats(&g);
     float *work = malloc((nwork ? nwork : 1) * sizeof(float));
     if (!work)
         die("out of memory for %s", "workspace");
-    mlic_conv2d_backward(dx, dw, db, work, x, wt, dy, n, cin, h, w, cout, k, stride, pad, groups);
+    mlic_conv2d_backward(dx, dw, db, work, x, wt, dy, &g);
     if (dx)
         save(dir, "dx", dx, nx);
     save(dir, "dw", dw, nw);
@@ -145,12 +145,12 @@ static int run_bn(int argc, char **argv)
     if (!y || !mean || !invstd)
         die("out of memory for %s", "bn outputs");
     mlic_status s = mlic_batchnorm_forward_train(y, mean, invstd, rmean, rvar, x, gamma, beta, n,
-                                                 c, h, w, eps, momentum);
+                                                 c, h * w, eps, momentum);
     if (s != MLIC_OK) {
         fprintf(stderr, "%s: %s\n", mlic_status_name(s), mlic_errmsg());
         return 2;
     }
-    mlic_batchnorm_backward(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, n, c, h, w);
+    mlic_batchnorm_backward(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, n, c, h * w);
     save(dir, "y", y, nx);
     save(dir, "save_mean", mean, c);
     save(dir, "save_invstd", invstd, c);
@@ -187,10 +187,11 @@ static int run_maxpool(int argc, char **argv)
     need_args(argc, 7, "maxpool");
     int n = arg_int(argv, 3), c = arg_int(argv, 4), h = arg_int(argv, 5), w = arg_int(argv, 6);
     int k = arg_int(argv, 7), stride = arg_int(argv, 8), pad = arg_int(argv, 9);
-    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+    mlic_pool_geom g = mlic_pool_geom_make(n, c, h, w, k, stride, pad);
     size_t nx = (size_t)n * c * h * w;
-    float *x = load(dir, "x", nx), *dy = load(dir, "dy", (size_t)n * c * oh * ow), *dx = load(dir, "dx", nx);
-    mlic_maxpool2d_backward(dx, dy, x, n, c, h, w, k, stride, pad);
+    float *x = load(dir, "x", nx), *dy = load(dir, "dy", (size_t)n * c * g.ho * g.wo);
+    float *dx = load(dir, "dx", nx);
+    mlic_maxpool2d_backward(dx, dy, x, &g);
     save(dir, "dx", dx, nx);
     return 0;
 }
@@ -202,7 +203,7 @@ static int run_gap(int argc, char **argv)
     int n = arg_int(argv, 3), c = arg_int(argv, 4), h = arg_int(argv, 5), w = arg_int(argv, 6);
     size_t nx = (size_t)n * c * h * w;
     float *dy = load(dir, "dy", (size_t)n * c), *dx = load(dir, "dx", nx);
-    mlic_global_avgpool_backward(dx, dy, n, c, h, w);
+    mlic_global_avgpool_backward(dx, dy, n, c, h * w);
     save(dir, "dx", dx, nx);
     return 0;
 }

@@ -60,8 +60,11 @@ CONV_CASES = [
     (2, 8, 9, 8, 3, 1, 1, 1, False),     # basic block 3x3
     (2, 8, 9, 16, 3, 2, 1, 1, False),    # first 3x3 of a downsampling stage, odd
     (2, 8, 8, 16, 3, 2, 1, 1, True),     # same, even, with bias
-    (2, 16, 7, 8, 1, 1, 0, 1, True),     # bottleneck / mobilenet 1x1 (direct path)
+    (2, 8, 23, 12, 1, 1, 0, 1, True),    # 1x1 over >= 512 pixels: x and dx used in place
+    (2, 16, 7, 8, 1, 1, 0, 1, True),     # bottleneck / mobilenet 1x1 on a small map
     (3, 6, 5, 10, 1, 1, 0, 1, False),    # 1x1, channels not a multiple of 4
+    (8, 4, 10, 8, 3, 1, 1, 1, True),     # 10x11 maps: samples batched 5 + 3
+    (6, 8, 5, 12, 3, 2, 1, 4, False),    # grouped, stride 2, batched samples
     (2, 8, 8, 16, 1, 2, 0, 1, False),    # resnet downsample 1x1 stride 2
     (2, 8, 7, 16, 1, 2, 0, 1, False),    # same, odd size
     (2, 12, 9, 12, 3, 1, 1, 12, False),  # mobilenet depthwise 3x3 stride 1
