@@ -38,7 +38,7 @@ static int is_depthwise(const mlic_conv_geom *g)
 static int chunk_samples(const mlic_conv_geom *g)
 {
     size_t p = (size_t)g->ho * g->wo;
-    size_t nb = (MIN_COLS + p - 1) / p;
+    size_t nb = p ? (MIN_COLS + p - 1) / p : 1;
     return nb < (size_t)g->n ? (int)nb : g->n;
 }
 

@@ -28,8 +28,9 @@
 
 /* ---------------------------------------------------------------- convolution */
 
-/* Floats of scratch memory mlic_conv2d_backward needs for this geometry (0 when it needs
- * none: depthwise, and 1x1 stride 1 unpadded convolutions over maps of 512 pixels or more). */
+/* Floats of scratch memory mlic_conv2d_backward needs for this geometry: 0 for depthwise
+ * convolutions and for 1x1 stride 1 unpadded ones over maps of at least 512 pixels (or a batch
+ * of one); otherwise im2col buffers for a chunk of samples, about 2 * Cin/groups * K*K * 512. */
 size_t mlic_conv2d_backward_workspace_floats(const mlic_conv_geom *g);
 
 /* Gradients of y = conv2d(x, weight, bias, stride, pad, groups) (PyTorch's F.conv2d with a
@@ -96,8 +97,8 @@ void mlic_add_backward(float *dx,       // (count)
 /* ---------------------------------------------------------------- pooling */
 
 /* Max pool backward: each output's gradient goes to the first maximum of its window in
- * row-major order (PyTorch's tie rule; a NaN counts as the maximum), found again from x
- * rather than saved by the forward. Padding is -inf, so it never wins. */
+ * row-major order (PyTorch's tie rule; a NaN beats any number, and the last NaN wins), found
+ * again from x rather than saved by the forward. Padding is -inf, so it never wins. */
 void mlic_maxpool2d_backward(float *dx,       // (N, C, H, W)
                              const float *dy, // (N, C, OH, OW)
                              const float *x,  // (N, C, H, W)

@@ -26,8 +26,9 @@ void mlic_maxpool2d_backward(float *dx,       // (N, C, H, W)
                 int x0 = ox * stride - pad, x1 = x0 + k < w ? x0 + k : w;
                 if (x0 < 0)
                     x0 = 0;
-                /* PyTorch starts from the window's first in-bounds element at -inf and takes
-                 * strictly greater values or NaN, which keeps the first maximum. */
+                /* PyTorch's scan: start at the window's first in-bounds element with -inf and
+                 * take strictly greater values or NaN, which keeps the first maximum but the
+                 * last NaN. */
                 size_t best = (size_t)y0 * w + x0;
                 float bestv = -INFINITY;
                 for (int iy = y0; iy < y1; iy++) {
@@ -36,12 +37,9 @@ void mlic_maxpool2d_backward(float *dx,       // (N, C, H, W)
                         if (v > bestv || isnan(v)) {
                             bestv = v;
                             best = (size_t)iy * w + ix;
-                            if (isnan(v))
-                                goto found;
                         }
                     }
                 }
-            found:
                 dxp[best] += dyp[(size_t)oy * ow + ox];
             }
         }

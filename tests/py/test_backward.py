@@ -201,6 +201,7 @@ POOL_CASES = [
     (2, 2, 2, 2, 3, 2, 1, "ties"),      # tiny map
     (1, 3, 6, 6, 2, 2, 0, "ties"),      # non-overlapping windows
     (1, 2, 7, 7, 3, 1, 1, "ties"),      # stride 1, heavy overlap
+    (2, 2, 8, 8, 3, 2, 1, "nan"),       # NaN wins, the last one of a window
 ]
 
 
@@ -210,7 +211,8 @@ def test_maxpool(tmp_path, rng, n, c, h, w, k, stride, pad, values):
     x = {"normal": lambda: rng.standard_normal(shape),
          "ties": lambda: rng.integers(0, 3, shape).astype(np.float64),
          "negative": lambda: -1 - rng.random(shape),
-         "constant": lambda: np.full(shape, -2.0)}[values]()
+         "constant": lambda: np.full(shape, -2.0),
+         "nan": lambda: np.where(rng.random(shape) < 0.15, np.nan, rng.standard_normal(shape))}[values]()
     xt = t64(x, True)
     y = F.max_pool2d(xt, k, stride, pad)
     dy = rng.standard_normal(tuple(y.shape))
