@@ -1,0 +1,169 @@
+/* Internals of the oneDNN backend (oneDNN v2 C API, CPU engine, OpenMP runtime).
+ *
+ * A folded graph becomes a *plan* for one batch size n: a flat list of steps (oneDNN primitives
+ * with their bound arguments) that run in order on one stream. Plans are built once per batch
+ * size: at create for max_batch, and on the first run with any smaller n (a run with n < max_batch
+ * then costs exactly an n-image forward instead of a padded max_batch one). Plans share
+ *   - the packed weights: each node keeps its weights reordered into the layout its primitive
+ *     chose, once per distinct layout (in practice one), packed when first needed;
+ *   - one activation arena (sized for the largest plan) and one scratchpad (user scratchpad mode,
+ *     so a plan may run on any thread).
+ *
+ * Layouts: every primitive is created with format_tag_any for its activations and weights
+ * where oneDNN allows it, so it picks blocked layouts (nChw16c on AVX-512, nChw8c on AVX2).
+ * A value keeps the layout its producer chose; a consumer that wants another layout gets a
+ * reorder into a temporary buffer just before it. The input is read in NCHW (a reorder only if
+ * the first convolution wants another layout), the logits written row-major.
+ *
+ * Activation memory: each value lives in an arena buffer from its producer to its last consumer;
+ * buffers are reused once free. A convolution with a fused residual add uses a sum post-op
+ * with its destination aliased to the residual's buffer when the residual dies at that node
+ * and has the destination's layout, else the residual is first copied (reordered) there.
+ *
+ * Per-op primitive creation lives in one function per op (onednn_conv.c, onednn_pool.c,
+ * onednn_linear.c, onednn_eltwise.c) so that any op's kernel can be swapped alone.
+ */
+#ifndef MLIC_BACKEND_ONEDNN_H
+#define MLIC_BACKEND_ONEDNN_H
+
+#include <dnnl.h>
+
+#include "backend/backend.h"
+
+/* Evaluate a dnnl call inside a function that has `mlic_status st` and a `done:` cleanup label;
+ * on failure set st to MLIC_ERR_BACKEND naming the call and jump to done. */
+#define ONEDNN_CALL(fn, args)                                  \
+    do {                                                       \
+        dnnl_status_t onednn_s_ = fn args;                     \
+        if (onednn_s_ != dnnl_success) {                       \
+            st = onednn_fail(onednn_s_, #fn);                  \
+            goto done;                                         \
+        }                                                      \
+    } while (0)
+
+typedef enum {
+    ONEDNN_MEM_ARENA,   /* an activation buffer in the shared arena */
+    ONEDNN_MEM_INPUT,   /* the caller's input, bound at each run */
+    ONEDNN_MEM_OUTPUT,  /* the caller's logits, bound at each run */
+    ONEDNN_MEM_FIXED,   /* packed weights or the graph's biases, fixed for the plan's life */
+    ONEDNN_MEM_SCRATCH  /* the shared scratchpad */
+} onednn_mem_kind;
+
+typedef struct {
+    dnnl_memory_desc_t md;
+    onednn_mem_kind kind;
+    int buf;            /* ARENA: buffer id */
+    void *ptr;          /* FIXED: the data */
+    dnnl_memory_t mem;  /* created by onednn_plan_finish */
+} onednn_mem;
+
+#define ONEDNN_MAX_ARGS 8
+
+typedef struct {
+    dnnl_primitive_t prim;
+    int nargs;
+    int arg[ONEDNN_MAX_ARGS];          /* DNNL_ARG_* */
+    int mem[ONEDNN_MAX_ARGS];          /* index into the plan's mems */
+    dnnl_exec_arg_t exec[ONEDNN_MAX_ARGS]; /* resolved by onednn_plan_finish */
+} onednn_step;
+
+typedef struct {
+    size_t size;        /* bytes */
+    size_t offset;      /* in the arena, set by onednn_plan_finish */
+    int live;           /* values (and temporaries) that currently hold it */
+} onednn_buf;
+
+typedef struct {
+    int n;              /* batch size */
+    onednn_mem *mems;
+    int nmems, cap_mems;
+    onednn_step *steps;
+    int nsteps, cap_steps;
+    onednn_buf *bufs;
+    int nbufs, cap_bufs;
+    size_t arena_size, scratch_size; /* bytes */
+    void *bound_arena, *bound_scratch; /* what the ARENA/SCRATCH mems point into */
+} onednn_plan;
+
+/* Weights of one node reordered into one layout. */
+typedef struct onednn_packed {
+    dnnl_memory_desc_t md;
+    void *data;
+    struct onednn_packed *next;
+} onednn_packed;
+
+typedef struct {
+    const mlic_graph *g;
+    int max_batch;
+    int threads;                /* OpenMP threads for every oneDNN call */
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    onednn_packed **packed;     /* (nnodes) lists */
+    onednn_plan **plans;        /* (max_batch + 1) by batch size, NULL until built */
+    void *arena, *scratch;
+    size_t arena_size, scratch_size;
+} onednn_state;
+
+/* What an op's planning function works on: the plan being built and the node being planned. */
+typedef struct {
+    onednn_state *s;
+    onednn_plan *p;
+    int node;
+    int *value_mem;     /* (nvalues) mem of each value, -1 until produced */
+    int *held;          /* (nvalues) 1 while the value holds its buffer */
+    int *last_use;      /* (nvalues) index of the last node reading it; nnodes for the output */
+    int temps[4];       /* buffers of this node's reordered inputs, freed after it */
+    int ntemps;
+} onednn_ctx;
+
+mlic_status onednn_fail(dnnl_status_t s, const char *call);
+
+/* md of a 4-D activation (n, c, h, w) with a format tag (dnnl_format_tag_any to let a
+ * primitive choose). */
+mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag);
+
+/* ---- plan building (onednn_plan.c) */
+
+int onednn_plan_add_mem(onednn_plan *p, const dnnl_memory_desc_t *md, onednn_mem_kind kind,
+                        int buf, void *ptr);
+/* The mem holding `value` in layout `want`: the value's own, or a temporary it is reordered to. */
+mlic_status onednn_plan_src(onednn_ctx *c, int value, const dnnl_memory_desc_t *want, int *mem);
+/* A new mem for the node's output in layout md. Handles the node's fused residual add: on
+ * return dst already holds the residual (aliased or copied), ready for a sum post-op. */
+mlic_status onednn_plan_dst(onednn_ctx *c, const dnnl_memory_desc_t *md, int *mem);
+/* Like onednn_plan_dst (no fused add), but reuses the mem of `value` in place when the value
+ * dies at this node and already has layout md. */
+mlic_status onednn_plan_dst_inplace(onednn_ctx *c, const dnnl_memory_desc_t *md, int value,
+                                    int *mem);
+/* Attributes every step uses (user scratchpad) plus, when with_fusion, the node's fused add
+ * (sum post-op) and activation (eltwise post-op). */
+mlic_status onednn_plan_attr(onednn_ctx *c, int with_fusion, dnnl_primitive_attr_t *attr);
+/* Create pd's primitive and append it as a step with these arguments (and a scratchpad). */
+mlic_status onednn_plan_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd, int nargs,
+                             const int *args, const int *mems);
+mlic_status onednn_plan_reorder(onednn_ctx *c, int src_mem, int dst_mem);
+/* A FIXED mem with the node's weights (user layout user_md, at data) packed into layout want. */
+mlic_status onednn_plan_weights(onednn_ctx *c, const dnnl_memory_desc_t *user_md,
+                                const float *data, const dnnl_memory_desc_t *want, int *mem);
+/* A FIXED mem over graph parameter `param` (1-D, e.g. a bias) used as is. */
+mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem);
+
+/* ---- one planning function per op */
+
+mlic_status onednn_plan_conv(onednn_ctx *c);
+mlic_status onednn_plan_maxpool(onednn_ctx *c);
+mlic_status onednn_plan_global_avgpool(onednn_ctx *c);
+mlic_status onednn_plan_linear(onednn_ctx *c);
+mlic_status onednn_plan_act(onednn_ctx *c);
+mlic_status onednn_plan_add(onednn_ctx *c);
+
+/* ---- plans (onednn_build.c) */
+
+mlic_status onednn_plan_build(onednn_state *s, int n, onednn_plan **out);
+void onednn_plan_free(onednn_plan *p);
+/* Create the memory objects, binding ARENA/SCRATCH mems to s->arena and s->scratch. */
+mlic_status onednn_plan_finish(onednn_state *s, onednn_plan *p);
+mlic_status onednn_plan_execute(onednn_state *s, onednn_plan *p, float *logits,
+                                const float *input);
+
+#endif

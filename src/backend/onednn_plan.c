@@ -1,0 +1,379 @@
+/* Building blocks of a plan (see onednn.h): memories, arena buffers, steps, packed weights. */
+#include "backend/onednn.h"
+
+#include <dnnl_debug.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+#define ONEDNN_ALIGN 64
+
+mlic_status onednn_fail(dnnl_status_t s, const char *call)
+{
+    if (s == dnnl_unimplemented)
+        return mlic_fail(MLIC_ERR_BACKEND,
+                         "oneDNN %s failed: %s (no implementation for this layer's shape on this "
+                         "CPU). HINT: use the reference backend for this model",
+                         call, dnnl_status2str(s));
+    return mlic_fail(MLIC_ERR_BACKEND, "oneDNN %s failed: %s", call, dnnl_status2str(s));
+}
+
+mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag)
+{
+    mlic_status st = MLIC_OK;
+    dnnl_dims_t dims = {n, c, h, w};
+    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (md, 4, dims, dnnl_f32, tag));
+done:
+    return st;
+}
+
+static int grow(void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    int ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *a = realloc(*arr, (size_t)ncap * elem);
+    if (!a)
+        return -1;
+    memset((char *)a + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
+    *arr = a;
+    *cap = ncap;
+    return 0;
+}
+
+int onednn_plan_add_mem(onednn_plan *p, const dnnl_memory_desc_t *md, onednn_mem_kind kind,
+                        int buf, void *ptr)
+{
+    dnnl_memory_desc_t copy = *md; /* md may point into p->mems, which grow() moves */
+    if (grow((void **)&p->mems, &p->cap_mems, p->nmems + 1, sizeof *p->mems))
+        return -1;
+    onednn_mem *m = &p->mems[p->nmems];
+    m->md = copy;
+    m->kind = kind;
+    m->buf = buf;
+    m->ptr = ptr;
+    m->mem = NULL;
+    return p->nmems++;
+}
+
+/* A buffer of at least size bytes, held once: the smallest free one that fits, else the largest
+ * free one grown to fit, else a new one. */
+static int alloc_buf(onednn_plan *p, size_t size)
+{
+    size = (size + ONEDNN_ALIGN - 1) / ONEDNN_ALIGN * ONEDNN_ALIGN;
+    int fit = -1, largest = -1;
+    for (int i = 0; i < p->nbufs; i++) {
+        const onednn_buf *b = &p->bufs[i];
+        if (b->live)
+            continue;
+        if (b->size >= size && (fit < 0 || b->size < p->bufs[fit].size))
+            fit = i;
+        if (largest < 0 || b->size > p->bufs[largest].size)
+            largest = i;
+    }
+    int id = fit >= 0 ? fit : largest;
+    if (id < 0) {
+        if (grow((void **)&p->bufs, &p->cap_bufs, p->nbufs + 1, sizeof *p->bufs))
+            return -1;
+        id = p->nbufs++;
+    }
+    if (p->bufs[id].size < size)
+        p->bufs[id].size = size;
+    p->bufs[id].live = 1;
+    return id;
+}
+
+static int arena_mem(onednn_plan *p, const dnnl_memory_desc_t *md)
+{
+    int buf = alloc_buf(p, dnnl_memory_desc_get_size(md));
+    if (buf < 0)
+        return -1;
+    int m = onednn_plan_add_mem(p, md, ONEDNN_MEM_ARENA, buf, NULL);
+    if (m < 0)
+        p->bufs[buf].live--;
+    return m;
+}
+
+static mlic_status nomem(void)
+{
+    return mlic_fail(MLIC_ERR_NOMEM, "oneDNN backend: out of memory while planning");
+}
+
+mlic_status onednn_plan_src(onednn_ctx *c, int value, const dnnl_memory_desc_t *want, int *mem)
+{
+    onednn_plan *p = c->p;
+    int have = c->value_mem[value];
+    if (have < 0 || !c->held[value])
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "graph: value %d is read before it is produced or after its last use",
+                         value);
+    if (dnnl_memory_desc_equal(&p->mems[have].md, want)) {
+        *mem = have;
+        return MLIC_OK;
+    }
+    if (c->ntemps == (int)(sizeof c->temps / sizeof c->temps[0]))
+        return mlic_fail(MLIC_ERR_INTERNAL, "oneDNN backend: too many reordered inputs");
+    int m = arena_mem(p, want);
+    if (m < 0)
+        return nomem();
+    c->temps[c->ntemps++] = p->mems[m].buf;
+    *mem = m;
+    return onednn_plan_reorder(c, have, m);
+}
+
+/* The caller's logits (n, K) seen with ndims dimensions, or 0 if ndims has no plain form. */
+static int output_md(const onednn_ctx *c, int ndims, dnnl_memory_desc_t *md)
+{
+    const mlic_graph *g = c->s->g;
+    mlic_shape3 o = g->values[g->output];
+    if (ndims == 4) {
+        dnnl_dims_t dims = {c->p->n, o.c, o.h, o.w};
+        return dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, dnnl_nchw) == dnnl_success;
+    }
+    if (ndims == 2) {
+        dnnl_dims_t dims = {c->p->n, (dnnl_dim_t)o.c * o.h * o.w};
+        return dnnl_memory_desc_init_by_tag(md, 2, dims, dnnl_f32, dnnl_nc) == dnnl_success;
+    }
+    return 0;
+}
+
+/* A fresh mem for the node's output value: the caller's logits when this is the graph's output
+ * in a plain layout, else an arena buffer. */
+static mlic_status new_dst(onednn_ctx *c, const dnnl_memory_desc_t *md, int *mem)
+{
+    const mlic_graph *g = c->s->g;
+    int out = g->nodes[c->node].out;
+    dnnl_memory_desc_t user;
+    int m;
+    if (out == g->output && output_md(c, md->ndims, &user) && dnnl_memory_desc_equal(&user, md))
+        m = onednn_plan_add_mem(c->p, md, ONEDNN_MEM_OUTPUT, -1, NULL);
+    else
+        m = arena_mem(c->p, md);
+    if (m < 0)
+        return nomem();
+    c->value_mem[out] = m;
+    c->held[out] = 1;
+    *mem = m;
+    return MLIC_OK;
+}
+
+/* True when value v's buffer may be overwritten by this node's output: v is read last here,
+ * nothing else holds its buffer, and its layout is md. */
+static int reusable(const onednn_ctx *c, int v, const dnnl_memory_desc_t *md)
+{
+    const mlic_graph *g = c->s->g;
+    if (v < 0 || !c->held[v] || c->last_use[v] != c->node || g->nodes[c->node].out == g->output)
+        return 0;
+    const onednn_mem *m = &c->p->mems[c->value_mem[v]];
+    return m->kind == ONEDNN_MEM_ARENA && c->p->bufs[m->buf].live == 1 &&
+           dnnl_memory_desc_equal(&m->md, md);
+}
+
+static void alias(onednn_ctx *c, int v, int *mem)
+{
+    int out = c->s->g->nodes[c->node].out;
+    int m = c->value_mem[v];
+    c->value_mem[out] = m;
+    c->held[out] = 1;
+    c->p->bufs[c->p->mems[m].buf].live++;
+    *mem = m;
+}
+
+mlic_status onednn_plan_dst(onednn_ctx *c, const dnnl_memory_desc_t *md, int *mem)
+{
+    const mlic_node *nd = &c->s->g->nodes[c->node];
+    int r = nd->fused_add;
+    if (r < 0)
+        return new_dst(c, md, mem);
+    /* The residual must not be an input the primitive reads while it writes dst. */
+    if (r != nd->in[0] && r != nd->in[1] && reusable(c, r, md)) {
+        alias(c, r, mem);
+        return MLIC_OK;
+    }
+    if (c->value_mem[r] < 0 || !c->held[r])
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "graph: residual value %d is not available", r);
+    mlic_status st = new_dst(c, md, mem);
+    if (st == MLIC_OK)
+        st = onednn_plan_reorder(c, c->value_mem[r], *mem);
+    return st;
+}
+
+mlic_status onednn_plan_dst_inplace(onednn_ctx *c, const dnnl_memory_desc_t *md, int value,
+                                    int *mem)
+{
+    if (reusable(c, value, md)) {
+        alias(c, value, mem);
+        return MLIC_OK;
+    }
+    return new_dst(c, md, mem);
+}
+
+mlic_status onednn_plan_attr(onednn_ctx *c, int with_fusion, dnnl_primitive_attr_t *attr)
+{
+    mlic_status st = MLIC_OK;
+    dnnl_post_ops_t po = NULL;
+    const mlic_node *nd = with_fusion ? &c->s->g->nodes[c->node] : NULL;
+    *attr = NULL;
+    ONEDNN_CALL(dnnl_primitive_attr_create, (attr));
+    ONEDNN_CALL(dnnl_primitive_attr_set_scratchpad_mode, (*attr, dnnl_scratchpad_mode_user));
+    if (!nd || (nd->fused_add < 0 && nd->fused_act == MLIC_ACT_NONE))
+        goto done;
+    ONEDNN_CALL(dnnl_post_ops_create, (&po));
+    if (nd->fused_add >= 0)
+        ONEDNN_CALL(dnnl_post_ops_append_sum, (po, 1.0f));
+    if (nd->fused_act == MLIC_ACT_RELU)
+        ONEDNN_CALL(dnnl_post_ops_append_eltwise, (po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+    else if (nd->fused_act == MLIC_ACT_RELU6)
+        ONEDNN_CALL(dnnl_post_ops_append_eltwise, (po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f));
+    ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (*attr, po));
+done:
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (st != MLIC_OK && *attr) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return st;
+}
+
+mlic_status onednn_plan_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd, int nargs,
+                             const int *args, const int *mems)
+{
+    mlic_status st = MLIC_OK;
+    onednn_plan *p = c->p;
+    dnnl_primitive_t prim = NULL;
+    if (nargs + 1 > ONEDNN_MAX_ARGS)
+        return mlic_fail(MLIC_ERR_INTERNAL, "oneDNN backend: too many primitive arguments");
+    ONEDNN_CALL(dnnl_primitive_create, (&prim, pd));
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t ssize = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    int scratch = -1;
+    if (ssize > 0 && (scratch = onednn_plan_add_mem(p, smd, ONEDNN_MEM_SCRATCH, -1, NULL)) < 0) {
+        st = nomem();
+        goto done;
+    }
+    if (grow((void **)&p->steps, &p->cap_steps, p->nsteps + 1, sizeof *p->steps)) {
+        st = nomem();
+        goto done;
+    }
+    onednn_step *step = &p->steps[p->nsteps++];
+    step->prim = prim;
+    prim = NULL;
+    step->nargs = nargs;
+    for (int i = 0; i < nargs; i++) {
+        step->arg[i] = args[i];
+        step->mem[i] = mems[i];
+    }
+    if (scratch >= 0) {
+        step->arg[step->nargs] = DNNL_ARG_SCRATCHPAD;
+        step->mem[step->nargs++] = scratch;
+        if (ssize > p->scratch_size)
+            p->scratch_size = ssize;
+    }
+done:
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    return st;
+}
+
+mlic_status onednn_plan_reorder(onednn_ctx *c, int src_mem, int dst_mem)
+{
+    mlic_status st;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if ((st = onednn_plan_attr(c, 0, &attr)) != MLIC_OK)
+        return st;
+    dnnl_engine_t e = c->s->engine;
+    ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
+                (&pd, &c->p->mems[src_mem].md, e, &c->p->mems[dst_mem].md, e, attr));
+    st = onednn_plan_step(c, pd, 2, (const int[]){DNNL_ARG_FROM, DNNL_ARG_TO},
+                          (const int[]){src_mem, dst_mem});
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* Reorder data (layout from) into a new buffer in layout to, once, on the backend's stream. */
+static mlic_status pack(onednn_state *s, void **out, const dnnl_memory_desc_t *from,
+                        const float *data, const dnnl_memory_desc_t *to)
+{
+    mlic_status st = MLIC_OK;
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    size_t size = (dnnl_memory_desc_get_size(to) + ONEDNN_ALIGN - 1) / ONEDNN_ALIGN * ONEDNN_ALIGN;
+    void *buf = aligned_alloc(ONEDNN_ALIGN, size);
+    if (!buf)
+        return nomem();
+    /* The reorder only reads its source: casting away const is safe. */
+    ONEDNN_CALL(dnnl_memory_create, (&src, from, s->engine, (void *)data));
+    ONEDNN_CALL(dnnl_memory_create, (&dst, to, s->engine, buf));
+    ONEDNN_CALL(dnnl_reorder_primitive_desc_create, (&pd, from, s->engine, to, s->engine, NULL));
+    ONEDNN_CALL(dnnl_primitive_create, (&prim, pd));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    ONEDNN_CALL(dnnl_primitive_execute, (prim, s->stream, 2, args));
+    ONEDNN_CALL(dnnl_stream_wait, (s->stream));
+done:
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (src)
+        dnnl_memory_destroy(src);
+    if (dst)
+        dnnl_memory_destroy(dst);
+    if (st != MLIC_OK)
+        free(buf);
+    else
+        *out = buf;
+    return st;
+}
+
+mlic_status onednn_plan_weights(onednn_ctx *c, const dnnl_memory_desc_t *user_md,
+                                const float *data, const dnnl_memory_desc_t *want, int *mem)
+{
+    onednn_state *s = c->s;
+    void *ptr = NULL;
+    if (dnnl_memory_desc_equal(user_md, want)) {
+        ptr = (void *)data; /* primitives only read weights */
+    } else {
+        onednn_packed *pk = s->packed[c->node];
+        while (pk && !dnnl_memory_desc_equal(&pk->md, want))
+            pk = pk->next;
+        if (!pk) {
+            if (!(pk = calloc(1, sizeof *pk)))
+                return nomem();
+            mlic_status st = pack(s, &pk->data, user_md, data, want);
+            if (st != MLIC_OK) {
+                free(pk);
+                return st;
+            }
+            pk->md = *want;
+            pk->next = s->packed[c->node];
+            s->packed[c->node] = pk;
+        }
+        ptr = pk->data;
+    }
+    if ((*mem = onednn_plan_add_mem(c->p, want, ONEDNN_MEM_FIXED, -1, ptr)) < 0)
+        return nomem();
+    return MLIC_OK;
+}
+
+mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem)
+{
+    mlic_status st = MLIC_OK;
+    const mlic_graph *g = c->s->g;
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {(dnnl_dim_t)g->params[param].numel};
+    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&md, 1, dims, dnnl_f32, dnnl_a));
+    if ((*mem = onednn_plan_add_mem(c->p, &md, ONEDNN_MEM_FIXED, -1,
+                                    mlic_graph_param(g, param))) < 0)
+        st = nomem();
+done:
+    return st;
+}
