@@ -56,7 +56,11 @@ config:
 deps:
 	scripts/deps.sh test
 
-$(BUILD)/%.o: %.c
+# Objects depend on the configuration, so that `make ONEDNN=0` after `make` rebuilds what changed.
+CONFIG_STAMP := $(BUILD)/config.stamp
+$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS)' | cmp -s - $(CONFIG_STAMP) || echo '$(CC) $(CFLAGS)' > $(CONFIG_STAMP))
+
+$(BUILD)/%.o: %.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 

@@ -29,7 +29,7 @@ mlic_status mlic_fail_prefix(mlic_status s, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, errbuf, sizeof old);
-    snprintf(errbuf, sizeof errbuf, "%s%s", prefix, old);
+    snprintf(errbuf, sizeof errbuf, "%.511s%.511s", prefix, old);
     return s;
 }
 
