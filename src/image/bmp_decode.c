@@ -15,16 +15,17 @@ typedef struct {
     int64_t width, height; /* height > 0: rows stored bottom-up */
     int bpp;
     uint32_t compression;
-    uint32_t mask[3];      /* r, g, b for 16/32-bit */
+    uint32_t mask[3]; /* r, g, b for 16/32-bit */
     const uint8_t *palette;
-    int palette_entry;     /* bytes per palette entry: 4 (Windows) or 3 (OS/2 v1) */
+    int palette_entry; /* bytes per palette entry: 4 (Windows) or 3 (OS/2 v1) */
     uint32_t colors;
-    uint32_t offset;       /* of the pixel rows */
+    uint32_t offset; /* of the pixel rows */
 } bmp_header;
 
 static mlic_status parse_header(bmp_header *b, const uint8_t *d, size_t len)
 {
-    if (len < 14 + 12) return mlic_fail(MLIC_ERR_DECODE, "BMP header is truncated (%zu bytes)", len);
+    if (len < 14 + 12)
+        return mlic_fail(MLIC_ERR_DECODE, "BMP header is truncated (%zu bytes)", len);
     b->offset = le32(d + 10);
     uint32_t hsize = le32(d + 14);
     const uint8_t *h = d + 14;
@@ -45,7 +46,8 @@ static mlic_status parse_header(bmp_header *b, const uint8_t *d, size_t len)
         b->colors = le32(h + 32);
         b->palette_entry = 4;
     } else {
-        return mlic_fail(MLIC_ERR_UNSUPPORTED, "BMP with a %u-byte info header is not supported", hsize);
+        return mlic_fail(MLIC_ERR_UNSUPPORTED, "BMP with a %u-byte info header is not supported",
+                         hsize);
     }
     size_t after_header = 14 + (size_t)hsize;
     if (b->compression == BI_BITFIELDS || b->compression == BI_ALPHABITFIELDS) {
@@ -55,9 +57,13 @@ static mlic_status parse_header(bmp_header *b, const uint8_t *d, size_t len)
         if (after_header > len) return mlic_fail(MLIC_ERR_DECODE, "BMP colour masks are truncated");
         for (int c = 0; c < 3; c++) b->mask[c] = le32(m + 4 * c);
     } else if (b->bpp == 16) {
-        b->mask[0] = 0x7c00; b->mask[1] = 0x03e0; b->mask[2] = 0x001f;
+        b->mask[0] = 0x7c00;
+        b->mask[1] = 0x03e0;
+        b->mask[2] = 0x001f;
     } else {
-        b->mask[0] = 0xff0000; b->mask[1] = 0x00ff00; b->mask[2] = 0x0000ff;
+        b->mask[0] = 0xff0000;
+        b->mask[1] = 0x00ff00;
+        b->mask[2] = 0x0000ff;
     }
     b->palette = d + after_header;
     if (b->bpp <= 8) {
@@ -73,14 +79,16 @@ static mlic_status check_kind(const bmp_header *b)
 {
     if (b->compression == BI_RLE8 || b->compression == BI_RLE4)
         return mlic_fail(MLIC_ERR_UNSUPPORTED, "BMP with RLE compression is not supported. "
-                         "HINT: convert it to PNG or JPEG");
+                                               "HINT: convert it to PNG or JPEG");
     int direct = b->bpp == 16 || b->bpp == 24 || b->bpp == 32;
     int indexed = b->bpp == 1 || b->bpp == 4 || b->bpp == 8;
     if (!(b->compression == BI_RGB && (direct || indexed)) &&
         !((b->compression == BI_BITFIELDS || b->compression == BI_ALPHABITFIELDS) &&
           (b->bpp == 16 || b->bpp == 32)))
-        return mlic_fail(MLIC_ERR_UNSUPPORTED, "BMP with %d bits per pixel and compression %u is not "
-                         "supported. HINT: convert it to PNG or JPEG", b->bpp, b->compression);
+        return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                         "BMP with %d bits per pixel and compression %u is not "
+                         "supported. HINT: convert it to PNG or JPEG",
+                         b->bpp, b->compression);
     for (int c = 0; c < 3 && (b->bpp == 16 || b->bpp == 32); c++)
         if (b->mask[c] == 0) return mlic_fail(MLIC_ERR_DECODE, "BMP colour mask %d is empty", c);
     return MLIC_OK;
@@ -102,10 +110,16 @@ static void decode_row(uint8_t *dst, const uint8_t *src, const bmp_header *b, in
             unsigned shift = (unsigned)(8 - b->bpp - (x % per_byte) * b->bpp);
             uint32_t i = (src[x / per_byte] >> shift) & ((1u << b->bpp) - 1);
             const uint8_t *e = b->palette + (size_t)i * b->palette_entry;
-            if (i < b->colors) { dst[0] = e[2]; dst[1] = e[1]; dst[2] = e[0]; }
-            else dst[0] = dst[1] = dst[2] = 0;
+            if (i < b->colors) {
+                dst[0] = e[2];
+                dst[1] = e[1];
+                dst[2] = e[0];
+            } else
+                dst[0] = dst[1] = dst[2] = 0;
         } else if (b->bpp == 24) {
-            dst[0] = src[3 * x + 2]; dst[1] = src[3 * x + 1]; dst[2] = src[3 * x];
+            dst[0] = src[3 * x + 2];
+            dst[1] = src[3 * x + 1];
+            dst[2] = src[3 * x];
         } else {
             uint32_t v = b->bpp == 16 ? le16(src + 2 * x) : le32(src + 4 * x);
             for (int c = 0; c < 3; c++) dst[c] = field(v, b->mask[c]);
@@ -123,14 +137,16 @@ mlic_status mlic_image_decode_bmp(mlic_image *out, const uint8_t *data, size_t l
     if ((s = mlic_image_check_size(b.width, h, max_pixels, "BMP")) != MLIC_OK) return s;
     size_t stride = (((size_t)b.width * b.bpp + 31) / 32) * 4;
     if (b.offset > len || (len - b.offset) / stride < (size_t)h)
-        return mlic_fail(MLIC_ERR_DECODE, "BMP pixel data is truncated: %lldx%lld at %d bits needs "
-                         "%zu bytes from offset %u, the data has %zu", (long long)b.width, (long long)h,
-                         b.bpp, stride * (size_t)h, b.offset, len);
+        return mlic_fail(MLIC_ERR_DECODE,
+                         "BMP pixel data is truncated: %lldx%lld at %d bits needs "
+                         "%zu bytes from offset %u, the data has %zu",
+                         (long long)b.width, (long long)h, b.bpp, stride * (size_t)h, b.offset,
+                         len);
     if ((s = mlic_image_alloc(out, b.width, h, max_pixels, "BMP")) != MLIC_OK) return s;
     for (int64_t y = 0; y < h; y++) {
         int64_t stored = b.height > 0 ? h - 1 - y : y;
-        decode_row(out->pixels + (size_t)y * out->width * 3, data + b.offset + (size_t)stored * stride,
-                   &b, out->width);
+        decode_row(out->pixels + (size_t)y * out->width * 3,
+                   data + b.offset + (size_t)stored * stride, &b, out->width);
     }
     return MLIC_OK;
 }

@@ -68,7 +68,8 @@ static mlic_status unknown_format(const uint8_t *d, size_t len)
     if (name)
         return mlic_fail(MLIC_ERR_UNSUPPORTED,
                          "image data is %s, which is not supported. "
-                         "HINT: convert it to JPEG, PNG, WebP, GIF or BMP", name);
+                         "HINT: convert it to JPEG, PNG, WebP, GIF or BMP",
+                         name);
     if (looks_like_text(d, len)) {
         char head[33];
         size_t n = len < sizeof head - 1 ? len : sizeof head - 1;
@@ -76,29 +77,39 @@ static mlic_status unknown_format(const uint8_t *d, size_t len)
         head[n] = '\0';
         return mlic_fail(MLIC_ERR_DECODE,
                          "not an image: the %zu bytes are text (\"%s\"...). "
-                         "HINT: an HTML error page or a wrong path/URL?", len, head);
+                         "HINT: an HTML error page or a wrong path/URL?",
+                         len, head);
     }
     char hex[3 * 8 + 1] = "";
     size_t n = len < 8 ? len : 8;
     for (size_t i = 0; i < n; i++) snprintf(hex + 3 * i, 4, "%02x ", d[i]);
     return mlic_fail(MLIC_ERR_DECODE,
                      "not an image: unknown format (first bytes %s). "
-                     "HINT: supported formats are JPEG, PNG, WebP, GIF and BMP", hex);
+                     "HINT: supported formats are JPEG, PNG, WebP, GIF and BMP",
+                     hex);
 }
 
 mlic_status mlic_image_check_size(int64_t width, int64_t height, uint64_t max_pixels,
                                   const char *format)
 {
     if (width <= 0 || height <= 0)
-        return mlic_fail(MLIC_ERR_DECODE, "%s header gives an impossible size %lldx%lld. "
-                         "HINT: the file is corrupt", format, (long long)width, (long long)height);
-    uint64_t pixels = (uint64_t)width * (uint64_t)height;
-    if (pixels > max_pixels || width > INT32_MAX / 4 || height > INT32_MAX / 4)
+        return mlic_fail(MLIC_ERR_DECODE,
+                         "%s header gives an impossible size %lldx%lld. "
+                         "HINT: the file is corrupt",
+                         format, (long long)width, (long long)height);
+    /* Strides of 3 * width bytes must fit an int for the codec libraries. */
+    if (width > INT32_MAX / 4 || height > INT32_MAX / 4)
         return mlic_fail(MLIC_ERR_TOO_LARGE,
-                         "%s image is %lldx%lld = %llu pixels, over the limit of %llu "
-                         "(decompression bomb guard). HINT: raise max_pixels if the image is trusted",
-                         format, (long long)width, (long long)height, (unsigned long long)pixels,
-                         (unsigned long long)max_pixels);
+                         "%s image is %lldx%lld: a side over %d pixels is not supported",
+                         format, (long long)width, (long long)height, INT32_MAX / 4);
+    uint64_t pixels = (uint64_t)width * (uint64_t)height;
+    if (pixels > max_pixels)
+        return mlic_fail(
+            MLIC_ERR_TOO_LARGE,
+            "%s image is %lldx%lld = %llu pixels, over the limit of %llu "
+            "(decompression bomb guard). HINT: raise max_pixels if the image is trusted",
+            format, (long long)width, (long long)height, (unsigned long long)pixels,
+            (unsigned long long)max_pixels);
     return MLIC_OK;
 }
 
@@ -108,7 +119,8 @@ mlic_status mlic_image_alloc(mlic_image *out, int64_t width, int64_t height, uin
     mlic_status s = mlic_image_check_size(width, height, max_pixels, format);
     if (s != MLIC_OK) return s;
     uint64_t pixels = (uint64_t)width * (uint64_t)height;
-    if (pixels > SIZE_MAX / 3) return mlic_fail(MLIC_ERR_NOMEM, "%s image too large for memory", format);
+    if (pixels > SIZE_MAX / 3)
+        return mlic_fail(MLIC_ERR_NOMEM, "%s image too large for memory", format);
     out->pixels = malloc((size_t)pixels * 3);
     if (!out->pixels)
         return mlic_fail(MLIC_ERR_NOMEM, "%s image %lldx%lld: out of memory", format,

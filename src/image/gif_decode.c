@@ -44,14 +44,17 @@ static void palette_rgb(uint8_t rgb[3], const ColorMapObject *cmap, int i)
     }
 }
 
-static mlic_status read_frame(mlic_image *out, GifFileType *gif, int transparent, uint64_t max_pixels)
+static mlic_status read_frame(mlic_image *out, GifFileType *gif, int transparent,
+                              uint64_t max_pixels)
 {
     const GifImageDesc *d = &gif->Image;
     if (d->Left < 0 || d->Top < 0 || d->Width <= 0 || d->Height <= 0)
         return mlic_fail(MLIC_ERR_DECODE, "GIF frame has an impossible geometry %dx%d at (%d, %d)",
                          d->Width, d->Height, d->Left, d->Top);
-    int64_t w = gif->SWidth > (int64_t)d->Left + d->Width ? gif->SWidth : (int64_t)d->Left + d->Width;
-    int64_t h = gif->SHeight > (int64_t)d->Top + d->Height ? gif->SHeight : (int64_t)d->Top + d->Height;
+    int64_t w =
+        gif->SWidth > (int64_t)d->Left + d->Width ? gif->SWidth : (int64_t)d->Left + d->Width;
+    int64_t h =
+        gif->SHeight > (int64_t)d->Top + d->Height ? gif->SHeight : (int64_t)d->Top + d->Height;
     mlic_status s = mlic_image_alloc(out, w, h, max_pixels, "GIF");
     if (s != MLIC_OK) return s;
     const ColorMapObject *cmap = d->ColorMap ? d->ColorMap : gif->SColorMap;
@@ -84,8 +87,8 @@ mlic_status mlic_image_decode_gif(mlic_image *out, const uint8_t *data, size_t l
     int err = 0;
     GifFileType *gif = DGifOpen(&src, read_bytes, &err);
     if (!gif) return gif_error(err, "header");
-    mlic_status s = mlic_image_check_size(gif->SWidth ? gif->SWidth : 1, gif->SHeight ? gif->SHeight : 1,
-                                          max_pixels, "GIF");
+    mlic_status s = mlic_image_check_size(gif->SWidth ? gif->SWidth : 1,
+                                          gif->SHeight ? gif->SHeight : 1, max_pixels, "GIF");
     int transparent = -1;
     while (s == MLIC_OK) {
         GifRecordType type;
@@ -103,10 +106,13 @@ mlic_status mlic_image_decode_gif(mlic_image *out, const uint8_t *data, size_t l
                 DGifExtensionToGCB(ext[0], ext + 1, &gcb) == GIF_OK)
                 transparent = gcb.TransparentColor;
             while (ext && s == MLIC_OK)
-                if (DGifGetExtensionNext(gif, &ext) == GIF_ERROR) s = gif_error(gif->Error, "extension");
+                if (DGifGetExtensionNext(gif, &ext) == GIF_ERROR)
+                    s = gif_error(gif->Error, "extension");
         } else if (type == IMAGE_DESC_RECORD_TYPE) {
-            if (DGifGetImageDesc(gif) == GIF_ERROR) s = gif_error(gif->Error, "image descriptor");
-            else s = read_frame(out, gif, transparent, max_pixels);
+            if (DGifGetImageDesc(gif) == GIF_ERROR)
+                s = gif_error(gif->Error, "image descriptor");
+            else
+                s = read_frame(out, gif, transparent, max_pixels);
             break;
         } else if (type == TERMINATE_RECORD_TYPE) {
             s = mlic_fail(MLIC_ERR_DECODE, "GIF has no image (it ends before the first frame)");

@@ -23,7 +23,8 @@ static tjscalingfactor pick_scale(int width, int height, int min_short_side)
 
 /* PIL reads CMYK JPEGs with Adobe's inverted polarity ("CMYK;I") and converts with
  * r = (255 - c) * (255 - k) / 255, rounded; in stored (inverted) values that is s_c * s_k / 255. */
-static void cmyk_inverted_to_rgb(uint8_t *rgb, const uint8_t *cmyk, size_t pixels) // (P, 3) <- (P, 4)
+static void cmyk_inverted_to_rgb(uint8_t *rgb, const uint8_t *cmyk,
+                                 size_t pixels) // (P, 3) <- (P, 4)
 {
     for (size_t i = 0; i < pixels; i++) {
         unsigned k = cmyk[4 * i + 3];
@@ -43,8 +44,8 @@ static mlic_status decode_pixels(mlic_image *out, tjhandle tj, const uint8_t *da
     uint8_t *buf = out->pixels;
     if (cmyk && !(buf = malloc((size_t)w * h * 4)))
         return mlic_fail(MLIC_ERR_NOMEM, "JPEG image %dx%d: out of memory", w, h);
-    int rc = tjDecompress2(tj, data, (unsigned long)len, buf, w, 0, h,
-                           cmyk ? TJPF_CMYK : TJPF_RGB, 0);
+    int rc =
+        tjDecompress2(tj, data, (unsigned long)len, buf, w, 0, h, cmyk ? TJPF_CMYK : TJPF_RGB, 0);
     /* Warnings (a truncated file, a corrupt Huffman code) still give a full image, as PIL's
      * LOAD_TRUNCATED_IMAGES would; only fatal errors are refused. */
     if (rc != 0 && tjGetErrorCode(tj) != TJERR_WARNING) {
@@ -67,14 +68,17 @@ mlic_status mlic_image_decode_jpeg(mlic_image *out, const uint8_t *data, size_t 
     int w, h, subsamp, colorspace;
     mlic_status s = MLIC_OK;
     if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0) {
-        s = mlic_fail(MLIC_ERR_DECODE, "JPEG header is unreadable (%zu bytes): %s. "
-                      "HINT: the file is truncated or corrupt", len, tjGetErrorStr2(tj));
+        s = mlic_fail(MLIC_ERR_DECODE,
+                      "JPEG header is unreadable (%zu bytes): %s. "
+                      "HINT: the file is truncated or corrupt",
+                      len, tjGetErrorStr2(tj));
         goto done;
     }
     /* Judge the full size, not the scaled one: the limit is about what the file claims. */
     if ((s = mlic_image_check_size(w, h, max_pixels, "JPEG")) != MLIC_OK) goto done;
     tjscalingfactor sf = pick_scale(w, h, min_short_side);
-    if ((s = mlic_image_alloc(out, TJSCALED(w, sf), TJSCALED(h, sf), max_pixels, "JPEG")) != MLIC_OK)
+    if ((s = mlic_image_alloc(out, TJSCALED(w, sf), TJSCALED(h, sf), max_pixels, "JPEG")) !=
+        MLIC_OK)
         goto done;
     if (sf.num != sf.denom) {
         out->full_width = w;

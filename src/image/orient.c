@@ -17,9 +17,15 @@ static const uint8_t *find_exif(const uint8_t *d, size_t len, size_t *seg_len)
     while (pos + 4 <= len) {
         if (d[pos] != 0xff) return NULL;
         uint8_t marker = d[pos + 1];
-        if (marker == 0xff) { pos++; continue; }
+        if (marker == 0xff) {
+            pos++;
+            continue;
+        }
         if (marker == 0xda || marker == 0xd9) return NULL;
-        if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) { pos += 2; continue; }
+        if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+            pos += 2;
+            continue;
+        }
         size_t n = be16(d + pos + 2);
         if (n < 2 || pos + 2 + n > len) return NULL;
         if (marker == 0xe1 && n >= 8 && memcmp(d + pos + 4, "Exif\0\0", 6) == 0) {
@@ -58,19 +64,21 @@ mlic_status mlic_image_orient(mlic_image *img, int orientation)
     /* out(x, y) = in[base + x * dx + y * dy], in pixels of the source; 5..8 swap the axes. */
     ptrdiff_t base, dx, dy;
     switch (orientation) {
-    case 2: base = w - 1; dx = -1; dy = w; break;             /* mirror left-right */
-    case 3: base = h * w - 1; dx = -1; dy = -w; break;        /* rotate 180 */
-    case 4: base = (h - 1) * w; dx = 1; dy = -w; break;       /* mirror top-bottom */
-    case 5: base = 0; dx = w; dy = 1; break;                  /* transpose */
-    case 6: base = (h - 1) * w; dx = -w; dy = 1; break;       /* rotate 90 clockwise */
-    case 7: base = h * w - 1; dx = -w; dy = -1; break;        /* transverse */
-    default: base = w - 1; dx = w; dy = -1; break;            /* 8: rotate 90 counter-clockwise */
+    case 2: base = w - 1; dx = -1; dy = w; break;       /* mirror left-right */
+    case 3: base = h * w - 1; dx = -1; dy = -w; break;  /* rotate 180 */
+    case 4: base = (h - 1) * w; dx = 1; dy = -w; break; /* mirror top-bottom */
+    case 5: base = 0; dx = w; dy = 1; break;            /* transpose */
+    case 6: base = (h - 1) * w; dx = -w; dy = 1; break; /* rotate 90 clockwise */
+    case 7: base = h * w - 1; dx = -w; dy = -1; break;  /* transverse */
+    default: base = w - 1; dx = w; dy = -1; break;      /* 8: rotate 90 counter-clockwise */
     }
     int swap = orientation >= 5;
     int ow = swap ? (int)h : (int)w;
     int oh = swap ? (int)w : (int)h;
     uint8_t *out = malloc((size_t)w * h * 3);
-    if (!out) return mlic_fail(MLIC_ERR_NOMEM, "rotating a %dx%d image: out of memory", img->width, img->height);
+    if (!out)
+        return mlic_fail(MLIC_ERR_NOMEM, "rotating a %dx%d image: out of memory", img->width,
+                         img->height);
     const uint8_t *in = img->pixels;
     for (int y = 0; y < oh; y++) {
         uint8_t *row = out + (size_t)y * ow * 3;

@@ -41,15 +41,26 @@ static void set_rgb8_transforms(png_structp png, png_infop info)
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16) png_set_strip_16(png);
-    if (color & PNG_COLOR_MASK_ALPHA || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
+    if (color & PNG_COLOR_MASK_ALPHA || png_get_valid(png, info, PNG_INFO_tRNS))
+        png_set_strip_alpha(png);
     if (!(color & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 mlic_status mlic_image_decode_png(mlic_image *out, const uint8_t *data, size_t len,
                                   uint64_t max_pixels)
 {
+    /* The size sits at a fixed place in IHDR: refuse a bomb before libpng reads any further. */
+    if (len >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        mlic_status s = mlic_image_check_size(be32(data + 16), be32(data + 20), max_pixels, "PNG");
+        if (s != MLIC_OK) return s;
+    }
     png_source src = {.data = data, .len = len};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, on_error, on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -74,8 +85,10 @@ mlic_status mlic_image_decode_png(mlic_image *out, const uint8_t *data, size_t l
         goto done;
     set_rgb8_transforms(png, info);
     if (png_get_rowbytes(png, info) != (size_t)png_get_image_width(png, info) * 3) {
-        s = mlic_fail(MLIC_ERR_UNSUPPORTED, "PNG with color type %d and bit depth %d did not convert "
-                      "to 8-bit RGB", png_get_color_type(png, info), png_get_bit_depth(png, info));
+        s = mlic_fail(MLIC_ERR_UNSUPPORTED,
+                      "PNG with color type %d and bit depth %d did not convert "
+                      "to 8-bit RGB",
+                      png_get_color_type(png, info), png_get_bit_depth(png, info));
         goto done;
     }
     if ((s = mlic_image_alloc(out, png_get_image_width(png, info), png_get_image_height(png, info),

@@ -48,7 +48,8 @@ static double full_size(int *w, int *h, const mlic_image *img)
     *h = img->height;
     double s = img->scale;
     if (!(s > 0.0 && s < 1.0) || img->full_width <= 0 || img->full_height <= 0 ||
-        (int)ceil(img->full_width * s) != img->width || (int)ceil(img->full_height * s) != img->height)
+        (int)ceil(img->full_width * s) != img->width ||
+        (int)ceil(img->full_height * s) != img->height)
         return 1.0;
     *w = img->full_width;
     *h = img->full_height;
@@ -57,16 +58,20 @@ static double full_size(int *w, int *h, const mlic_image *img)
 
 static mlic_status check_args(const float *out, const mlic_image *img, const mlic_preprocess *p)
 {
-    if (!out || !img || !p) return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_image_preprocess: NULL argument");
+    if (!out || !img || !p)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_image_preprocess: NULL argument");
     if (!img->pixels || img->width <= 0 || img->height <= 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_image_preprocess: empty image (%dx%d)",
                          img->width, img->height);
     if (p->crop <= 0 || p->resize < 0 || p->crop > 1 << 15 || p->resize > 1 << 15)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "preprocessing resize=%d crop=%d is unusable. "
-                         "HINT: crop must be in 1..32768 and resize in 0..32768", p->resize, p->crop);
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "preprocessing resize=%d crop=%d is unusable. "
+                         "HINT: crop must be in 1..32768 and resize in 0..32768",
+                         p->resize, p->crop);
     for (int c = 0; c < 3; c++)
         if (!(p->std[c] > 0.0f))
-            return mlic_fail(MLIC_ERR_INVALID_ARG, "preprocessing std[%d]=%g must be > 0", c, p->std[c]);
+            return mlic_fail(MLIC_ERR_INVALID_ARG, "preprocessing std[%d]=%g must be > 0", c,
+                             p->std[c]);
     return MLIC_OK;
 }
 
@@ -86,11 +91,14 @@ mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_
     float *rgb = NULL;
     /* Output pixels are spaced fw / rw full-size pixels apart, i.e. scale * fw / rw decoded ones
      * (PIL's resize with a box): the DCT's rounded-up last pixel must not stretch the grid. */
-    if ((s = mlic_resample_axis_init(&xs, img->width, 0.0, scale * fw / rw, x0, x1 - x0)) != MLIC_OK ||
-        (s = mlic_resample_axis_init(&ys, img->height, 0.0, scale * fh / rh, y0, y1 - y0)) != MLIC_OK)
+    if ((s = mlic_resample_axis_init(&xs, img->width, 0.0, scale * fw / rw, x0, x1 - x0)) !=
+            MLIC_OK ||
+        (s = mlic_resample_axis_init(&ys, img->height, 0.0, scale * fh / rh, y0, y1 - y0)) !=
+            MLIC_OK)
         goto done;
-    if (!(rgb = malloc(sizeof *rgb * (size_t)(x1 - x0) * (y1 - y0) * 3 + 1))) {
-        s = mlic_fail(MLIC_ERR_NOMEM, "preprocessing a %dx%d image: out of memory", img->width, img->height);
+    if (!(rgb = malloc(sizeof *rgb * (size_t)(x1 - x0) * (y1 - y0) * 3))) {
+        s = mlic_fail(MLIC_ERR_NOMEM, "preprocessing a %dx%d image: out of memory", img->width,
+                      img->height);
         goto done;
     }
     if ((s = mlic_resample_rgb(rgb, img, &xs, &ys)) != MLIC_OK) goto done;

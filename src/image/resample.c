@@ -159,7 +159,8 @@ mlic_status mlic_resample_rgb(float *out, const mlic_image *img, const mlic_resa
     float *row = malloc(sizeof *row * ((size_t)(col1 - col0) * 3 + 1));
     mlic_status s = MLIC_OK;
     if (!tmp || !row) {
-        s = mlic_fail(MLIC_ERR_NOMEM, "resizing a %dx%d image: out of memory", img->width, img->height);
+        s = mlic_fail(MLIC_ERR_NOMEM, "resizing a %dx%d image: out of memory", img->width,
+                      img->height);
     } else {
         horizontal(tmp, row, img, xs, row0, row1 - row0, col0, col1);
         vertical(out, tmp, ys, row0, xs->n * 3);

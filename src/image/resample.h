@@ -10,11 +10,11 @@
 
 /* The weights of a window of outputs along one axis. */
 typedef struct {
-    int n;         /* outputs in the window */
-    int taps;      /* row length of w */
-    int *first;    /* (n) first input index of each output */
-    int *count;    /* (n) inputs used, <= taps */
-    float *w;      /* (n, taps) */
+    int n;      /* outputs in the window */
+    int taps;   /* row length of w */
+    int *first; /* (n) first input index of each output */
+    int *count; /* (n) inputs used, <= taps */
+    float *w;   /* (n, taps) */
 } mlic_resample_axis;
 
 /* Output o (o0 <= o < o0 + n) is centred on input coordinate offset + (o + 0.5) * scale, where

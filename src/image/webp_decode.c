@@ -23,20 +23,24 @@ static const char *status_text(VP8StatusCode c)
 static mlic_status first_frame(mlic_image *out, const uint8_t *data, size_t len)
 {
     WebPAnimDecoderOptions o;
-    if (!WebPAnimDecoderOptionsInit(&o)) return mlic_fail(MLIC_ERR_INTERNAL, "libwebp demux version mismatch");
+    if (!WebPAnimDecoderOptionsInit(&o))
+        return mlic_fail(MLIC_ERR_INTERNAL, "libwebp demux version mismatch");
     o.color_mode = MODE_RGBA;
     o.use_threads = 0;
     WebPData wd = {data, len};
     WebPAnimDecoder *dec = WebPAnimDecoderNew(&wd, &o);
-    if (!dec) return mlic_fail(MLIC_ERR_DECODE, "animated WebP data is corrupt. HINT: the file may be damaged");
+    if (!dec)
+        return mlic_fail(MLIC_ERR_DECODE,
+                         "animated WebP data is corrupt. HINT: the file may be damaged");
     WebPAnimInfo info;
     uint8_t *rgba = NULL;
     int timestamp;
     mlic_status s = MLIC_OK;
     if (!WebPAnimDecoderGetInfo(dec, &info) || info.canvas_width != (uint32_t)out->width ||
-        info.canvas_height != (uint32_t)out->height || !WebPAnimDecoderGetNext(dec, &rgba, &timestamp)) {
+        info.canvas_height != (uint32_t)out->height ||
+        !WebPAnimDecoderGetNext(dec, &rgba, &timestamp)) {
         s = mlic_fail(MLIC_ERR_DECODE, "animated WebP: the first frame does not decode. "
-                      "HINT: the file may be damaged");
+                                       "HINT: the file may be damaged");
     } else {
         size_t n = (size_t)out->width * out->height;
         for (size_t i = 0; i < n; i++) {
@@ -55,13 +59,16 @@ mlic_status mlic_image_decode_webp(mlic_image *out, const uint8_t *data, size_t 
     WebPBitstreamFeatures f;
     VP8StatusCode c = WebPGetFeatures(data, len, &f);
     if (c != VP8_STATUS_OK)
-        return mlic_fail(MLIC_ERR_DECODE, "WebP header is unreadable (%zu bytes): %s", len, status_text(c));
+        return mlic_fail(MLIC_ERR_DECODE, "WebP header is unreadable (%zu bytes): %s", len,
+                         status_text(c));
     mlic_status s = mlic_image_alloc(out, f.width, f.height, max_pixels, "WebP");
     if (s != MLIC_OK) return s;
     if (f.has_animation) return first_frame(out, data, len);
     size_t stride = (size_t)out->width * 3;
     if (!WebPDecodeRGBInto(data, len, out->pixels, stride * out->height, (int)stride))
-        return mlic_fail(MLIC_ERR_DECODE, "WebP data is corrupt or truncated (%zu bytes). "
-                         "HINT: the file may be damaged", len);
+        return mlic_fail(MLIC_ERR_DECODE,
+                         "WebP data is corrupt or truncated (%zu bytes). "
+                         "HINT: the file may be damaged",
+                         len);
     return MLIC_OK;
 }

@@ -1,7 +1,9 @@
 /* Drives the image module for tests/py/test_image*.py.
  *   tool_preprocess IMAGE RESIZE CROP OUT.bin [--full-decode] [--repeat N]
- *       decode (DCT-scaled to RESIZE unless --full-decode) + preprocess with mean 0, std 1;
- *       writes float32 (3, CROP, CROP). --repeat times N decode+preprocess runs on stderr.
+ *       [--min-short-side N]
+ *       decode + preprocess with mean 0, std 1; writes float32 (3, CROP, CROP). JPEGs are
+ *       DCT-scaled with min_short_side = 2 * RESIZE (what mlic.h asks callers to pass) unless
+ *       --full-decode or --min-short-side. --repeat times N decode+preprocess runs on stderr.
  *   tool_preprocess --decode IMAGE OUT.bin [--max-pixels N] [--min-short-side N]
  *       writes int32 width, int32 height, then (H, W, 3) uint8.
  * On failure prints "ERROR <status name>: <message>" on stderr and exits with 2. */
@@ -54,7 +56,10 @@ static int decode_only(int argc, char **argv)
     }
     size_t len = 0;
     uint8_t *data = read_file(argv[2], &len);
-    if (!data) { fprintf(stderr, "cannot read %s\n", argv[2]); return 1; }
+    if (!data) {
+        fprintf(stderr, "cannot read %s\n", argv[2]);
+        return 1;
+    }
     mlic_image img;
     mlic_status s = mlic_image_decode(&img, data, len, &o);
     free(data);
@@ -69,23 +74,29 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "--decode")) return decode_only(argc, argv);
     if (argc < 5) {
-        fprintf(stderr, "usage: %s IMAGE RESIZE CROP OUT.bin [--full-decode] [--repeat N]\n"
-                        "       %s --decode IMAGE OUT.bin [--max-pixels N] [--min-short-side N]\n",
+        fprintf(stderr,
+                "usage: %s IMAGE RESIZE CROP OUT.bin [--full-decode] [--min-short-side N]"
+                " [--repeat N]\n"
+                "       %s --decode IMAGE OUT.bin [--max-pixels N] [--min-short-side N]\n",
                 argv[0], argv[0]);
         return 1;
     }
-    mlic_preprocess p = {.resize = atoi(argv[2]), .crop = atoi(argv[3]),
-                         .mean = {0, 0, 0}, .std = {1, 1, 1}};
-    mlic_decode_opts o = {.min_short_side = p.resize};
+    mlic_preprocess p = {
+        .resize = atoi(argv[2]), .crop = atoi(argv[3]), .mean = {0, 0, 0}, .std = {1, 1, 1}};
+    mlic_decode_opts o = {.min_short_side = 2 * p.resize};
     int repeat = 1;
     for (int i = 5; i < argc; i++) {
         if (!strcmp(argv[i], "--full-decode")) o.min_short_side = 0;
-        if (!strcmp(argv[i], "--min-short-side") && i + 1 < argc) o.min_short_side = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--min-short-side") && i + 1 < argc)
+            o.min_short_side = atoi(argv[++i]);
         if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
     }
     size_t len = 0;
     uint8_t *data = read_file(argv[1], &len);
-    if (!data) { fprintf(stderr, "cannot read %s\n", argv[1]); return 1; }
+    if (!data) {
+        fprintf(stderr, "cannot read %s\n", argv[1]);
+        return 1;
+    }
     size_t n = (size_t)3 * p.crop * p.crop;
     float *out = malloc(sizeof *out * n);
     struct timespec t0, t1;
@@ -99,7 +110,10 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     free(data);
-    if (s != MLIC_OK) { free(out); return fail(s); }
+    if (s != MLIC_OK) {
+        free(out);
+        return fail(s);
+    }
     if (repeat > 1)
         fprintf(stderr, "%.3f ms per decode+preprocess\n",
                 ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / repeat);
