@@ -1,0 +1,80 @@
+/* Labelled data sets: class names plus items (an image path and the ids of its positive classes).
+ *
+ * Formats (auto-detected from the path and the content, or named):
+ *   LIST     one image a line: `path<TAB>label,label` (labels may also be separated by further tabs;
+ *            an empty list is an all-negative image). With an explicit class list, lines without a
+ *            tab are read as `path label label` (whitespace separated).
+ *   PAI_CSV  PAI's labelled CSV: `id,{"url": "path"},{"option": ["label", ...]}`; the JSON fields
+ *            may also be CSV-quoted with "" escapes; "option" may be one string. A first line
+ *            without any '{' is a header and skipped.
+ *   COCO     instances_*.json: every entry of "images" becomes an item (in file order, those
+ *            without annotations all-negative), labelled with the categories of its annotations.
+ *   VOC      a Pascal VOC folder (Annotations/, ImageSets/Main/<split>.txt, JPEGImages/), or the
+ *            split file itself: each listed id's Annotations/<id>.xml gives the <name> of each
+ *            <object> (difficult ones included, as ML-GCN trains).
+ *
+ * Classes: an explicit class file (one name a line) if given, and then a label outside it is an
+ * error; else the format's own list (COCO categories in id order, VOC's 20 classes); else every
+ * label seen, sorted (byte order).
+ *
+ * Image paths: absolute paths and URLs (scheme://) are kept; relative ones are joined to `root`,
+ * or by default to: the list's folder (LIST, PAI_CSV); for COCO, <parent>/<split> when the file is
+ * <parent>/annotations/instances_<split>.json, else the file's folder; for VOC, <voc>/JPEGImages
+ * (and ".jpg" is appended to the id).
+ *
+ * Errors name the file and line and what is wrong. */
+#ifndef MLIC_DATA_DATASET_H
+#define MLIC_DATA_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlic.h"
+
+typedef enum {
+    MLIC_DATASET_AUTO = 0,
+    MLIC_DATASET_LIST,
+    MLIC_DATASET_PAI_CSV,
+    MLIC_DATASET_COCO,
+    MLIC_DATASET_VOC
+} mlic_dataset_format;
+
+typedef struct {
+    char *path;        /* resolved */
+    int nlabels;
+    const int *labels; /* (nlabels) class ids, ascending, distinct */
+} mlic_item;
+
+typedef struct {
+    mlic_dataset_format format; /* the format read */
+    int num_classes;
+    char **classes;             /* (num_classes) */
+    size_t nitems;
+    mlic_item *items;           /* (nitems) */
+    int *label_pool;            /* every item's labels, back to back */
+} mlic_dataset;
+
+typedef struct {
+    mlic_dataset_format format; /* AUTO = detect */
+    const char *root;           /* NULL = the format's default (above) */
+    const char *classes_path;   /* NULL = the format's list or the labels seen */
+    const char *split;          /* VOC split when given a folder; NULL = "trainval" */
+} mlic_dataset_opts;
+
+void mlic_dataset_opts_init(mlic_dataset_opts *o);
+mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_dataset_opts *o);
+void mlic_dataset_free(mlic_dataset *d);
+
+/* "list", "pai_csv", "coco", "voc" (and "auto"). */
+const char *mlic_dataset_format_name(mlic_dataset_format f);
+mlic_status mlic_dataset_parse_format(mlic_dataset_format *out, const char *name);
+
+/* Item i's multi-hot vector: out (num_classes), 1 for its labels, 0 elsewhere. */
+void mlic_dataset_targets_f32(float *out, const mlic_dataset *d, size_t i);
+void mlic_dataset_targets_u8(uint8_t *out, const mlic_dataset *d, size_t i);
+
+/* A class file: one name a line, surrounding blanks trimmed, blank lines skipped; a duplicate or
+ * an empty file is an error. *out is a malloc'd array of malloc'd names. */
+mlic_status mlic_dataset_read_classes(char ***out, int *count, const char *path);
+
+#endif
