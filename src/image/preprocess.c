@@ -91,10 +91,9 @@ mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_
     float *rgb = NULL;
     /* Output pixels are spaced fw / rw full-size pixels apart, i.e. scale * fw / rw decoded ones
      * (PIL's resize with a box): the DCT's rounded-up last pixel must not stretch the grid. */
-    if ((s = mlic_resample_axis_init(&xs, img->width, 0.0, scale * fw / rw, x0, x1 - x0)) !=
-            MLIC_OK ||
-        (s = mlic_resample_axis_init(&ys, img->height, 0.0, scale * fh / rh, y0, y1 - y0)) !=
-            MLIC_OK)
+    double step_x = scale * fw / rw, step_y = scale * fh / rh;
+    if ((s = mlic_resample_axis_init(&xs, img->width, 0.0, step_x, x0, x1 - x0)) != MLIC_OK ||
+        (s = mlic_resample_axis_init(&ys, img->height, 0.0, step_y, y0, y1 - y0)) != MLIC_OK)
         goto done;
     if (!(rgb = malloc(sizeof *rgb * (size_t)(x1 - x0) * (y1 - y0) * 3))) {
         s = mlic_fail(MLIC_ERR_NOMEM, "preprocessing a %dx%d image: out of memory", img->width,
@@ -106,13 +105,13 @@ mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_
     /* ToTensor + Normalize into planes; crop pixels outside the resized image are padding (0). */
     int nx = x1 - x0;
     for (int c = 0; c < 3; c++) {
-        float scale = 1.0f / (255.0f * p->std[c]), shift = -p->mean[c] / p->std[c];
+        float gain = 1.0f / (255.0f * p->std[c]), shift = -p->mean[c] / p->std[c];
         float *plane = out + (size_t)c * crop * crop;
         for (size_t i = 0; i < (size_t)crop * crop; i++) plane[i] = shift;
         for (int y = y0; y < y1; y++) {
             float *dst = plane + (size_t)(y - top) * crop + (x0 - left);
             const float *src = rgb + (size_t)(y - y0) * nx * 3 + c;
-            for (int x = 0; x < nx; x++) dst[x] = src[3 * x] * scale + shift;
+            for (int x = 0; x < nx; x++) dst[x] = src[3 * x] * gain + shift;
         }
     }
 done:
