@@ -215,26 +215,30 @@ static mlic_status http_get(mlic_fetcher *f, uint8_t **data, size_t *len, const 
         CURLcode rc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        char why[CURL_ERROR_SIZE + 64];
         int may_pass;
         if (rc == CURLE_OK && status >= 200 && status < 300) {
             st = MLIC_OK;
             break;
         } else if (rc == CURLE_OK) {
             may_pass = status >= 500 || status == 429 || status == 408;
-            st = mlic_fail(MLIC_ERR_NETWORK, "GET %s: HTTP %ld", url, status);
+            st = MLIC_ERR_NETWORK;
+            snprintf(why, sizeof why, "HTTP %ld", status);
         } else if (body.too_large) {
             st = mlic_fail(MLIC_ERR_TOO_LARGE, "GET %s: the body exceeds the %zu-byte limit for an image",
                            url, MLIC_FETCH_MAX_BYTES);
             break;
         } else {
             may_pass = curl_error_may_pass(rc);
-            st = mlic_fail(MLIC_ERR_NETWORK, "GET %s: %s (curl error %d: %s)", url,
-                           errbuf[0] ? errbuf : curl_easy_strerror(rc), (int)rc, curl_easy_strerror(rc));
+            st = MLIC_ERR_NETWORK;
+            snprintf(why, sizeof why, "%s (curl error %d)", errbuf[0] ? errbuf : curl_easy_strerror(rc),
+                     (int)rc);
         }
-        if (!may_pass)
-            break;
-        if (attempt == MLIC_FETCH_RETRIES) {
-            mlic_fail_prefix(st, "after %d attempts: ", attempt + 1);
+        if (!may_pass || attempt == MLIC_FETCH_RETRIES) {
+            if (attempt > 0)
+                mlic_fail(st, "GET %s: %s (after %d attempts)", url, why, attempt + 1);
+            else
+                mlic_fail(st, "GET %s: %s", url, why);
             break;
         }
         sleep_ms(backoff_ms);
@@ -281,7 +285,7 @@ mlic_status mlic_fetcher_get(mlic_fetcher *f, uint8_t **data, size_t *len, const
     if (!strncasecmp(source, "http://", 7) || !strncasecmp(source, "https://", 8))
         return http_get(f, data, len, source);
     if (!strncasecmp(source, "file://", 7)) {
-        char *path;
+        char *path = NULL;
         mlic_status st = file_url_path(&path, source);
         if (st != MLIC_OK)
             return st;

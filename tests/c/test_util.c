@@ -1,0 +1,234 @@
+/* src/util: base64 against RFC 4648's test vectors, the JSON writer against cJSON's parser, the
+ * bounded queue under several producers and consumers, path helpers against POSIX dirname(3). */
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "util/base64.h"
+#include "util/json_write.h"
+#include "util/path.h"
+#include "util/queue.h"
+
+static void test_base64(void)
+{
+    /* RFC 4648, section 10. */
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        for (int unpadded = 0; unpadded < 2; unpadded++) {
+            size_t len = strlen(coded[i]);
+            while (unpadded && len && coded[i][len - 1] == '=')
+                len--;
+            uint8_t *out;
+            size_t n;
+            mlic_status st = mlic_base64_decode(&out, &n, coded[i], len);
+            CHECK(st == MLIC_OK, "decoding '%.*s': %s", (int)len, coded[i], mlic_errmsg());
+            if (st == MLIC_OK) {
+                CHECK(n == strlen(plain[i]) && !memcmp(out, plain[i], n), "'%s' decoded wrong", coded[i]);
+                free(out);
+            }
+        }
+    }
+    /* The URL-safe alphabet: 0xfb 0xff 0xbf is "+/+/" in the standard one. */
+    uint8_t *a, *b;
+    size_t na, nb;
+    CHECK(mlic_base64_decode(&a, &na, "+/+/", 4) == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(mlic_base64_decode(&b, &nb, "-_-_", 4) == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(na == 3 && nb == 3 && a[0] == 0xfb && a[1] == 0xff && a[2] == 0xbf && !memcmp(a, b, 3),
+          "alphabets disagree");
+    free(a);
+    free(b);
+
+    static const char *const bad[] = {"Zm9v!", "Zg=", "Z", "Zm9vY", "Zm=v", "Zm9 v", "Zg===",
+                                      "Zm9v\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        uint8_t *out = (uint8_t *)"x";
+        size_t n;
+        CHECK(mlic_base64_decode(&out, &n, bad[i], strlen(bad[i])) == MLIC_ERR_FORMAT,
+              "'%s' accepted", bad[i]);
+        CHECK(out == NULL, "output left set for '%s'", bad[i]);
+        CHECK(strstr(mlic_errmsg(), "base64") != NULL, "message: %s", mlic_errmsg());
+    }
+}
+
+/* Write s as a JSON string, parse it back with cJSON. */
+static char *json_round_trip(const char *s)
+{
+    mlic_strbuf b;
+    mlic_strbuf_init(&b);
+    mlic_json_write_string(&b, s);
+    cJSON *j = cJSON_Parse(b.data);
+    CHECK(cJSON_IsString(j), "not a JSON string: %s", b.data);
+    char *out = cJSON_IsString(j) ? strdup(j->valuestring) : NULL;
+    cJSON_Delete(j);
+    mlic_strbuf_free(&b);
+    return out;
+}
+
+static void test_json_write(void)
+{
+    static const char *const same[] = {
+        "", "plain", "quote\" backslash\\ slash/", "\n\r\t\b\f", "\x01\x02\x1f\x7f",
+        "caf\xc3\xa9 \xe7\x8c\xab \xf0\x9f\x90\x88", "a, b: {c}",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        char *back = json_round_trip(same[i]);
+        CHECK(back && !strcmp(back, same[i]), "'%s' came back as '%s'", same[i], back ? back : "(null)");
+        free(back);
+    }
+    /* Invalid UTF-8 (a lone continuation byte, a truncated sequence, an overlong '/', a
+     * surrogate) must still give valid JSON, with U+FFFD in place of each bad byte. */
+    static const char *const bad[] = {"a\x80z", "a\xe7\x8cz", "a\xc0\xafz", "a\xed\xa0\x80z"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *back = json_round_trip(bad[i]);
+        CHECK(back && back[0] == 'a' && strstr(back, "\xef\xbf\xbd") && back[strlen(back) - 1] == 'z',
+              "invalid UTF-8 %zu came back as '%s'", i, back ? back : "(null)");
+        free(back);
+    }
+
+    static const float values[] = {0.0f, 1.0f, 0.5f, 1e-30f, 0.1f, 0.999999940f, 3.14159274f,
+                                   1.17549435e-38f, 0.123456789f};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        mlic_strbuf b;
+        mlic_strbuf_init(&b);
+        mlic_json_write_float(&b, values[i]);
+        cJSON *j = cJSON_Parse(b.data);
+        CHECK(cJSON_IsNumber(j) && (float)j->valuedouble == values[i], "%.9g written as %s",
+              (double)values[i], b.data);
+        cJSON_Delete(j);
+        mlic_strbuf_free(&b);
+    }
+    mlic_strbuf b;
+    mlic_strbuf_init(&b);
+    mlic_strbuf_putc(&b, '[');
+    mlic_json_write_float(&b, NAN);
+    mlic_strbuf_putc(&b, ',');
+    mlic_json_write_float(&b, INFINITY);
+    mlic_strbuf_putc(&b, ']');
+    cJSON *j = cJSON_Parse(b.data);
+    CHECK(j && cJSON_IsNull(cJSON_GetArrayItem(j, 0)) && cJSON_IsNull(cJSON_GetArrayItem(j, 1)),
+          "non-finite written as %s", b.data);
+    cJSON_Delete(j);
+    mlic_strbuf_free(&b);
+}
+
+enum { PRODUCERS = 4, CONSUMERS = 3, PER_PRODUCER = 20000 };
+
+typedef struct {
+    mlic_queue *q;
+    int id;
+    long long sum;
+    long count;
+    int order_ok;
+} queue_arg;
+
+static void *produce(void *p)
+{
+    queue_arg *a = p;
+    for (long i = 0; i < PER_PRODUCER; i++)
+        if (!mlic_queue_push(a->q, (void *)(intptr_t)(a->id * PER_PRODUCER + i + 1)))
+            return NULL;
+    return NULL;
+}
+
+static void *consume(void *p)
+{
+    queue_arg *a = p;
+    long last[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++)
+        last[i] = -1;
+    a->order_ok = 1;
+    void *item;
+    while (mlic_queue_pop(a->q, &item)) {
+        long v = (long)(intptr_t)item - 1;
+        int from = (int)(v / PER_PRODUCER);
+        if (v % PER_PRODUCER <= last[from])
+            a->order_ok = 0; /* FIFO: one producer's items arrive in order at any consumer */
+        last[from] = v % PER_PRODUCER;
+        a->sum += v;
+        a->count++;
+    }
+    return NULL;
+}
+
+static void test_queue(void)
+{
+    mlic_queue *q;
+    CHECK(mlic_queue_create(&q, 0) == MLIC_ERR_INVALID_ARG, "capacity 0 accepted");
+    CHECK(mlic_queue_create(&q, 8) == MLIC_OK, "%s", mlic_errmsg());
+    pthread_t pt[PRODUCERS], ct[CONSUMERS];
+    queue_arg pa[PRODUCERS], ca[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++) {
+        ca[i] = (queue_arg){.q = q};
+        pthread_create(&ct[i], NULL, consume, &ca[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        pa[i] = (queue_arg){.q = q, .id = i};
+        pthread_create(&pt[i], NULL, produce, &pa[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(pt[i], NULL);
+    mlic_queue_close(q);
+    long long sum = 0;
+    long count = 0;
+    for (int i = 0; i < CONSUMERS; i++) {
+        pthread_join(ct[i], NULL);
+        sum += ca[i].sum;
+        count += ca[i].count;
+        CHECK(ca[i].order_ok, "consumer %d saw a producer's items out of order", i);
+    }
+    long long n = (long long)PRODUCERS * PER_PRODUCER;
+    CHECK(count == n, "%ld items consumed, %lld pushed", count, n);
+    CHECK(sum == n * (n - 1) / 2, "sum %lld, expected %lld", sum, n * (n - 1) / 2);
+    CHECK(!mlic_queue_push(q, (void *)1), "push after close succeeded");
+    void *item;
+    CHECK(!mlic_queue_pop(q, &item), "pop from a closed, empty queue succeeded");
+    mlic_queue_destroy(q);
+
+    /* Closing wakes a producer blocked on a full queue; what was queued still drains. */
+    CHECK(mlic_queue_create(&q, 1) == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(mlic_queue_push(q, (void *)7), "push into an empty queue failed");
+    queue_arg blocked = {.q = q, .id = 0};
+    pthread_t t;
+    pthread_create(&t, NULL, produce, &blocked);
+    mlic_queue_close(q);
+    pthread_join(t, NULL);
+    CHECK(mlic_queue_pop(q, &item) && item == (void *)7, "the queued item was lost");
+    mlic_queue_destroy(q);
+}
+
+static void test_path(void)
+{
+    static const char *const cases[] = {"a/b", "a", "/a", "a/b/", "/", "a//b", "//a//b//", "./x",
+                                        "../x/y.txt", "/abs/dir/list.txt"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *copy = strdup(cases[i]);
+        char *ours = mlic_path_dirname(cases[i]);
+        CHECK(ours && !strcmp(ours, dirname(copy)), "dirname('%s'): '%s', POSIX says '%s'", cases[i],
+              ours, dirname(copy));
+        free(ours);
+        free(copy);
+    }
+    char *j = mlic_path_join("dir", "x.png");
+    CHECK(!strcmp(j, "dir/x.png"), "%s", j);
+    free(j);
+    j = mlic_path_join("dir/", "x.png");
+    CHECK(!strcmp(j, "dir/x.png"), "%s", j);
+    free(j);
+    j = mlic_path_join("dir", "/abs/x.png");
+    CHECK(!strcmp(j, "/abs/x.png"), "%s", j);
+    free(j);
+}
+
+int main(void)
+{
+    test_base64();
+    test_json_write();
+    test_queue();
+    test_path();
+    CHECK_DONE();
+}
