@@ -1,12 +1,12 @@
 /* mlic predict: options in mlic's spelling (--model M ...) or EasyVision's (-Dmodel_path=M ...),
  * so an ev_predict_ext command line runs with little more than its "pai -name" part removed. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "mlic.h"
 
@@ -46,56 +46,30 @@ static void predict_usage(FILE *f)
         (unsigned long long)MLIC_DEFAULT_MAX_PIXELS);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define CMD "predict"
 
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "mlic predict: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nHINT: 'mlic predict --help' lists the options.\n");
-    va_end(ap);
-    return 2;
-}
-
-static int parse_int(int *out, const char *opt, const char *v, long lo, long hi)
+static int parse_u64(uint64_t *out, const char *name, const char *text)
 {
     char *end;
     errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "mlic predict: %s '%s' is not an integer in %ld..%ld\n", opt, v, lo, hi);
-        return 0;
-    }
-    *out = (int)x;
-    return 1;
-}
-
-static int parse_double(double *out, const char *opt, const char *v, double lo, double hi)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "mlic predict: %s '%s' is not a number in [%g, %g]\n", opt, v, lo, hi);
-        return 0;
-    }
-    *out = x;
-    return 1;
-}
-
-static int parse_u64(uint64_t *out, const char *opt, const char *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-' || x == 0) {
-        fprintf(stderr, "mlic predict: %s '%s' is not a positive integer\n", opt, v);
-        return 0;
+    unsigned long long x = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || x == 0) {
+        fprintf(stderr, "mlic " CMD ": %s '%s' is not a positive integer\n", name, text);
+        return -1;
     }
     *out = (uint64_t)x;
-    return 1;
+    return 0;
+}
+
+static int parse_float_in(float *out, const char *name, const char *text, float lo, float hi)
+{
+    if (mlic_args_float(CMD, name, text, out))
+        return -1;
+    if (!(*out >= lo && *out <= hi)) {
+        fprintf(stderr, "mlic " CMD ": %s '%s' is not in [%g, %g]\n", name, text, lo, hi);
+        return -1;
+    }
+    return 0;
 }
 
 /* EasyVision options that only mean something on PAI (resources, OSS credentials). */
@@ -103,10 +77,10 @@ static const char *const ignored_ev_options[] = {
     "cpuRequired", "gpuRequired", "buckets", "arn", "ossHost", "enableDynamicCluster",
 };
 
-/* One option with its value: sets the field; returns 0 (message printed) on a bad value. */
+/* One option with its value: sets the field; 0, or nonzero after printing what is wrong. */
 static int apply_option(mlic_predict_opts *o, const char *name, const char *v)
 {
-    double d;
+    float x;
     int n;
     if (!strcmp(name, "--model") || !strcmp(name, "-Dmodel_path")) {
         o->model_path = v;
@@ -122,24 +96,24 @@ static int apply_option(mlic_predict_opts *o, const char *name, const char *v)
         else if (!strcmp(v, "base64"))
             o->image_type = MLIC_IMAGE_TYPE_BASE64;
         else
-            return !usage_error("%s '%s' must be url or base64", name, v);
+            return mlic_args_usage_error(CMD, "%s '%s' must be url or base64", name, v);
     } else if (!strcmp(name, "--format")) {
         if (!strcmp(v, "ev"))
             o->format = MLIC_FORMAT_EV;
         else if (!strcmp(v, "jsonl"))
             o->format = MLIC_FORMAT_JSONL;
         else
-            return !usage_error("%s '%s' must be ev or jsonl", name, v);
+            return mlic_args_usage_error(CMD, "%s '%s' must be ev or jsonl", name, v);
     } else if (!strcmp(name, "--threshold")) {
-        if (!parse_double(&d, name, v, 0.0, 1.0))
-            return 0;
-        o->threshold = (float)d;
+        if (parse_float_in(&x, name, v, 0.0f, 1.0f))
+            return -1;
+        o->threshold = x;
     } else if (!strcmp(name, "--batch-size") || !strcmp(name, "-Dbatch_size")) {
-        return parse_int(&o->batch_size, name, v, 1, 4096);
+        return mlic_args_int(CMD, name, v, 1, 4096, &o->batch_size);
     } else if (!strcmp(name, "--threads")) {
-        return parse_int(&o->threads, name, v, 0, 4096);
+        return mlic_args_int(CMD, name, v, 0, 4096, &o->threads);
     } else if (!strcmp(name, "--decode-threads")) {
-        return parse_int(&o->decode_threads, name, v, 0, 4096);
+        return mlic_args_int(CMD, name, v, 0, 4096, &o->decode_threads);
     } else if (!strcmp(name, "--backend")) {
         if (!strcmp(v, "auto"))
             o->backend = MLIC_BACKEND_AUTO;
@@ -150,27 +124,28 @@ static int apply_option(mlic_predict_opts *o, const char *name, const char *v)
         else if (!strcmp(v, "cuda"))
             o->backend = MLIC_BACKEND_CUDA;
         else
-            return !usage_error("%s '%s' must be auto, ref, onednn or cuda", name, v);
+            return mlic_args_usage_error(CMD, "%s '%s' must be auto, ref, onednn or cuda", name, v);
     } else if (!strcmp(name, "--max-pixels")) {
         return parse_u64(&o->max_pixels, name, v);
     } else if (!strcmp(name, "--timeout")) {
-        if (!parse_double(&d, name, v, 0.001, 86400.0))
-            return 0;
-        o->http_timeout = d;
+        if (parse_float_in(&x, name, v, 0.001f, 86400.0f))
+            return -1;
+        o->http_timeout = x;
     } else if (!strcmp(name, "-Dmodel_type")) {
         if (strcmp(v, "multilabel_classifier"))
-            return !usage_error("-Dmodel_type=%s is not supported: mlic runs "
-                                "multilabel_classifier models only", v);
+            return mlic_args_usage_error(CMD, "-Dmodel_type=%s is not supported: mlic runs "
+                                         "multilabel_classifier models only", v);
     } else if (!strcmp(name, "-Dnum_worker")) {
-        if (!parse_int(&n, name, v, 1, 1 << 20))
-            return 0;
+        if (mlic_args_int(CMD, name, v, 1, 1 << 20, &n))
+            return -1;
         if (n != 1)
-            return !usage_error("-Dnum_worker=%s: several workers are not supported yet; use "
-                                "-Dnum_worker=1 (one worker uses every core of its machine)", v);
+            return mlic_args_usage_error(CMD, "-Dnum_worker=%s: several workers are not supported "
+                                         "yet; use -Dnum_worker=1 (one worker uses every core of "
+                                         "its machine)", v);
     } else {
-        return !usage_error("unknown option '%s'", name);
+        return mlic_args_usage_error(CMD, "unknown option '%s'", name);
     }
-    return 1;
+    return 0;
 }
 
 int mlic_cmd_predict(int argc, char **argv)
@@ -185,62 +160,57 @@ int mlic_cmd_predict(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (mlic_args_is_help(a)) {
             predict_usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--progress")) {
+        if (mlic_args_flag(a, "--progress")) {
             progress = 1;
             continue;
         }
-        if (!strcmp(a, "--no-progress")) {
+        if (mlic_args_flag(a, "--no-progress")) {
             progress = 0;
             continue;
         }
-        char name[64];
-        const char *value;
-        const char *eq = strchr(a, '=');
+        char dname[64];
+        const char *name = NULL, *value = NULL;
         if (!strncmp(a, "-D", 2)) {
+            const char *eq = strchr(a, '=');
             if (!eq)
-                return usage_error("'%s' needs a value: -Dname=value", a);
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+                return mlic_args_usage_error(CMD, "'%s' needs a value: -Dname=value", a);
+            snprintf(dname, sizeof dname, "%.*s", (int)(eq - a), a);
+            name = dname;
             value = eq + 1;
             int ignored = 0;
             for (size_t k = 0; k < sizeof ignored_ev_options / sizeof *ignored_ev_options; k++)
                 ignored |= !strcmp(name + 2, ignored_ev_options[k]);
             if (ignored) {
-                fprintf(stderr, "mlic predict: note: %s is EasyVision's (PAI resources or OSS "
+                fprintf(stderr, "mlic " CMD ": note: %s is EasyVision's (PAI resources or OSS "
                         "access) and is ignored here\n", name);
                 continue;
             }
-        } else if (!strncmp(a, "--", 2)) {
-            if (eq) {
-                snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
-                value = eq + 1;
-            } else {
-                snprintf(name, sizeof name, "%s", a);
-                int takes_value = 0;
-                for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
-                    takes_value |= !strcmp(a, valued[k]);
-                if (!takes_value)
-                    return usage_error("unknown option '%s'", a);
-                if (i + 1 >= argc)
-                    return usage_error("%s needs a value", a);
-                value = argv[++i];
-            }
         } else {
-            return usage_error("unexpected argument '%s'", a);
+            for (size_t k = 0; k < sizeof valued / sizeof *valued && !name; k++) {
+                int r = mlic_args_value(CMD, argc, argv, &i, valued[k], &value);
+                if (r < 0)
+                    return 2;
+                if (r > 0)
+                    name = valued[k];
+            }
+            if (!name)
+                return mlic_args_usage_error(CMD, a[0] == '-' ? "unknown option '%s'" :
+                                             "unexpected argument '%s'", a);
         }
-        if (!apply_option(&o, name, value))
+        if (apply_option(&o, name, value))
             return 2;
     }
 
     if (!o.model_path)
-        return usage_error("no model given: pass --model M (or -Dmodel_path=M)");
+        return mlic_args_usage_error(CMD, "no model given: pass --model M (or -Dmodel_path=M)");
     if (!o.input_path)
-        return usage_error("no input list given: pass --input LIST (or -Dinput_oss_file=LIST)");
+        return mlic_args_usage_error(CMD, "no input list given: pass --input LIST (or -Dinput_oss_file=LIST)");
     if (!o.output_path)
-        return usage_error("no output given: pass --output OUT (or -Doutput_oss_file=OUT)");
+        return mlic_args_usage_error(CMD, "no output given: pass --output OUT (or -Doutput_oss_file=OUT)");
     o.progress = progress >= 0 ? progress : isatty(STDERR_FILENO);
 
     mlic_predict_stats stats;

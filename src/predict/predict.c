@@ -421,7 +421,7 @@ static mlic_status check_opts(const mlic_predict_opts *o)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "http_timeout %g must be >= 0 seconds (0 = %g)",
                          o->http_timeout, MLIC_FETCH_DEFAULT_TIMEOUT);
     if (!strncmp(o->input_path, "oss://", 6) || !strncmp(o->output_path, "oss://", 6))
-        return mlic_fail(MLIC_ERR_UNSUPPORTED, "oss:// paths are not supported for the list or the "
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "oss:// paths are not supported for the list or the "
                          "output. HINT: copy the list with ossutil, run on local files, then upload");
     return MLIC_OK;
 }
