@@ -208,7 +208,19 @@ def test_base64_inputs(mlic, work, tmp_path):
         assert [k for k, _ in res[4][1]] == ["error"]
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the work folder; /flaky/NAME answers 503 twice before serving NAME. Counts hits."""
+    hits = {}
+
+    def do_GET(self):
+        n = self.hits[self.path] = self.hits.get(self.path, 0) + 1
+        if self.path.startswith("/flaky/"):
+            if n <= 2:
+                self.send_error(503)
+                return
+            self.path = self.path[len("/flaky"):]
+        super().do_GET()
+
     def log_message(self, *args):
         pass
 
@@ -223,13 +235,15 @@ def _free_port():
 
 def test_http_inputs(mlic, work, tmp_path):
     d = work["dir"]
-    handler = functools.partial(_QuietHandler, directory=str(d))
+    _Handler.hits = {}
+    handler = functools.partial(_Handler, directory=str(d))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
         dead = f"http://127.0.0.1:{_free_port()}/img0.png"
-        lines = [f"{base}/img0.png", f"{base}/nothing.png", dead, f"{base}/img5.png"]
+        lines = [f"{base}/img0.png", f"{base}/nothing.png", dead, f"{base}/img5.png",
+                 f"{base}/flaky/img3.png"]
         lst = write_list(tmp_path / "list.txt", lines)
         out = tmp_path / "out.txt"
         t0 = time.time()
@@ -240,11 +254,15 @@ def test_http_inputs(mlic, work, tmp_path):
         server.shutdown()
         server.server_close()
     assert r.returncode == 3, r.stderr
-    assert "2 of 4 inputs failed" in r.stderr
+    assert "2 of 5 inputs failed" in r.stderr
     res = parse_ev(out.read_text())
     assert [p for p, _ in res] == lines
     check_result(res[0][1], torch_probs(work, str(d / "img0.png")), THRESHOLDS)
     check_result(res[3][1], torch_probs(work, str(d / "img5.png")), THRESHOLDS)
+    check_result(res[4][1], torch_probs(work, str(d / "img3.png")), THRESHOLDS)
+    # A 5xx is tried again (3 retries), a 4xx is final.
+    assert _Handler.hits["/flaky/img3.png"] == 3
+    assert _Handler.hits["/nothing.png"] == 1
     e404, edead = dict(res[1][1])["error"], dict(res[2][1])["error"]
     assert "404" in e404 and lines[1] in e404
     assert dead in edead
