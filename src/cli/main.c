@@ -14,6 +14,7 @@ static const command commands[] = {
     {"predict", mlic_cmd_predict, "label a list of images (EasyVision's ev_predict_ext job)"},
     {"import", mlic_cmd_import, "pack a torchvision state dict (safetensors) into a model"},
     {"info", mlic_cmd_info, "print what a model file holds"},
+    {"eval", mlic_cmd_eval, "a model's mAP and P/R/F1 on a labelled data set"},
 };
 
 static void usage(FILE *f)

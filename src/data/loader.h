@@ -51,7 +51,7 @@ typedef struct {
     int prefetch;             /* batches ready or in the making at once; 0 = 3 */
     mlic_loader_on_error on_error;
     /* max_pixels as mlic_image_decode takes it. min_short_side applies to EVAL only (training
-     * crops need the full-size image); mlic predict uses pre.resize. */
+     * crops need the full-size image); mlic predict uses 2 * pre.resize. */
     mlic_decode_opts decode;
 } mlic_loader_cfg;
 

@@ -1,0 +1,219 @@
+/* mlic eval: a model's metrics on a labelled data set, as a table or one JSON object. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "data/dataset.h"
+#include "eval/evaluate.h"
+#include "mlic.h"
+#include "util/json_write.h"
+#include "util/strbuf.h"
+
+static const char *const CMD = "eval";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mlic eval --model M --data DATA [options]\n\n"
+            "Run the model over every image of a labelled data set and report mAP, per-class AP\n"
+            "and the precision/recall/F1 figures at the model's thresholds (all in percent;\n"
+            "definitions in docs/metrics.md). The data's class names are matched to the model's\n"
+            "by name; a class the model does not know is an error.\n\n"
+            "  --model M           model file\n"
+            "  --data DATA         the labelled data: a list ('path<TAB>label,label'), a PAI CSV,\n"
+            "                      a COCO instances JSON or a Pascal VOC folder or split file\n"
+            "  --format F          auto (default), list, pai_csv, coco or voc\n"
+            "  --root DIR          relative image paths resolve against DIR (default: the data\n"
+            "                      file's folder; COCO and VOC have their own defaults)\n"
+            "  --classes C.txt     the data's class list (one name a line): a label outside it is\n"
+            "                      an error (default: the format's list, or the labels seen)\n"
+            "  --split S           VOC split when --data is a VOC folder (default trainval)\n"
+            "  --threshold T       one threshold in [0,1] for every class (default: the model's)\n"
+            "  --batch-size N      images per inference batch (default 32)\n"
+            "  --threads N         inference threads (default: all cores)\n"
+            "  --decode-threads N  image decoding threads (default: all cores)\n"
+            "  --backend B         auto (default), ref, onednn or cuda\n"
+            "  --max-pixels N      refuse larger images (default %llu)\n"
+            "  --json              one JSON object: num_images, mAP, CP, CR, CF1, OP, OR, OF1 and\n"
+            "                      per_class (class name -> AP, null without positives)\n"
+            "  -h, --help          this help\n\n"
+            "Exit status: 0 done, 1 failed (unreadable data or image, class mismatch), 2 bad usage.\n",
+            (unsigned long long)MLIC_DEFAULT_MAX_PIXELS);
+}
+
+static int parse_backend(const char *v, mlic_backend_kind *out)
+{
+    static const struct {
+        const char *name;
+        mlic_backend_kind kind;
+    } kinds[] = {{"auto", MLIC_BACKEND_AUTO}, {"ref", MLIC_BACKEND_REF},
+                 {"onednn", MLIC_BACKEND_ONEDNN}, {"cuda", MLIC_BACKEND_CUDA}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (!strcmp(v, kinds[i].name)) {
+            *out = kinds[i].kind;
+            return 0;
+        }
+    return mlic_args_usage_error(CMD, "--backend '%s' must be auto, ref, onednn or cuda", v);
+}
+
+static void print_table(const mlic_eval_result *r, const mlic_model *m, const char *model_path,
+                        const char *data_path, const char *backend, int fixed_threshold)
+{
+    printf("%s on %s: %zu images, %d classes, %s backend, %s thresholds\n\n", model_path,
+           data_path, r->num_images, r->num_classes, backend, fixed_threshold ? "one" : "the model's");
+    int w = 5;
+    for (int c = 0; c < r->num_classes; c++) {
+        int l = (int)strlen(mlic_model_class_name(m, c));
+        w = l > w ? l : w;
+    }
+    w = w > 40 ? 40 : w;
+    printf("%-*s  %6s  %9s  %9s  %6s  %6s  %6s  %9s\n", w, "class", "AP", "positives", "predicted",
+           "P", "R", "F1", "threshold");
+    for (int c = 0; c < r->num_classes; c++) {
+        const mlic_class_metrics *pc = &r->per_class[c];
+        char ap[16];
+        if (isnan(pc->ap))
+            snprintf(ap, sizeof ap, "-");
+        else
+            snprintf(ap, sizeof ap, "%.2f", pc->ap);
+        printf("%-*.*s  %6s  %9d  %9d  %6.2f  %6.2f  %6.2f  %9.4g\n", w, w,
+               mlic_model_class_name(m, c), ap, pc->positives, pc->predicted, pc->precision,
+               pc->recall, pc->f1, (double)r->thresholds[c]);
+    }
+    const mlic_metrics *s = &r->summary;
+    printf("\nmAP  %6.2f  (over the %d classes with positives)\n", s->map, s->map_classes);
+    printf("CP   %6.2f  CR  %6.2f  CF1  %6.2f  (per class, averaged)\n", s->cp, s->cr, s->cf1);
+    printf("OP   %6.2f  OR  %6.2f  OF1  %6.2f  (over all labels)\n", s->op, s->or_, s->of1);
+}
+
+static int print_json(const mlic_eval_result *r, const mlic_model *m)
+{
+    mlic_strbuf b;
+    mlic_strbuf_init(&b);
+    const mlic_metrics *s = &r->summary;
+    const struct {
+        const char *key;
+        double v;
+    } fields[] = {{"mAP", s->map}, {"CP", s->cp}, {"CR", s->cr}, {"CF1", s->cf1},
+                  {"OP", s->op}, {"OR", s->or_}, {"OF1", s->of1}};
+    mlic_strbuf_printf(&b, "{\"num_images\": %zu", r->num_images);
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        mlic_strbuf_printf(&b, ", \"%s\": ", fields[i].key);
+        mlic_json_write_float(&b, fields[i].v);
+    }
+    mlic_strbuf_puts(&b, ", \"per_class\": {");
+    for (int c = 0; c < r->num_classes; c++) {
+        if (c)
+            mlic_strbuf_puts(&b, ", ");
+        mlic_json_write_string(&b, mlic_model_class_name(m, c));
+        mlic_strbuf_puts(&b, ": ");
+        mlic_json_write_float(&b, r->per_class[c].ap);
+    }
+    mlic_strbuf_puts(&b, "}}\n");
+    int rc = 0;
+    if (b.oom) {
+        fprintf(stderr, "mlic %s: out of memory\n", CMD);
+        rc = 1;
+    } else {
+        fputs(b.data, stdout);
+    }
+    mlic_strbuf_free(&b);
+    return rc;
+}
+
+int mlic_cmd_eval(int argc, char **argv)
+{
+    const char *model_path = NULL, *data_path = NULL, *v;
+    mlic_dataset_opts dopts;
+    mlic_dataset_opts_init(&dopts);
+    mlic_eval_opts eopts;
+    mlic_eval_opts_init(&eopts);
+    int json = 0, batch = 32;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (mlic_args_is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        }
+        if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &model_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--data", &data_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--root", &dopts.root)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &dopts.classes_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--split", &dopts.split))) {
+            if (r < 0)
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--format", &v))) {
+            if (r < 0)
+                return 2;
+            if (mlic_dataset_parse_format(&dopts.format, v) != MLIC_OK)
+                return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--threshold", &v))) {
+            if (r < 0 || mlic_args_float(CMD, "--threshold", v, &eopts.threshold))
+                return 2;
+            if (!(eopts.threshold >= 0.0f && eopts.threshold <= 1.0f))
+                return mlic_args_usage_error(CMD, "--threshold %s is not in [0, 1]", v);
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--batch-size", &v))) {
+            if (r < 0 || mlic_args_int(CMD, "--batch-size", v, 1, 4096, &batch))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--threads", &v))) {
+            if (r < 0 || mlic_args_int(CMD, "--threads", v, 0, 4096, &eopts.threads))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--decode-threads", &v))) {
+            if (r < 0 || mlic_args_int(CMD, "--decode-threads", v, 0, 256, &eopts.workers))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--backend", &v))) {
+            if (r < 0 || parse_backend(v, &eopts.backend))
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--max-pixels", &v))) {
+            int mp;
+            if (r < 0 || mlic_args_int(CMD, "--max-pixels", v, 1, 2147483647L, &mp))
+                return 2;
+            eopts.max_pixels = (uint64_t)mp;
+        } else if (mlic_args_flag(argv[i], "--json")) {
+            json = 1;
+        } else {
+            return mlic_args_usage_error(CMD, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!model_path || !data_path)
+        return mlic_args_usage_error(CMD, "missing %s", !model_path ? "--model" : "--data");
+    eopts.batch_size = batch;
+
+    mlic_model *m = NULL;
+    mlic_dataset *d = NULL;
+    mlic_engine *e = NULL;
+    mlic_eval_result r = {0};
+    int rc = 1;
+    if (mlic_model_load(&m, model_path) != MLIC_OK ||
+        mlic_dataset_load(&d, data_path, &dopts) != MLIC_OK) {
+        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        goto done;
+    }
+    if (mlic_engine_create(&e, m, eopts.backend, batch, eopts.threads) != MLIC_OK) {
+        fprintf(stderr, "mlic %s: preparing %s for inference: %s\n", CMD, model_path, mlic_errmsg());
+        goto done;
+    }
+    if (mlic_eval_engine(&r, e, m, d, &eopts, data_path) != MLIC_OK) {
+        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        goto done;
+    }
+    if (json) {
+        rc = print_json(&r, m);
+    } else {
+        print_table(&r, m, model_path, data_path, mlic_engine_backend_name(e), eopts.threshold >= 0);
+        rc = 0;
+    }
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "mlic %s: writing the output: %s\n", CMD, strerror(errno));
+        rc = 1;
+    }
+done:
+    mlic_eval_result_free(&r);
+    mlic_engine_destroy(e);
+    mlic_dataset_free(d);
+    mlic_model_free(m);
+    return rc;
+}

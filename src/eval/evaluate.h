@@ -1,0 +1,59 @@
+/* Evaluating a model on a labelled data set: eval preprocessing from the model's metadata (the
+ * same decoding as mlic predict, so the probabilities agree with its output), batched inference,
+ * then the metrics of eval/metrics.h at the model's per-class thresholds or one given threshold.
+ *
+ * The data set's classes are matched to the model's by name, so its class list may be any
+ * subset of the model's in any order (a list file's labels come out sorted); a class the model
+ * does not know is an error naming it. Model classes the data never labels have no positives:
+ * their AP is NaN and mAP leaves them out. */
+#ifndef MLIC_EVAL_EVALUATE_H
+#define MLIC_EVAL_EVALUATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "eval/metrics.h"
+#include "mlic.h"
+
+typedef struct {
+    mlic_backend_kind backend; /* mlic_eval_run only */
+    int batch_size;            /* 0 = 32 */
+    int threads;               /* inference threads (mlic_eval_run only), 0 = all cores */
+    int workers;               /* decoding threads, 0 = all cores */
+    float threshold;           /* < 0: the model's per-class thresholds */
+    uint64_t max_pixels;       /* 0 = the decoders' default */
+} mlic_eval_opts;
+
+typedef struct {
+    size_t num_images;
+    int num_classes;                /* the model's K; rows below are in the model's class order */
+    mlic_metrics summary;
+    mlic_class_metrics *per_class;  /* (K) */
+    float *thresholds;              /* (K) the thresholds the metrics used */
+    float *scores;                  /* (num_images, K) probabilities, in data-set order */
+    uint8_t *targets;               /* (num_images, K) */
+} mlic_eval_result;
+
+/* backend AUTO, batch 32, all cores, the model's thresholds. */
+void mlic_eval_opts_init(mlic_eval_opts *o);
+
+/* map: (d->num_classes) the model's index of each data-set class. `what` names the data in the
+ * message (its path). */
+mlic_status mlic_eval_map_classes(int *map, const mlic_model *m, const mlic_dataset *d,
+                                  const char *what);
+
+/* Creates an engine for m and evaluates it on every image of d; *out is zeroed first and must
+ * be released with mlic_eval_result_free, also after a failure. An image that cannot be read
+ * or decoded fails the run, naming the file. */
+mlic_status mlic_eval_run(mlic_eval_result *out, const mlic_model *m, const mlic_dataset *d,
+                          const mlic_eval_opts *o, const char *what);
+
+/* The same on an engine the caller made for m (a trainer evaluating every epoch); its max_batch
+ * must be at least o->batch_size. */
+mlic_status mlic_eval_engine(mlic_eval_result *out, mlic_engine *e, const mlic_model *m,
+                             const mlic_dataset *d, const mlic_eval_opts *o, const char *what);
+
+void mlic_eval_result_free(mlic_eval_result *r);
+
+#endif
