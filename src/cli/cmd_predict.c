@@ -111,9 +111,9 @@ static int apply_option(mlic_predict_opts *o, const char *name, const char *v)
     } else if (!strcmp(name, "--batch-size") || !strcmp(name, "-Dbatch_size")) {
         return mlic_args_int(CMD, name, v, 1, 4096, &o->batch_size);
     } else if (!strcmp(name, "--threads")) {
-        return mlic_args_int(CMD, name, v, 0, 4096, &o->threads);
+        return mlic_args_int(CMD, name, v, 0, 1024, &o->threads);
     } else if (!strcmp(name, "--decode-threads")) {
-        return mlic_args_int(CMD, name, v, 0, 4096, &o->decode_threads);
+        return mlic_args_int(CMD, name, v, 0, 1024, &o->decode_threads);
     } else if (!strcmp(name, "--backend")) {
         if (!strcmp(v, "auto"))
             o->backend = MLIC_BACKEND_AUTO;
