@@ -92,6 +92,10 @@ test:
 	$(MAKE) all
 	tests/run.sh
 
+# `make demo`: installs build deps, builds, generates shapes, trains, evaluates, predicts.
+demo:
+	demo/run.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
