@@ -57,7 +57,7 @@ typedef struct {
 
 typedef struct {
     size_t index;       /* the batch's number in the epoch, from 0 */
-    int n;              /* images in it */
+    int n;              /* images in it (SKIP mode: 0 when all of them failed) */
     int size;           /* S */
     int num_classes;    /* K */
     float *images;      /* (n, 3, S, S) */
