@@ -1,0 +1,496 @@
+/* The training executor: buffer planning and the forward/backward node loops. The ops
+ * themselves come from a mlic_train_backend table (train_ops_ref.c for the reference). */
+#include "train/train_graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+struct mlic_train_graph {
+    mlic_graph *g;
+    const mlic_train_backend *be;
+    int max_batch;
+    mlic_train_ctx c;
+    uint8_t *param_grad;   /* (nparams) */
+    uint8_t *bn_train;     /* (nnodes) */
+    uint8_t *needs_grad;   /* (nvalues) a gradient flows into this value */
+    size_t *act_off;       /* (nvalues) per-sample offset into act, in floats */
+    size_t *grad_off;      /* (nvalues) per-sample offset into dact (needs_grad values) */
+    int *grad_first;       /* (nvalues) the node whose backward writes the gradient first */
+    float *act;            /* activation arena: max_batch * act_per_sample */
+    float *dact;           /* value-gradient arena: max_batch * dact_per_sample */
+    size_t act_per_sample, dact_per_sample;
+    float *grads;          /* (nweights) */
+    float *saved_pool;     /* batch norm statistics */
+    uint8_t *mask_pool;    /* dropout masks */
+    size_t workspace_floats;
+    int forward_done;      /* a training forward ran and its values are intact */
+    int last_n;
+};
+
+static size_t value_floats(const mlic_graph *g, int v)
+{
+    const mlic_shape3 s = g->values[v];
+    return (size_t)s.c * s.h * s.w;
+}
+
+static int param_trainable(const mlic_graph *g, int p)
+{
+    return p >= 0 && g->params[p].trainable;
+}
+
+static int node_has_trainable(const mlic_graph *g, const mlic_node *nd)
+{
+    return param_trainable(g, nd->weight) || param_trainable(g, nd->bias);
+}
+
+static int node_has_frozen(const mlic_graph *g, const mlic_node *nd)
+{
+    return (nd->weight >= 0 && !g->params[nd->weight].trainable) ||
+           (nd->bias >= 0 && !g->params[nd->bias].trainable);
+}
+
+static const char *label(const mlic_node *nd)
+{
+    return nd->name[0] ? nd->name : "(unnamed)";
+}
+
+/* ---------------------------------------------------------------- buffer planning */
+
+/* Reusable slots of a liveness plan: a value takes a free slot (best fit, else the largest free
+ * one, grown) and gives it back after its last use. */
+typedef struct {
+    int nslots;
+    size_t *cap;   /* (max slots) floats per sample */
+    int *free_list;
+    int nfree;
+} slot_plan;
+
+static int slot_take(slot_plan *p, size_t need)
+{
+    int pick = -1;
+    for (int f = 0; f < p->nfree; f++) {
+        const size_t cap = p->cap[p->free_list[f]];
+        const size_t best = pick < 0 ? 0 : p->cap[p->free_list[pick]];
+        if (pick < 0 || (best >= need ? cap >= need && cap < best : cap > best))
+            pick = f;
+    }
+    int slot;
+    if (pick >= 0) {
+        slot = p->free_list[pick];
+        p->free_list[pick] = p->free_list[--p->nfree];
+    } else {
+        slot = p->nslots++;
+        p->cap[slot] = 0;
+    }
+    if (p->cap[slot] < need)
+        p->cap[slot] = need;
+    return slot;
+}
+
+static void slot_give(slot_plan *p, int slot)
+{
+    p->free_list[p->nfree++] = slot;
+}
+
+/* Which values the backward reads: the input of a convolution, training batch norm, max pool or
+ * linear whose backward runs, the output of such a ReLU/ReLU6. */
+static void mark_kept(const mlic_train_graph *t, uint8_t *kept)
+{
+    const mlic_graph *g = t->g;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        if (!t->needs_grad[nd->out])
+            continue;
+        switch (nd->op) {
+        case MLIC_OP_CONV:
+        case MLIC_OP_MAXPOOL:
+        case MLIC_OP_LINEAR:
+            kept[nd->in[0]] = 1;
+            break;
+        case MLIC_OP_BATCHNORM:
+            kept[nd->in[0]] |= t->bn_train[i];
+            break;
+        case MLIC_OP_RELU:
+        case MLIC_OP_RELU6:
+            kept[nd->out] = 1;
+            break;
+        case MLIC_OP_ADD:
+        case MLIC_OP_GLOBAL_AVGPOOL:
+        case MLIC_OP_DROPOUT:
+            break;
+        }
+    }
+    kept[g->output] = 1;
+}
+
+/* Activation offsets: kept values each get their own view, the others recycle slots after their
+ * last forward reader. Returns floats per sample. */
+static size_t plan_activations(mlic_train_graph *t, const uint8_t *kept, int *slot_of,
+                               slot_plan *sp, int *last)
+{
+    const mlic_graph *g = t->g;
+    for (int v = 0; v < g->nvalues; v++) {
+        last[v] = -1;
+        slot_of[v] = -1;
+    }
+    for (int i = 0; i < g->nnodes; i++)
+        for (int k = 0; k < 2; k++)
+            if (g->nodes[i].in[k] >= 0)
+                last[g->nodes[i].in[k]] = i;
+    size_t total = 0;
+    const int first = -1; /* the input exists before node 0 */
+    for (int i = first; i < g->nnodes; i++) {
+        const int v = i == first ? g->input : g->nodes[i].out;
+        if (kept[v]) {
+            t->act_off[v] = total;
+            total += value_floats(g, v);
+        } else {
+            slot_of[v] = slot_take(sp, value_floats(g, v));
+        }
+        if (i == first)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            const int in = g->nodes[i].in[k];
+            if (in >= 0 && last[in] == i && slot_of[in] >= 0 && (k == 0 || in != g->nodes[i].in[0]))
+                slot_give(sp, slot_of[in]);
+        }
+    }
+    for (int v = 0; v < g->nvalues; v++)
+        if (slot_of[v] >= 0) {
+            size_t base = total;
+            for (int s = 0; s < slot_of[v]; s++)
+                base += sp->cap[s];
+            t->act_off[v] = base;
+        }
+    for (int s = 0; s < sp->nslots; s++)
+        total += sp->cap[s];
+    return total;
+}
+
+/* Value-gradient offsets, planned in reverse: a gradient takes a slot at its first writer's
+ * backward (its last reader) and gives it back after its producer's backward. */
+static size_t plan_gradients(mlic_train_graph *t, int *slot_of, slot_plan *sp)
+{
+    const mlic_graph *g = t->g;
+    for (int v = 0; v < g->nvalues; v++) {
+        slot_of[v] = -1;
+        t->grad_first[v] = -1;
+    }
+    for (int i = g->nnodes - 1; i >= 0; i--)
+        for (int k = 0; k < 2; k++) {
+            const int in = g->nodes[i].in[k];
+            if (in >= 0 && t->needs_grad[in] && t->grad_first[in] < 0)
+                t->grad_first[in] = i;
+        }
+    slot_of[g->output] = slot_take(sp, value_floats(g, g->output));
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        const mlic_node *nd = &g->nodes[i];
+        if (!t->needs_grad[nd->out])
+            continue;
+        for (int k = 0; k < 2; k++)
+            if (nd->in[k] >= 0 && t->grad_first[nd->in[k]] == i && slot_of[nd->in[k]] < 0)
+                slot_of[nd->in[k]] = slot_take(sp, value_floats(g, nd->in[k]));
+        slot_give(sp, slot_of[nd->out]);
+    }
+    size_t total = 0;
+    size_t *base = malloc(((size_t)sp->nslots + 1) * sizeof *base);
+    if (!base)
+        return (size_t)-1;
+    for (int s = 0; s < sp->nslots; s++) {
+        base[s] = total;
+        total += sp->cap[s];
+    }
+    for (int v = 0; v < g->nvalues; v++)
+        if (slot_of[v] >= 0)
+            t->grad_off[v] = base[slot_of[v]];
+    free(base);
+    return total;
+}
+
+/* ---------------------------------------------------------------- create / destroy */
+
+/* Which values a gradient flows into, and the graphs this executor refuses: a node with both
+ * frozen and trainable parameters, a frozen parameter after a trainable one (only a trainable
+ * tail is supported), and a trainable batch norm whose input gets no gradient. So a backward
+ * that runs always has its weight's gradient to write. */
+static mlic_status mark_gradients(mlic_train_graph *t)
+{
+    const mlic_graph *g = t->g;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        int in_grad = 0;
+        for (int k = 0; k < 2; k++)
+            in_grad |= nd->in[k] >= 0 && t->needs_grad[nd->in[k]];
+        if (node_has_frozen(g, nd) && node_has_trainable(g, nd))
+            return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                             "training graph %s: node %s has both frozen and trainable "
+                             "parameters. HINT: freeze whole layers", g->arch, label(nd));
+        if (in_grad && node_has_frozen(g, nd))
+            return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                             "training graph %s: node %s is frozen but earlier parameters train. "
+                             "HINT: freeze a leading part of the network only", g->arch,
+                             label(nd));
+        if (nd->op == MLIC_OP_BATCHNORM && t->bn_train[i] && !in_grad)
+            return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                             "training graph %s: batch norm %s trains but its input gets no "
+                             "gradient. HINT: train the convolution before it too", g->arch,
+                             label(nd));
+        t->needs_grad[nd->out] = in_grad || node_has_trainable(g, nd);
+    }
+    return MLIC_OK;
+}
+
+static mlic_status plan(mlic_train_graph *t)
+{
+    const mlic_graph *g = t->g;
+    const int nv = g->nvalues;
+    uint8_t *kept = calloc((size_t)nv, 1);
+    int *slot_of = malloc((size_t)nv * sizeof *slot_of);
+    int *last = malloc((size_t)nv * sizeof *last);
+    slot_plan sp = {0, malloc((size_t)nv * sizeof(size_t)), malloc((size_t)nv * sizeof(int)), 0};
+    mlic_status s = MLIC_OK;
+    if (!kept || !slot_of || !last || !sp.cap || !sp.free_list) {
+        s = mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory planning buffers", g->arch);
+    } else {
+        mark_kept(t, kept);
+        t->act_per_sample = plan_activations(t, kept, slot_of, &sp, last);
+        sp.nslots = sp.nfree = 0;
+        t->dact_per_sample = plan_gradients(t, slot_of, &sp);
+        if (t->dact_per_sample == (size_t)-1)
+            s = mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory planning buffers",
+                          g->arch);
+    }
+    free(kept);
+    free(slot_of);
+    free(last);
+    free(sp.cap);
+    free(sp.free_list);
+    return s;
+}
+
+static mlic_status allocate(mlic_train_graph *t)
+{
+    const mlic_graph *g = t->g;
+    const size_t nb = (size_t)t->max_batch;
+    size_t nsaved = 0, nmask = 0;
+    t->workspace_floats = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        if (nd->op == MLIC_OP_BATCHNORM)
+            nsaved += 2 * (size_t)g->values[nd->out].c;
+        if (nd->op == MLIC_OP_DROPOUT)
+            nmask += nb * value_floats(g, nd->out);
+        const size_t ws = t->be->op[nd->op].workspace_floats(g, i, t->max_batch);
+        if (ws > t->workspace_floats)
+            t->workspace_floats = ws;
+    }
+    t->act = malloc((nb * t->act_per_sample + 1) * sizeof(float));
+    t->dact = malloc((nb * t->dact_per_sample + 1) * sizeof(float));
+    t->grads = calloc(g->nweights + 1, sizeof(float));
+    t->saved_pool = malloc((nsaved + 1) * sizeof(float));
+    t->mask_pool = malloc(nmask + 1);
+    t->c.workspace = malloc((t->workspace_floats + 1) * sizeof(float));
+    t->c.value = calloc((size_t)g->nvalues, sizeof(float *));
+    t->c.dvalue = calloc((size_t)g->nvalues, sizeof(float *));
+    t->c.saved = calloc((size_t)g->nnodes, sizeof(float *));
+    t->c.mask = calloc((size_t)g->nnodes, sizeof(uint8_t *));
+    if (!t->act || !t->dact || !t->grads || !t->saved_pool || !t->mask_pool || !t->c.workspace ||
+        !t->c.value || !t->c.dvalue || !t->c.saved || !t->c.mask)
+        return mlic_fail(MLIC_ERR_NOMEM,
+                         "training graph %s: out of memory for a batch of %d (%zu MB of "
+                         "activations). HINT: use a smaller --batch-size or --crop",
+                         g->arch, t->max_batch,
+                         (nb * (t->act_per_sample + t->dact_per_sample) * sizeof(float)) >> 20);
+    size_t ks = 0, km = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        if (nd->op == MLIC_OP_BATCHNORM) {
+            t->c.saved[i] = t->saved_pool + ks;
+            ks += 2 * (size_t)g->values[nd->out].c;
+        }
+        if (nd->op == MLIC_OP_DROPOUT) {
+            t->c.mask[i] = t->mask_pool + km;
+            km += nb * value_floats(g, nd->out);
+        }
+    }
+    return MLIC_OK;
+}
+
+mlic_status mlic_train_graph_create(mlic_train_graph **out, mlic_graph *g, int max_batch, int h,
+                                    int w, const mlic_train_backend *backend)
+{
+    *out = NULL;
+    if (max_batch < 1)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "training graph %s: batch size %d must be >= 1",
+                         g->arch, max_batch);
+    mlic_status s = mlic_graph_infer_shapes(g, h, w);
+    if (s != MLIC_OK)
+        return s;
+    const mlic_train_backend *be = backend ? backend : &mlic_train_backend_ref;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        if ((unsigned)nd->op >= MLIC_TRAIN_NUM_OPS || !be->op[nd->op].forward ||
+            !be->op[nd->op].backward || !be->op[nd->op].workspace_floats)
+            return mlic_fail(MLIC_ERR_UNSUPPORTED, "training backend %s has no op %d (node %s)",
+                             be->name, (int)nd->op, label(nd));
+        if (nd->fused_add >= 0 || nd->fused_act != MLIC_ACT_NONE)
+            return mlic_fail(MLIC_ERR_INTERNAL, "training graph %s: node %s is fused; training "
+                             "needs the unfolded graph", g->arch, label(nd));
+    }
+    mlic_train_graph *t = calloc(1, sizeof *t);
+    if (!t)
+        return mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory", g->arch);
+    t->g = g;
+    t->be = be;
+    t->max_batch = max_batch;
+    t->param_grad = calloc((size_t)g->nparams + 1, 1);
+    t->bn_train = calloc((size_t)g->nnodes + 1, 1);
+    t->needs_grad = calloc((size_t)g->nvalues, 1);
+    t->act_off = calloc((size_t)g->nvalues, sizeof *t->act_off);
+    t->grad_off = calloc((size_t)g->nvalues, sizeof *t->grad_off);
+    t->grad_first = calloc((size_t)g->nvalues, sizeof *t->grad_first);
+    if (!t->param_grad || !t->bn_train || !t->needs_grad || !t->act_off || !t->grad_off ||
+        !t->grad_first) {
+        mlic_train_graph_destroy(t);
+        return mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory", g->arch);
+    }
+    for (int p = 0; p < g->nparams; p++)
+        t->param_grad[p] = (uint8_t)(g->params[p].trainable != 0);
+    for (int i = 0; i < g->nnodes; i++)
+        t->bn_train[i] = g->nodes[i].op == MLIC_OP_BATCHNORM &&
+                         param_trainable(g, g->nodes[i].weight);
+    s = mark_gradients(t);
+    if (s == MLIC_OK)
+        s = plan(t);
+    if (s == MLIC_OK)
+        s = allocate(t);
+    if (s != MLIC_OK) {
+        mlic_train_graph_destroy(t);
+        return s;
+    }
+    t->c.g = g;
+    t->c.weights = g->weights;
+    t->c.grads = t->grads;
+    t->c.param_grad = t->param_grad;
+    t->c.bn_train = t->bn_train;
+    *out = t;
+    return MLIC_OK;
+}
+
+void mlic_train_graph_destroy(mlic_train_graph *t)
+{
+    if (!t)
+        return;
+    free(t->param_grad);
+    free(t->bn_train);
+    free(t->needs_grad);
+    free(t->act_off);
+    free(t->grad_off);
+    free(t->grad_first);
+    free(t->act);
+    free(t->dact);
+    free(t->grads);
+    free(t->saved_pool);
+    free(t->mask_pool);
+    free(t->c.workspace);
+    free(t->c.value);
+    free(t->c.dvalue);
+    free(t->c.saved);
+    free(t->c.mask);
+    free(t);
+}
+
+/* ---------------------------------------------------------------- passes */
+
+mlic_status mlic_train_graph_forward(mlic_train_graph *t, const float **logits,
+                                     const float *input, int n, int training, uint64_t seed,
+                                     uint64_t stream)
+{
+    const mlic_graph *g = t->g;
+    if (n < 1 || n > t->max_batch)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "training graph %s: batch of %d, must be 1..%d",
+                         g->arch, n, t->max_batch);
+    t->forward_done = 0;
+    mlic_train_ctx *c = &t->c;
+    c->n = n;
+    c->training = training != 0;
+    mlic_rng_init(&c->rng, seed, stream);
+    for (int v = 0; v < g->nvalues; v++) {
+        c->value[v] = t->act + (size_t)n * t->act_off[v];
+        c->dvalue[v] = NULL;
+    }
+    memcpy(c->value[g->input], input, (size_t)n * value_floats(g, g->input) * sizeof(float));
+    for (int i = 0; i < g->nnodes; i++) {
+        mlic_status s = t->be->op[g->nodes[i].op].forward(c, i);
+        if (s != MLIC_OK)
+            return mlic_fail_prefix(s, "%s forward, node %s: ", g->arch, label(&g->nodes[i]));
+    }
+    *logits = c->value[g->output];
+    t->forward_done = c->training;
+    t->last_n = n;
+    return MLIC_OK;
+}
+
+mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits)
+{
+    const mlic_graph *g = t->g;
+    if (!t->forward_done)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "training graph %s: backward without a training "
+                         "forward before it", g->arch);
+    mlic_train_ctx *c = &t->c;
+    const int n = t->last_n;
+    for (int v = 0; v < g->nvalues; v++)
+        c->dvalue[v] = t->needs_grad[v] ? t->dact + (size_t)n * t->grad_off[v] : NULL;
+    if (!c->dvalue[g->output])
+        return MLIC_OK; /* nothing trains */
+    memcpy(c->dvalue[g->output], dlogits, (size_t)n * g->num_classes * sizeof(float));
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        const mlic_node *nd = &g->nodes[i];
+        if (!c->dvalue[nd->out])
+            continue;
+        for (int k = 0; k < 2; k++) {
+            const int in = nd->in[k];
+            if (in >= 0 && t->grad_first[in] == i && (k == 0 || in != nd->in[0]))
+                memset(c->dvalue[in], 0, (size_t)n * value_floats(g, in) * sizeof(float));
+        }
+        t->be->op[nd->op].backward(c, i);
+    }
+    t->forward_done = 0;
+    return MLIC_OK;
+}
+
+void mlic_train_graph_zero_grad(mlic_train_graph *t)
+{
+    memset(t->grads, 0, t->g->nweights * sizeof(float));
+}
+
+float *mlic_train_graph_grads(mlic_train_graph *t)
+{
+    return t->grads;
+}
+
+const mlic_train_ctx *mlic_train_graph_ctx(const mlic_train_graph *t)
+{
+    return &t->c;
+}
+
+size_t mlic_train_graph_bytes(const mlic_train_graph *t)
+{
+    return ((size_t)t->max_batch * (t->act_per_sample + t->dact_per_sample) + t->g->nweights +
+            t->workspace_floats) * sizeof(float);
+}
+
+void mlic_train_graph_freeze_backbone(mlic_graph *g)
+{
+    int head = -1;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == MLIC_OP_LINEAR)
+            head = i;
+    for (int p = 0; p < g->nparams; p++) {
+        const int is_head = head >= 0 && (p == g->nodes[head].weight || p == g->nodes[head].bias);
+        if (!is_head)
+            g->params[p].trainable = 0;
+    }
+}

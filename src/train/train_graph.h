@@ -1,0 +1,117 @@
+/* The training executor: runs an UNFOLDED graph (nn/graph.h) forward in training mode and
+ * backward, with every buffer a training step needs.
+ *
+ * Memory:
+ *   - one activation arena: every value the backward reads (the input of a convolution, batch
+ *     norm, max pool or linear, the output of a ReLU/ReLU6) keeps its own view for the whole
+ *     step; values only the forward reads (a batch norm's output feeding a ReLU, an add's output)
+ *     share recycled views;
+ *   - one parameter-gradient buffer laid out exactly like mlic_graph.weights (a parameter's
+ *     gradient at the parameter's offset), so an optimizer step is one pass over two equal
+ *     buffers and averaging gradients across processes is one all-reduce;
+ *   - one value-gradient arena, planned in reverse node order: a value's gradient lives from its
+ *     last reader's backward to its producer's backward, then its memory is reused.
+ *
+ * Semantics, as PyTorch's model.train():
+ *   - batch norm normalises with batch statistics and updates the running ones (momentum 0.1)
+ *     when its weight is trainable; a batch norm whose weight is frozen (mlic_param.trainable 0,
+ *     e.g. after mlic_train_graph_freeze_backbone) runs in eval mode on its running statistics
+ *     and leaves them alone, like a frozen feature extractor;
+ *   - dropout draws its mask from one generator seeded per forward (seed, stream), in node
+ *     order;
+ *   - gradients follow the accumulate convention of nn/kernels_train.h: the caller zeroes the
+ *     parameter gradients once per step (mlic_train_graph_zero_grad), the backward adds into
+ *     them; value gradients are zeroed by the executor where they start;
+ *   - no gradient is computed where none can reach a trainable parameter (the network's input,
+ *     a frozen backbone), and no parameter gradient of a frozen parameter.
+ *
+ * Ops dispatch through a const table (mlic_train_backend) of forward/backward functions per
+ * mlic_op, so a faster backend (oneDNN's training primitives) can replace any op; the reference
+ * table (mlic_train_backend_ref) runs the kernels of nn/kernels.h and nn/kernels_train.h.
+ * Results do not depend on the number of OpenMP threads. */
+#ifndef MLIC_TRAIN_TRAIN_GRAPH_H
+#define MLIC_TRAIN_TRAIN_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "mlic.h"
+#include "nn/graph.h"
+
+/* Entries in an op table: one per mlic_op (MLIC_OP_LINEAR is the last). */
+#define MLIC_TRAIN_NUM_OPS (MLIC_OP_LINEAR + 1)
+
+/* PyTorch's BatchNorm2d momentum for the running statistics. */
+#define MLIC_TRAIN_BN_MOMENTUM 0.1f
+
+/* What an op implementation sees: the graph and the views of the current pass. */
+typedef struct {
+    const mlic_graph *g;     /* shapes inferred for the training input size */
+    float *weights;          /* g->weights: running statistics are updated here */
+    int n;                   /* samples in this pass */
+    int training;            /* 1: training forward; 0: eval (running stats, no dropout) */
+    float **value;           /* (g->nvalues) (n, C, H, W) activations; valid for the current node's
+                              * inputs and output, and for every value the backward reads */
+    float **dvalue;          /* (g->nvalues) gradients; NULL where no gradient flows */
+    float *grads;            /* (g->nweights) parameter gradients, laid out like weights */
+    const uint8_t *param_grad; /* (g->nparams) 1 where the parameter gets a gradient */
+    const uint8_t *bn_train; /* (g->nnodes) 1 for a batch norm on batch statistics */
+    float **saved;           /* (g->nnodes) batch norm: mean (C) then 1/std (C) of the batch */
+    uint8_t **mask;          /* (g->nnodes) dropout: (n * values per sample) keep mask */
+    float *workspace;        /* scratch, the largest any op asks for */
+    mlic_rng rng;            /* dropout, drawn in node order */
+} mlic_train_ctx;
+
+typedef struct {
+    /* Compute node i's output from its inputs. */
+    mlic_status (*forward)(mlic_train_ctx *c, int i);
+    /* Add node i's input and parameter gradients from its output's gradient. Called only when
+     * the output has a gradient (c->dvalue[out] != NULL); input gradients to compute are the
+     * non-NULL c->dvalue[in], parameter gradients those with c->param_grad set. */
+    void (*backward)(mlic_train_ctx *c, int i);
+    /* Floats of scratch node i needs for a batch of n (forward or backward). */
+    size_t (*workspace_floats)(const mlic_graph *g, int i, int n);
+} mlic_train_op_impl;
+
+typedef struct {
+    const char *name;
+    mlic_train_op_impl op[MLIC_TRAIN_NUM_OPS];
+} mlic_train_backend;
+
+extern const mlic_train_backend mlic_train_backend_ref;
+
+typedef struct mlic_train_graph mlic_train_graph;
+
+/* Prepare g for training on batches of up to max_batch (3, h, w) images. g's shapes are
+ * (re)inferred for h x w; the executor keeps g and uses its weights in place (the optimizer
+ * updates them between steps). backend NULL = the reference. */
+mlic_status mlic_train_graph_create(mlic_train_graph **out, mlic_graph *g, int max_batch, int h,
+                                    int w, const mlic_train_backend *backend);
+void mlic_train_graph_destroy(mlic_train_graph *t);
+
+/* Forward n images (input: (n, 3, h, w), copied). training: 1 for a training step, 0 for eval
+ * mode. Dropout's generator is (seed, stream). *logits: (n, num_classes), valid until the next
+ * forward. A training forward keeps what the backward needs. */
+mlic_status mlic_train_graph_forward(mlic_train_graph *t, const float **logits,
+                                     const float *input, int n, int training, uint64_t seed,
+                                     uint64_t stream);
+
+/* Backward of the last training forward from dlogits (n, num_classes): adds into the parameter
+ * gradients. */
+mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits);
+
+/* Zero the parameter gradients (once per step, before the backward). */
+void mlic_train_graph_zero_grad(mlic_train_graph *t);
+/* (g->nweights) the parameter gradients. */
+float *mlic_train_graph_grads(mlic_train_graph *t);
+/* The executor's views, for tests and tools (dropout masks, batch statistics). */
+const mlic_train_ctx *mlic_train_graph_ctx(const mlic_train_graph *t);
+/* Bytes held by the activation, value-gradient and parameter-gradient buffers. */
+size_t mlic_train_graph_bytes(const mlic_train_graph *t);
+
+/* --freeze-backbone: mark every parameter except the classifier head's (the last linear node)
+ * as not trainable. Call before mlic_train_graph_create and before building optimizer roles. */
+void mlic_train_graph_freeze_backbone(mlic_graph *g);
+
+#endif
