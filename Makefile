@@ -34,6 +34,13 @@ CFLAGS += -DMLIC_HAVE_ONEDNN=0
 LIB_SRC := $(filter-out src/backend/onednn%,$(LIB_SRC))
 endif
 CFLAGS += -fopenmp
+ifeq ($(MPI),1)
+CFLAGS += -DMLIC_HAVE_MPI=1 $(shell pkg-config --cflags ompi-c)
+LDLIBS += $(shell pkg-config --libs ompi-c)
+else
+CFLAGS += -DMLIC_HAVE_MPI=0
+LIB_SRC := $(filter-out src/dist/mpi%,$(LIB_SRC))
+endif
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

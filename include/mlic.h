@@ -163,6 +163,24 @@ typedef struct {
     uint64_t max_pixels;      /* 0 = default */
     int progress;             /* print a progress line on stderr */
     double http_timeout;      /* seconds per HTTP attempt (3 retries on transient errors); 0 = 60 */
+    /* Distributed runs (docs/distributed.md). nranks <= 1: the whole list, written to output_path.
+     * nranks > 1: this process answers share `rank` (0-based) of the list, split by bytes, and
+     * leaves it in output_path.part-RRRRR-of-NNNNN with a journal; once every rank has finished,
+     * the mlic CLI (rank 0, or the --workers launcher) joins the parts into output_path. */
+    int rank;
+    int nranks;
+    /* Continue an interrupted run of the same command from its journal; without it, parts left
+     * by an interrupted run make the run fail (with a hint) rather than be overwritten. */
+    int resume;
+    /* How a share learns its first line number when nranks > 1: called exactly once per run by
+     * every rank, even one that has already failed (ok = 0), so that a collective exchange
+     * (e.g. MPI_Allgather) never hangs. share_lines: lines starting in this rank's byte range
+     * (0 from the last rank, which nobody needs). Sets *lines_before, the sum of share_lines of
+     * the lower ranks, and *all_ok. NULL: each rank counts the newlines before its byte range
+     * itself, reading up to the whole list. */
+    mlic_status (*exchange)(void *ctx, uint64_t share_lines, int ok, uint64_t *lines_before,
+                            int *all_ok);
+    void *exchange_ctx;
 } mlic_predict_opts;
 
 typedef struct {

@@ -4,11 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "dist/parts.h"
+#include "dist/workers.h"
 #include "mlic.h"
+#if MLIC_HAVE_MPI
+#include "dist/mpi_comm.h"
+#endif
 
 static void predict_usage(FILE *f)
 {
@@ -25,24 +31,30 @@ static void predict_usage(FILE *f)
         "  --format F            ev (default): '<path>, <json>'; jsonl: '{\"path\": ..., ...}'\n"
         "  --threshold T         one threshold in [0,1] for every class (default: the model's)\n"
         "  --batch-size N        images per inference batch (default 32)\n"
-        "  --threads N           inference threads (default: all cores)\n"
-        "  --decode-threads N    fetch/decode threads (default: the number of cores; raise it\n"
-        "                        for lists of slow http URLs)\n"
+        "  --threads N           inference threads per process (default: the cores, divided\n"
+        "                        between the processes on this machine)\n"
+        "  --decode-threads N    fetch/decode threads per process (default: as --threads; raise\n"
+        "                        it for lists of slow http URLs)\n"
         "  --root DIR            relative paths resolve against DIR (default: the list's folder)\n"
         "  --backend B           auto (default), ref, onednn or cuda\n"
         "  --max-pixels N        refuse larger images (default %llu)\n"
         "  --timeout S           seconds per HTTP attempt (default 60; 3 retries)\n"
+        "  --workers N           split the list between N processes on this machine (default 1);\n"
+        "                        under mpirun/srun the launcher's processes split it instead\n"
+        "  --resume              finish an interrupted run of the same command (same list, model,\n"
+        "                        options and number of processes) instead of refusing to start\n"
         "  --progress, --no-progress\n"
         "                        progress line on stderr (default: when stderr is a terminal)\n"
         "\n"
         "EasyVision's spelling (ev_predict_ext) is accepted too:\n"
         "  -Dmodel_path=M -Dinput_oss_file=LIST -Doutput_oss_file=OUT -Dimage_type=url|base64\n"
-        "  -Dmodel_type=multilabel_classifier -Dnum_worker=1 -Dbatch_size=N\n"
+        "  -Dmodel_type=multilabel_classifier -Dnum_worker=N (as --workers) -Dbatch_size=N\n"
         "  (-DcpuRequired -DgpuRequired -Dbuckets -Darn -DossHost -DenableDynamicCluster are\n"
         "  accepted and ignored)\n"
         "\n"
         "Exit status: 0 all inputs ok, 3 some failed (their lines hold an \"error\"), 2 bad usage,\n"
-        "1 the run failed.\n",
+        "1 the run failed. An interrupted or failed run keeps its finished work next to OUT\n"
+        "(OUT.part-*): rerun the same command with --resume. docs/distributed.md has more.\n",
         (unsigned long long)MLIC_DEFAULT_MAX_PIXELS);
 }
 
@@ -77,11 +89,12 @@ static const char *const ignored_ev_options[] = {
     "cpuRequired", "gpuRequired", "buckets", "arn", "ossHost", "enableDynamicCluster",
 };
 
+#define MAX_WORKERS 4096
+
 /* One option with its value: sets the field; 0, or nonzero after printing what is wrong. */
-static int apply_option(mlic_predict_opts *o, const char *name, const char *v)
+static int apply_option(mlic_predict_opts *o, int *workers, const char *name, const char *v)
 {
     float x;
-    int n;
     if (!strcmp(name, "--model") || !strcmp(name, "-Dmodel_path")) {
         o->model_path = v;
     } else if (!strcmp(name, "--input") || !strcmp(name, "-Dinput_oss_file")) {
@@ -135,27 +148,214 @@ static int apply_option(mlic_predict_opts *o, const char *name, const char *v)
         if (strcmp(v, "multilabel_classifier"))
             return mlic_args_usage_error(CMD, "-Dmodel_type=%s is not supported: mlic runs "
                                          "multilabel_classifier models only", v);
-    } else if (!strcmp(name, "-Dnum_worker")) {
-        if (mlic_args_int(CMD, name, v, 1, 1 << 20, &n))
-            return -1;
-        if (n != 1)
-            return mlic_args_usage_error(CMD, "-Dnum_worker=%s: several workers are not supported "
-                                         "yet; use -Dnum_worker=1 (one worker uses every core of "
-                                         "its machine)", v);
+    } else if (!strcmp(name, "--workers") || !strcmp(name, "-Dnum_worker")) {
+        return mlic_args_int(CMD, name, v, 1, MAX_WORKERS, workers);
     } else {
         return mlic_args_usage_error(CMD, "unknown option '%s'", name);
     }
     return 0;
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The exit status of a finished run: 0, or 3 when some inputs failed. */
+static int partial_code(uint64_t failed)
+{
+    return failed ? 3 : 0;
+}
+
+/* The exit status for a run (or share) that could not complete. */
+static int failure_code(mlic_status st)
+{
+    return st == MLIC_ERR_INVALID_ARG ? 2 : 1;
+}
+
+/* Threads per process when the caller left them automatic: the cores divided between the
+ * processes on this machine, so that they do not fight over them. */
+static void share_cores(mlic_predict_opts *o, int local_processes)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int each = cores > local_processes ? (int)(cores / local_processes) : 1;
+    if (!o->threads)
+        o->threads = each;
+    if (!o->decode_threads)
+        o->decode_threads = each;
+}
+
+/* The one line a distributed run ends with. */
+static void print_summary(const mlic_parts_totals *t, double seconds, int nranks)
+{
+    char resumed[96] = "";
+    if (t->session != t->inputs)
+        snprintf(resumed, sizeof resumed, " (%llu answered in this run after --resume)",
+                 (unsigned long long)t->session);
+    fprintf(stderr, "mlic predict: %llu inputs, %llu succeeded, %llu failed, %.1f images/s%s, "
+            "%d processes, %.2f s\n", (unsigned long long)t->inputs,
+            (unsigned long long)(t->inputs - t->failed), (unsigned long long)t->failed,
+            seconds > 0 ? (double)t->session / seconds : 0.0, resumed, nranks, seconds);
+}
+
+/* Join the parts once every share is done; the exit status. */
+static int merge_parts(const mlic_predict_opts *o, int nranks, double t0)
+{
+    mlic_parts_totals t;
+    mlic_status st = mlic_parts_merge(o->output_path, nranks, &t);
+    if (st != MLIC_OK) {
+        fprintf(stderr, "mlic predict: joining the parts: %s\n", mlic_errmsg());
+        return 1;
+    }
+    print_summary(&t, now_seconds() - t0, nranks);
+    return partial_code(t.failed);
+}
+
+static int run_single(mlic_predict_opts *o)
+{
+    mlic_predict_stats stats;
+    mlic_status st = mlic_predict_run(o, &stats);
+    switch (st) {
+    case MLIC_OK:
+        return 0;
+    case MLIC_ERR_PARTIAL:
+        fprintf(stderr, "mlic predict: %llu of %llu inputs failed\n", (unsigned long long)stats.failed,
+                (unsigned long long)stats.inputs);
+        return 3;
+    default:
+        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
+        return failure_code(st);
+    }
+}
+
+/* One share of a run, in a process a launcher started; prints only what went wrong. */
+static int run_share(mlic_predict_opts *o, const char *who)
+{
+    mlic_predict_stats stats;
+    mlic_status st = mlic_predict_run(o, &stats);
+    if (st == MLIC_OK || st == MLIC_ERR_PARTIAL)
+        return partial_code(stats.failed);
+    fprintf(stderr, "mlic predict [%s %d of %d]: %s\n", who, o->rank, o->nranks, mlic_errmsg());
+    return failure_code(st);
+}
+
+static int run_worker(mlic_predict_opts *o, int workers)
+{
+    mlic_worker_link link;
+    if (mlic_worker_link_from_env(&link) < 0 || link.nranks != workers) {
+        fprintf(stderr, "mlic predict: %s='%s' does not match --workers %d. HINT: the variable is for "
+                "the workers --workers starts; unset it\n", MLIC_WORKER_ENV, getenv(MLIC_WORKER_ENV),
+                workers);
+        return 2;
+    }
+    o->rank = link.rank;
+    o->nranks = link.nranks;
+    o->exchange = mlic_worker_exchange;
+    o->exchange_ctx = &link;
+    share_cores(o, link.nranks);
+    return run_share(o, "worker");
+}
+
+/* --workers N: N copies of this command, each with its share, then the parts joined. */
+static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv)
+{
+    double t0 = now_seconds();
+    if (mlic_parts_check_other_runs(o->output_path, workers) != MLIC_OK) {
+        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
+        return 2;
+    }
+    char **wargv = calloc((size_t)argc + 2, sizeof *wargv);
+    int *status = calloc((size_t)workers, sizeof *status);
+    if (!wargv || !status) {
+        free(wargv);
+        free(status);
+        fprintf(stderr, "mlic predict: out of memory\n");
+        return 1;
+    }
+    wargv[0] = "mlic";
+    for (int i = 0; i < argc; i++)
+        wargv[i + 1] = argv[i];
+    mlic_status st = mlic_workers_run(wargv, workers, status);
+    free(wargv);
+    if (st != MLIC_OK) {
+        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
+        free(status);
+        return 1;
+    }
+    int code = 0, failed = 0;
+    for (int r = 0; r < workers; r++) {
+        if (status[r] == 0 || status[r] == 3)
+            continue;
+        failed++;
+        if (status[r] == 2 && code == 0)
+            code = 2;
+        if (status[r] > 128)
+            fprintf(stderr, "mlic predict: worker %d of %d was killed by signal %d\n", r, workers,
+                    status[r] - 128);
+    }
+    free(status);
+    if (failed) {
+        fprintf(stderr, "mlic predict: %d of %d workers failed; what they finished is kept next to "
+                "'%s'. HINT: rerun the same command with --resume\n", failed, workers, o->output_path);
+        return code ? code : 1;
+    }
+    return merge_parts(o, workers, t0);
+}
+
+/* A process of an mpirun/srun job: rank 0 joins the parts once all ranks are done. */
+static int run_mpi(mlic_predict_opts *o)
+{
+#if MLIC_HAVE_MPI
+    double t0 = now_seconds();
+    int rank, size, local;
+    if (mlic_mpi_init(&rank, &size, &local) != MLIC_OK) {
+        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
+        return 1;
+    }
+    o->rank = rank;
+    o->nranks = size;
+    o->exchange = mlic_mpi_exchange;
+    if (rank != 0)
+        o->progress = 0;
+    share_cores(o, local);
+    int code = size > 1 ? run_share(o, "rank") : run_single(o);
+    int failed = code == 1 || code == 2 ? code : 0, worst = failed;
+    if (size > 1 && mlic_mpi_max_int(failed, &worst) != MLIC_OK)
+        worst = 1;
+    if (size > 1 && rank == 0) {
+        if (worst)
+            fprintf(stderr, "mlic predict: some of the %d ranks failed (their messages say why); what "
+                    "they finished is kept next to '%s'. HINT: rerun the same command with "
+                    "--resume\n", size, o->output_path);
+        code = worst ? worst : merge_parts(o, size, t0);
+    }
+    if (size > 1 && mlic_mpi_bcast_int(&code) != MLIC_OK)
+        code = 1;
+    mlic_mpi_finalize();
+    return code;
+#else
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (n && strcmp(n, "1")) {
+        fprintf(stderr, "mlic predict: started by an MPI launcher (%s processes), but this mlic was "
+                "built without MPI, so every process would label the whole list. HINT: rebuild with "
+                "MPI=1 (needs libopenmpi-dev), or use --workers N on one machine\n", n);
+        return 2;
+    }
+    return run_single(o);
+#endif
+}
+
 int mlic_cmd_predict(int argc, char **argv)
 {
     mlic_predict_opts o;
     mlic_predict_opts_init(&o);
-    int progress = -1;
+    int progress = -1, workers = 1;
     static const char *const valued[] = {
         "--model", "--input", "--output", "--root", "--image-type", "--format", "--threshold",
         "--batch-size", "--threads", "--decode-threads", "--backend", "--max-pixels", "--timeout",
+        "--workers",
     };
 
     for (int i = 1; i < argc; i++) {
@@ -170,6 +370,10 @@ int mlic_cmd_predict(int argc, char **argv)
         }
         if (mlic_args_flag(a, "--no-progress")) {
             progress = 0;
+            continue;
+        }
+        if (mlic_args_flag(a, "--resume")) {
+            o.resume = 1;
             continue;
         }
         char dname[64];
@@ -201,7 +405,7 @@ int mlic_cmd_predict(int argc, char **argv)
                 return mlic_args_usage_error(CMD, a[0] == '-' ? "unknown option '%s'" :
                                              "unexpected argument '%s'", a);
         }
-        if (apply_option(&o, name, value))
+        if (apply_option(&o, &workers, name, value))
             return 2;
     }
 
@@ -213,20 +417,15 @@ int mlic_cmd_predict(int argc, char **argv)
         return mlic_args_usage_error(CMD, "no output given: pass --output OUT (or -Doutput_oss_file=OUT)");
     o.progress = progress >= 0 ? progress : isatty(STDERR_FILENO);
 
-    mlic_predict_stats stats;
-    mlic_status st = mlic_predict_run(&o, &stats);
-    switch (st) {
-    case MLIC_OK:
-        return 0;
-    case MLIC_ERR_PARTIAL:
-        fprintf(stderr, "mlic predict: %llu of %llu inputs failed\n", (unsigned long long)stats.failed,
-                (unsigned long long)stats.inputs);
-        return 3;
-    case MLIC_ERR_INVALID_ARG:
-        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
-        return 2;
-    default:
-        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
-        return 1;
+    if (getenv(MLIC_WORKER_ENV))
+        return run_worker(&o, workers);
+    if (mlic_dist_mpi_launched()) {
+        if (workers > 1)
+            return mlic_args_usage_error(CMD, "--workers %d under mpirun/srun: the launcher starts the "
+                                         "processes (mpirun -np N); drop --workers", workers);
+        return run_mpi(&o);
     }
+    if (workers > 1)
+        return run_launcher(&o, workers, argc, argv);
+    return run_single(&o);
 }

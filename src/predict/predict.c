@@ -9,6 +9,11 @@
  * uses ring entry (i / batch_size) % nring; the reader waits for that entry to be free, so at
  * most nring batches are in flight. One mutex and one condition variable guard the ring: every
  * wait is at batch granularity, far coarser than the work between waits.
+ *
+ * The output goes to a part file with a journal (dist/share.h): after each batch the writer
+ * appends the batch's lines to the part and a checkpoint to the journal, so that an interrupted
+ * run resumes at its last batch. A run with one share renames its finished part to the output;
+ * a share of a distributed run leaves it for the merge (dist/parts.h).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -21,6 +26,10 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "dist/journal.h"
+#include "dist/parts.h"
+#include "dist/shard.h"
+#include "dist/share.h"
 #include "predict/fetch.h"
 #include "predict/input.h"
 #include "predict/progress.h"
@@ -31,9 +40,13 @@
 
 #define DEFAULT_BATCH 32
 #define MAX_BATCH 65536
+#define MAX_RANKS 99999 /* part names have five digits */
 /* Counting the lines first, for the progress total, costs one extra read of the list: cheap for
  * lists up to this size. */
 #define COUNT_LINES_MAX_BYTES ((off_t)64 << 20)
+/* A checkpoint reaches the disk within this many seconds (a killed process loses nothing: the
+ * kernel has what it wrote; this bounds what a machine crash loses). */
+#define SYNC_SECONDS 5.0
 
 typedef enum { BATCH_FREE = 0, BATCH_FILLING, BATCH_INFERRED } batch_state;
 
@@ -43,6 +56,7 @@ typedef struct {
     batch *owner;
     int pos;         /* index in owner */
     uint64_t lineno; /* 1-based */
+    uint64_t end_offset; /* list byte offset after this line */
     char *line;      /* the list line without its newline; the worker frees it */
     size_t line_len; /* may exceed strlen(line) if the line holds NUL bytes */
     char *label;     /* what the output line names the input by */
@@ -68,7 +82,12 @@ typedef struct {
     size_t tensor_floats; /* 3 * crop * crop */
     int num_classes;
     FILE *list;
-    FILE *out;
+    int out_fd;             /* the part */
+    const char *out_path;
+    mlic_journal *journal;
+    /* What the reader answers: from start_offset, skip skip_lines lines, then up to max_lines
+     * lines numbered from first_lineno. */
+    uint64_t start_offset, skip_lines, first_lineno, max_lines;
     mlic_result_format fmt;
     mlic_input_ctx input; /* shared settings; each worker copies it and sets its own fetcher */
     const char *root;
@@ -86,7 +105,10 @@ typedef struct {
     int failed;
     mlic_status fail_status;
     char fail_msg[1024];
-    uint64_t written, nfailed;
+    uint64_t written, nfailed; /* lines answered by this share, earlier runs included */
+    /* Writer only, until joined. */
+    uint64_t output_len, last_offset, checkpoints;
+    double last_sync;
     mlic_progress progress;
 } pipeline;
 
@@ -160,10 +182,18 @@ static void *reader_main(void *arg)
     pipeline *p = arg;
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    uint64_t lineno = 0, k = 0;
+    ssize_t n = 0;
+    uint64_t lineno = p->first_lineno - 1, k = 0, offset = p->start_offset, taken = 0;
     batch *b = NULL;
-    while ((n = getline(&line, &cap, p->list)) >= 0) {
+    /* The first lines of a share finish the previous share's last batch. */
+    for (uint64_t i = 0; i < p->skip_lines && p->max_lines > 0; i++) {
+        if ((n = getline(&line, &cap, p->list)) < 0)
+            break;
+        offset += (uint64_t)n;
+    }
+    while (n >= 0 && taken < p->max_lines && (n = getline(&line, &cap, p->list)) >= 0) {
+        offset += (uint64_t)n;
+        taken++;
         lineno++;
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = '\0';
@@ -175,6 +205,7 @@ static void *reader_main(void *arg)
         slot *s = &b->slots[b->count++];
         pthread_mutex_unlock(&p->mu);
         s->lineno = lineno;
+        s->end_offset = offset;
         s->line = line;
         s->line_len = (size_t)n;
         line = NULL; /* the slot owns it now; getline allocates the next */
@@ -299,7 +330,7 @@ static void run_inference(pipeline *p, mlic_engine *engine)
 
 /* ---------------------------------------------------------------- writer */
 
-static mlic_status write_batch(pipeline *p, batch *b, mlic_strbuf *buf, uint64_t *nfailed)
+static mlic_status format_batch(pipeline *p, batch *b, mlic_strbuf *buf, uint64_t *nfailed)
 {
     mlic_strbuf_clear(buf);
     int row = 0;
@@ -318,9 +349,57 @@ static mlic_status write_batch(pipeline *p, batch *b, mlic_strbuf *buf, uint64_t
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory formatting the output of lines %llu-%llu",
                          (unsigned long long)b->slots[0].lineno,
                          (unsigned long long)b->slots[b->count - 1].lineno);
-    if (buf->len && fwrite(buf->data, 1, buf->len, p->out) != buf->len)
+    return MLIC_OK;
+}
+
+static mlic_status write_all(int fd, const char *path, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return mlic_fail(MLIC_ERR_IO, "writing the output '%s': %s. HINT: is the disk full?", path,
+                             w < 0 ? strerror(errno) : "short write");
+        data += w;
+        len -= (size_t)w;
+    }
+    return MLIC_OK;
+}
+
+static mlic_status sync_part(pipeline *p)
+{
+    if (fdatasync(p->out_fd) != 0)
         return mlic_fail(MLIC_ERR_IO, "writing the output '%s': %s. HINT: is the disk full?",
-                         p->o->output_path, strerror(errno));
+                         p->out_path, strerror(errno));
+    return mlic_journal_sync(p->journal);
+}
+
+/* The batch's lines go to the part, then a checkpoint that names them to the journal. */
+static mlic_status write_batch(pipeline *p, batch *b, mlic_strbuf *buf, uint64_t *nfailed)
+{
+    mlic_status st = format_batch(p, b, buf, nfailed);
+    if (st == MLIC_OK)
+        st = write_all(p->out_fd, p->out_path, buf->data, buf->len);
+    if (st != MLIC_OK)
+        return st;
+    p->output_len += buf->len;
+    p->last_offset = b->slots[b->count - 1].end_offset;
+    mlic_journal_point pt = {
+        .input_offset = p->last_offset,
+        .output_len = p->output_len,
+        .lines = p->written + (uint64_t)b->count,
+        .failed = p->nfailed + *nfailed,
+        .output_crc = mlic_crc32(0, buf->data, buf->len),
+    };
+    if ((st = mlic_journal_append(p->journal, &pt)) != MLIC_OK)
+        return st;
+    p->checkpoints++;
+    double now = mlic_progress_now();
+    if (now - p->last_sync >= SYNC_SECONDS) {
+        p->last_sync = now;
+        return sync_part(p);
+    }
     return MLIC_OK;
 }
 
@@ -423,6 +502,9 @@ static mlic_status check_opts(const mlic_predict_opts *o)
     if (!strncmp(o->input_path, "oss://", 6) || !strncmp(o->output_path, "oss://", 6))
         return mlic_fail(MLIC_ERR_INVALID_ARG, "oss:// paths are not supported for the list or the "
                          "output. HINT: copy the list with ossutil, run on local files, then upload");
+    if (o->nranks < 0 || o->nranks > MAX_RANKS || (o->nranks > 1 && (o->rank < 0 || o->rank >= o->nranks)))
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "rank %d of %d: ranks are 0..nranks-1 and nranks is at "
+                         "most %d", o->rank, o->nranks, MAX_RANKS);
     return MLIC_OK;
 }
 
@@ -464,7 +546,7 @@ static void free_ring(pipeline *p)
     free(p->ring);
 }
 
-/* Runs the threads; the output is complete in p->out unless this fails. */
+/* Runs the threads; the share is complete in the part unless this fails. */
 static mlic_status run_pipeline(pipeline *p, mlic_engine *engine, int decode_threads)
 {
     mlic_status st = mlic_queue_create(&p->jobs, (size_t)p->nring * (size_t)p->batch_size);
@@ -522,20 +604,74 @@ static mlic_status run_pipeline(pipeline *p, mlic_engine *engine, int decode_thr
     return MLIC_OK;
 }
 
-static mlic_status finish_output(FILE *out, const char *tmp, const char *path)
+/* The share is complete: its part synced and closed, then a DONE checkpoint. */
+static mlic_status finish_share(pipeline *p)
 {
-    int bad = fflush(out) != 0 || fsync(fileno(out)) != 0;
-    int e = errno;
-    if (fclose(out) != 0 && !bad) {
-        bad = 1;
-        e = errno;
+    mlic_status st = sync_part(p);
+    int fd = p->out_fd;
+    p->out_fd = -1;
+    if (close(fd) != 0 && st == MLIC_OK)
+        st = mlic_fail(MLIC_ERR_IO, "writing the output '%s': %s. HINT: is the disk full?", p->out_path,
+                       strerror(errno));
+    if (st != MLIC_OK)
+        return st;
+    mlic_journal_point pt = {
+        .input_offset = p->last_offset,
+        .output_len = p->output_len,
+        .lines = p->written,
+        .failed = p->nfailed,
+        .flags = MLIC_JOURNAL_DONE,
+    };
+    if ((st = mlic_journal_append(p->journal, &pt)) != MLIC_OK)
+        return st;
+    return mlic_journal_sync(p->journal);
+}
+
+/* Everything before the ranks exchange line counts: the list opened, the share found and, when
+ * resuming, its journal read. */
+static mlic_status open_share(pipeline *p, mlic_share *share, char **root)
+{
+    const mlic_predict_opts *o = p->o;
+    mlic_status st = check_opts(o);
+    if (st != MLIC_OK)
+        return st;
+    p->list = fopen(o->input_path, "r");
+    if (!p->list)
+        return mlic_fail(MLIC_ERR_IO, "cannot open the input list '%s': %s", o->input_path, strerror(errno));
+    struct stat lst;
+    if (fstat(fileno(p->list), &lst) == 0 && S_ISDIR(lst.st_mode))
+        return mlic_fail(MLIC_ERR_IO, "the input list '%s' is a folder. HINT: pass a text file with one "
+                         "image per line", o->input_path);
+    *root = o->root ? strdup(o->root) : mlic_path_dirname(o->input_path);
+    if (!*root)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    p->batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH;
+    return mlic_share_begin(share, o, fileno(p->list), p->batch_size, *root);
+}
+
+/* The ranks' line counts exchanged (each rank takes part, even after failing: st), then where
+ * this share reads. */
+static mlic_status place_share(pipeline *p, mlic_share *share, mlic_status st)
+{
+    const mlic_predict_opts *o = p->o;
+    if (o->nranks <= 1)
+        return st == MLIC_OK ? mlic_share_place(share, 0) : st;
+    uint64_t before = 0;
+    int all_ok = 1;
+    if (o->exchange) {
+        mlic_status xs = o->exchange(o->exchange_ctx, share->header.share_lines, st == MLIC_OK, &before,
+                                     &all_ok);
+        if (st == MLIC_OK)
+            st = xs;
+    } else if (st == MLIC_OK && share->journal_valid) {
+        before = share->header.lines_before;
+    } else if (st == MLIC_OK) {
+        st = mlic_shard_count_newlines(fileno(p->list), o->input_path, 0, share->first_start, &before);
     }
-    if (bad)
-        return mlic_fail(MLIC_ERR_IO, "writing the output '%s': %s. HINT: is the disk full?", tmp,
-                         strerror(e));
-    if (rename(tmp, path) != 0)
-        return mlic_fail(MLIC_ERR_IO, "renaming '%s' to '%s': %s", tmp, path, strerror(errno));
-    return MLIC_OK;
+    if (st == MLIC_OK && !all_ok)
+        st = mlic_fail(MLIC_ERR_INVALID_ARG, "share %d of %d stopped: another process of the run could "
+                       "not start (its message says why)", o->rank, o->nranks);
+    return st == MLIC_OK ? mlic_share_place(share, before) : st;
 }
 
 mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *stats)
@@ -543,30 +679,31 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
     double t0 = mlic_progress_now();
     if (stats)
         memset(stats, 0, sizeof *stats);
-    mlic_status st = check_opts(o);
-    if (st != MLIC_OK)
-        return st;
 
     pipeline p;
     memset(&p, 0, sizeof p);
     p.o = o;
+    p.out_fd = -1;
+    mlic_share share;
+    memset(&share, 0, sizeof share);
     mlic_model *model = NULL;
     mlic_engine *engine = NULL;
     const char **names = NULL;
     float *thresholds = NULL;
-    char *root = NULL, *tmp = NULL;
-    int curl_ready = 0;
+    char *root = NULL;
+    int curl_ready = 0, opened = 0;
 
-    p.list = fopen(o->input_path, "r");
-    if (!p.list) {
-        st = mlic_fail(MLIC_ERR_IO, "cannot open the input list '%s': %s", o->input_path, strerror(errno));
+    mlic_status st = place_share(&p, &share, open_share(&p, &share, &root));
+    if (st != MLIC_OK)
         goto done;
-    }
-    struct stat lst;
-    if (fstat(fileno(p.list), &lst) == 0 && S_ISDIR(lst.st_mode)) {
-        st = mlic_fail(MLIC_ERR_IO, "the input list '%s' is a folder. HINT: pass a text file with one "
-                       "image per line", o->input_path);
-        goto done;
+    if (share.done) {
+        /* Finished before the interruption: only the part may need cutting to its checkpoint. */
+        p.written = share.at.lines;
+        p.nfailed = share.at.failed;
+        if (truncate(share.part_path, (off_t)share.at.output_len) != 0)
+            st = mlic_fail(MLIC_ERR_IO, "cutting '%s' to %llu bytes: %s", share.part_path,
+                           (unsigned long long)share.at.output_len, strerror(errno));
+        goto finished;
     }
     if ((st = mlic_model_load(&model, o->model_path)) != MLIC_OK) {
         mlic_fail_prefix(st, "loading the model '%s': ", o->model_path);
@@ -575,7 +712,6 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
 
     mlic_preprocess pre = mlic_model_preprocess(model);
     p.num_classes = mlic_model_num_classes(model);
-    p.batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH;
     p.tensor_floats = (size_t)3 * (size_t)pre.crop * (size_t)pre.crop;
     names = calloc((size_t)p.num_classes, sizeof *names);
     thresholds = malloc((size_t)p.num_classes * sizeof *thresholds);
@@ -595,11 +731,6 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
     /* Decoding JPEGs DCT-scaled is much faster; twice the resize keeps the tensor close to
      * torchvision's (see mlic_decode_opts). With no resize the crop sees full-size pixels. */
     p.input.decode.min_short_side = 2 * pre.resize;
-    root = o->root ? strdup(o->root) : mlic_path_dirname(o->input_path);
-    if (!root) {
-        st = mlic_fail(MLIC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
     p.root = root;
 
     if ((st = mlic_engine_create(&engine, model, o->backend, p.batch_size, o->threads)) != MLIC_OK) {
@@ -622,27 +753,40 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
     }
     curl_ready = 1;
 
-    size_t tn = strlen(o->output_path) + 32;
-    if (!(tmp = malloc(tn))) {
-        st = mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    if ((st = mlic_share_open(&share, &p.out_fd, &p.journal)) != MLIC_OK)
         goto done;
+    opened = 1;
+    p.out_path = share.part_path;
+    p.start_offset = share.start_offset;
+    p.skip_lines = share.skip_lines;
+    p.first_lineno = share.first_lineno;
+    p.max_lines = share.max_lines;
+    p.last_offset = share.start_offset;
+    if (share.resumed) {
+        p.output_len = share.at.output_len;
+        p.written = share.at.lines;
+        p.nfailed = share.at.failed;
     }
-    snprintf(tmp, tn, "%s.tmp.%ld", o->output_path, (long)getpid());
-    if (!(p.out = fopen(tmp, "w"))) {
-        st = mlic_fail(MLIC_ERR_IO, "cannot create the output '%s': %s. HINT: check that its folder "
-                       "exists and is writable", tmp, strerror(errno));
-        goto done;
-    }
+    p.last_sync = mlic_progress_now();
 
-    mlic_progress_start(&p.progress, o->progress, o->progress ? count_lines(p.list) : 0);
+    int progress = o->progress && share.rank == 0;
+    uint64_t total = share.nranks > 1 ? share.share_total : progress ? count_lines(p.list) : 0;
+    mlic_progress_start(&p.progress, progress, total);
+    if (share.start_offset > 0 && fseeko(p.list, (off_t)share.start_offset, SEEK_SET) != 0) {
+        st = mlic_fail(MLIC_ERR_IO, "seeking to byte %llu of the list '%s': %s",
+                       (unsigned long long)share.start_offset, o->input_path, strerror(errno));
+        goto done;
+    }
     st = run_pipeline(&p, engine, decode_threads);
     if (st == MLIC_OK) {
         mlic_progress_finish(&p.progress, p.written, p.nfailed);
-        FILE *out = p.out;
-        p.out = NULL;
-        st = finish_output(out, tmp, o->output_path);
-        if (st != MLIC_OK)
-            unlink(tmp);
+        st = finish_share(&p);
+    }
+
+finished:
+    if (st == MLIC_OK && share.nranks <= 1) {
+        mlic_parts_totals totals;
+        st = mlic_parts_merge(o->output_path, 1, &totals);
     }
     if (stats) {
         stats->inputs = p.written;
@@ -654,10 +798,12 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
                        "\"error\")", (unsigned long long)p.nfailed, (unsigned long long)p.written);
 
 done:
-    if (p.out) {
-        fclose(p.out);
-        unlink(tmp);
-    }
+    if (p.out_fd >= 0)
+        close(p.out_fd);
+    mlic_journal_close(p.journal);
+    if (opened && st != MLIC_OK && st != MLIC_ERR_PARTIAL)
+        mlic_share_discard_if_empty(&share, p.checkpoints);
+    mlic_share_free(&share);
     if (p.list)
         fclose(p.list);
     if (curl_ready)
@@ -668,7 +814,6 @@ done:
     free((void *)names);
     free(thresholds);
     free(root);
-    free(tmp);
     if (stats)
         stats->seconds = mlic_progress_now() - t0;
     return st;

@@ -287,7 +287,7 @@ def test_easyvision_spelling_matches(mlic, work, tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["-Dmodel_type=classifier"], "model_type"),
-    (["-Dnum_worker=2"], "not supported yet"),
+    (["-Dnum_worker=0"], "-Dnum_worker"),
     (["-Dfoo=1"], "-Dfoo"),
     (["--format", "xml"], "ev or jsonl"),
     (["--threshold", "1.5"], "--threshold"),
