@@ -1,0 +1,46 @@
+/* Training checkpoints: everything a resumed run needs to continue exactly where an
+ * uninterrupted one would be, in one safetensors file written atomically (temp + rename) after
+ * every epoch.
+ *
+ * Tensors: every graph parameter under its torchvision name (F32; running statistics included,
+ * so the file also reads as a state dict), "optim.state" (F32: SGD's momentum buffer, AdamW's
+ * exp_avg then exp_avg_sq; absent for SGD without momentum) and "data.order" (I64: the order of
+ * the training items in the epoch just finished; the next epoch shuffles it further).
+ * Metadata "mlic_checkpoint", a JSON object:
+ *   {"format_version": 1, "arch": ..., "epoch": epochs completed, "step": optimizer steps done,
+ *    "seed": ..., "best_map": the best validation mAP so far (null: none), "best_epoch": ...,
+ *    "config": {the settings a resumed run must share}}
+ * The generators need no state of their own: every random draw comes from (seed, stream) with
+ * the stream a function of the epoch, step, item or parameter (train/init.h, data/loader.h). */
+#ifndef MLIC_TRAIN_CHECKPOINT_H
+#define MLIC_TRAIN_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlic.h"
+#include "nn/graph.h"
+#include "train/optim.h"
+
+#define MLIC_CHECKPOINT_FORMAT_VERSION 1
+
+typedef struct {
+    int64_t epoch;       /* epochs completed */
+    int64_t step;        /* optimizer steps done */
+    uint64_t seed;
+    double best_map;     /* NaN: no validation yet */
+    int64_t best_epoch;  /* 1-based; 0: none */
+} mlic_checkpoint_state;
+
+/* config: a JSON object text of the run's settings. order: (n) item indices. */
+mlic_status mlic_checkpoint_save(const char *path, const mlic_graph *g, mlic_optim *o,
+                                 const size_t *order, size_t n, const mlic_checkpoint_state *st,
+                                 const char *config);
+
+/* Restore into g (same arch and classes count), o (same kind and size) and order (n). The
+ * stored config must equal config key by key: a difference is an error naming the setting and
+ * both values. */
+mlic_status mlic_checkpoint_load(const char *path, mlic_graph *g, mlic_optim *o, size_t *order,
+                                 size_t n, mlic_checkpoint_state *st, const char *config);
+
+#endif
