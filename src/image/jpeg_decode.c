@@ -65,7 +65,7 @@ mlic_status mlic_image_decode_jpeg(mlic_image *out, const uint8_t *data, size_t 
 {
     tjhandle tj = tjInitDecompress();
     if (!tj) return mlic_fail(MLIC_ERR_NOMEM, "JPEG decoder: %s", tjGetErrorStr2(NULL));
-    int w, h, subsamp, colorspace;
+    int w = 0, h = 0, subsamp, colorspace; /* a truncated header can "succeed" without sizes */
     mlic_status s = MLIC_OK;
     if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0) {
         s = mlic_fail(MLIC_ERR_DECODE,
