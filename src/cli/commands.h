@@ -7,5 +7,6 @@ int mlic_cmd_predict(int argc, char **argv);
 int mlic_cmd_import(int argc, char **argv);
 int mlic_cmd_info(int argc, char **argv);
 int mlic_cmd_eval(int argc, char **argv);
+int mlic_cmd_train(int argc, char **argv);
 
 #endif

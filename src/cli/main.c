@@ -15,6 +15,7 @@ static const command commands[] = {
     {"import", mlic_cmd_import, "pack a torchvision state dict (safetensors) into a model"},
     {"info", mlic_cmd_info, "print what a model file holds"},
     {"eval", mlic_cmd_eval, "a model's mAP and P/R/F1 on a labelled data set"},
+    {"train", mlic_cmd_train, "train or fine-tune a model on a labelled data set"},
 };
 
 static void usage(FILE *f)

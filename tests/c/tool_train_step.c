@@ -5,7 +5,8 @@
  * WEIGHTS: a torchvision state dict (safetensors) for ARCH with K outputs. BATCH: safetensors
  * with "input" (N, 3, S, S) and "targets" (N, K). Keys: loss=bce|asl (default bce), steps=T
  * (default 1), optim=none|sgd|adamw (default none: gradients only), lr, momentum, nesterov, wd, eps (AdamW),
- * threads, freeze=1 (--freeze-backbone), seed (dropout), eval=1 (an eval-mode forward only).
+ * threads, freeze=1 (--freeze-backbone), seed (dropout), eval=1 (an eval-mode forward only),
+ * init=SEED (start from mlic_train_init_weights instead of WEIGHTS, which may then be "-").
  *
  * OUT (safetensors): "loss" (T) F64, each step's loss; "logits" (N, K) and "grad.<param>" for
  * every trainable parameter, from the first step (before any update; grad_step=S: from step S); "<param>" for every
@@ -18,6 +19,7 @@
 
 #include "model/safetensors.h"
 #include "model/state_dict.h"
+#include "train/init.h"
 #include "train/loss.h"
 #include "train/optim.h"
 #include "train/train_graph.h"
@@ -84,7 +86,7 @@ int main(int argc, char **argv)
     }
     const char *arch = argv[1];
     const char *loss_name = "bce", *optim_name = "none";
-    int steps = 1, threads = 0, freeze = 0, eval = 0, grad_step = 0;
+    int steps = 1, threads = 0, freeze = 0, eval = 0, grad_step = 0, init = -1;
     double lr = 0.1, momentum = 0.0, wd = 0.0, eps = 1e-8;
     int nesterov = 0;
     unsigned long long seed = 1;
@@ -109,6 +111,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "wd")) wd = atof(v);
         else if (!strcmp(k, "eps")) eps = atof(v);
         else if (!strcmp(k, "seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "init")) init = atoi(v);
         else {
             fprintf(stderr, "tool_train_step: unknown key %s\n", k);
             return 2;
@@ -140,10 +143,14 @@ int main(int argc, char **argv)
     mlic_graph *g = NULL;
     if (mlic_graph_build(&g, arch, k) != MLIC_OK)
         die(arch);
-    if (mlic_safetensors_open(&wf, argv[2]) != MLIC_OK ||
-        mlic_state_dict_load(g, wf, "HINT: write the state dict for K outputs") != MLIC_OK)
-        die(argv[2]);
-    mlic_safetensors_close(wf);
+    if (init >= 0) {
+        mlic_train_init_weights(g, (uint64_t)init);
+    } else {
+        if (mlic_safetensors_open(&wf, argv[2]) != MLIC_OK ||
+            mlic_state_dict_load(g, wf, "HINT: write the state dict for K outputs") != MLIC_OK)
+            die(argv[2]);
+        mlic_safetensors_close(wf);
+    }
     if (freeze)
         mlic_train_graph_freeze_backbone(g);
 

@@ -174,7 +174,7 @@ def test_gradients_match_torch(tmp_path, arch, kind):
     n, size = CASES[arch]
     model = make_model(arch, 7)
     x, y = make_batch(n, size, 11)
-    out = run_tool(tmp_path, arch, model, x, y, loss=kind, threads=2)
+    out = run_tool(tmp_path, arch, model, x, y, loss=kind, threads=1)
     masks = masks_of(out, 1)
     if arch == "mobilenet_v2":
         assert masks is not None and 0 < masks[0].mean() < 1
@@ -205,7 +205,7 @@ def test_optimizer_steps_match_torch(tmp_path, arch, optim):
     o = {"lr": 0.01, "momentum": 0.9, "nesterov": 1, "wd": 1e-3} if optim == "sgd" else \
         {"lr": 1e-3, "wd": 0.01, "eps": 1e-3}
     w0 = {k: v.copy() for k, v in st.state_dict_numpy(model).items()}
-    out = run_tool(tmp_path, arch, model, x, y, optim=optim, steps=3, threads=2, **o)
+    out = run_tool(tmp_path, arch, model, x, y, optim=optim, steps=3, threads=1, **o)
     f32 = {k: float(np.float32(v)) for k, v in o.items()}
     (losses, _, _, state), (losses32, _, _, state32) = oracles(model, x, y, "bce", masks_of(out, 3),
                                                         steps=3, optim=optim, **f32)
@@ -222,7 +222,7 @@ def test_freeze_backbone_only_the_head_learns(tmp_path):
     n, size = CASES["resnet18"]
     model = make_model("resnet18", 4)
     x, y = make_batch(n, size, 6)
-    out = run_tool(tmp_path, "resnet18", model, x, y, freeze=1, optim="sgd", lr=0.1, threads=2)
+    out = run_tool(tmp_path, "resnet18", model, x, y, freeze=1, optim="sgd", lr=0.1, threads=1)
     assert sorted(k for k in out if k.startswith("grad.")) == ["grad.fc.bias", "grad.fc.weight"]
     m = model.double()
     m.eval()

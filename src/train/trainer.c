@@ -1,0 +1,500 @@
+/* The training loop (see trainer.h); the JSON Lines log and the run's settings are in
+ * trainer_log.c. */
+#include "train/trainer.h"
+
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "eval/evaluate.h"
+#include "model/model.h"
+#include "train/checkpoint.h"
+#include "train/init.h"
+#include "train/train_graph.h"
+#include "train/trainer_log.h"
+
+typedef struct {
+    const mlic_train_opts *o;
+    int threads;
+    mlic_dataset *train, *val;
+    mlic_model *model;
+    mlic_train_graph *exec;
+    mlic_optim *optim;
+    mlic_sched_cfg sched;
+    mlic_loss_cfg loss;
+    mlic_augment_cfg aug;
+    size_t *order;              /* (train->nitems) */
+    int64_t batches;            /* per epoch */
+    float *dlogits;             /* (batch, K) */
+    mlic_checkpoint_state st;
+    char *config;               /* the settings a resume must share (JSON) */
+    char *ckpt_path;
+    double run_start;           /* for the ETA */
+    int64_t run_steps;          /* steps taken by this process */
+    int stopped;                /* ended early by stop_after_epochs */
+} trainer;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void emit(const trainer *t, const mlic_train_progress *p)
+{
+    if (t->o->progress)
+        t->o->progress(t->o->progress_user, p);
+}
+
+static void info(const trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info(const trainer *t, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mlic_train_progress p = {.kind = MLIC_TRAIN_EVENT_INFO, .message = msg};
+    emit(t, &p);
+}
+
+void mlic_train_opts_init(mlic_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 10;
+    o->batch_size = 32;
+    o->schedule = MLIC_SCHED_COSINE;
+    o->lr_step_epochs = 30;
+    o->loss = MLIC_LOSS_BCE;
+    o->crop = 224;
+    o->resize = 256;
+    mlic_train_opts_optimizer_defaults(o, MLIC_OPTIM_SGD);
+}
+
+void mlic_train_opts_optimizer_defaults(mlic_train_opts *o, mlic_optim_kind kind)
+{
+    o->optimizer = kind;
+    o->lr = kind == MLIC_OPTIM_ADAMW ? 1e-3 : 0.01;
+    o->weight_decay = kind == MLIC_OPTIM_ADAMW ? 0.01 : 1e-4;
+    o->momentum = 0.9;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static mlic_status check_opts(const mlic_train_opts *o)
+{
+    if (!o->arch || !o->train_path || !o->output_path)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "train: arch, training data and output are needed");
+    if (o->epochs < 1 || o->batch_size < 1 || o->warmup_epochs < 0 || o->lr_step_epochs < 1 ||
+        o->stop_after_epochs < 0 || o->threads < 0 || o->workers < 0)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "train: epochs %d, batch size %d, warm-up %d, lr "
+                         "step %d: epochs, batch size and lr step must be >= 1, the others >= 0",
+                         o->epochs, o->batch_size, o->warmup_epochs, o->lr_step_epochs);
+    if (o->warmup_epochs > o->epochs)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "train: %d warm-up epochs but %d epochs in all. "
+                         "HINT: use fewer --warmup-epochs", o->warmup_epochs, o->epochs);
+    if (!(o->lr > 0) || !isfinite(o->lr) || !(o->weight_decay >= 0) ||
+        !isfinite(o->weight_decay) || !(o->momentum >= 0 && o->momentum < 1))
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "train: lr %g, weight decay %g, momentum %g. HINT: "
+                         "lr > 0, weight decay >= 0, momentum in [0, 1)", o->lr, o->weight_decay,
+                         o->momentum);
+    return MLIC_OK;
+}
+
+static mlic_status load_data(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    mlic_dataset_opts dopts;
+    mlic_dataset_opts_init(&dopts);
+    dopts.root = o->root;
+    dopts.classes_path = o->classes_path;
+    mlic_status s = mlic_dataset_load(&t->train, o->train_path, &dopts);
+    if (s != MLIC_OK)
+        return mlic_fail_prefix(s, "--data: ");
+    if (t->train->nitems < (size_t)o->batch_size)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "--data %s: %zu images, fewer than one batch of %d "
+                         "(incomplete batches are dropped). HINT: lower --batch-size",
+                         o->train_path, t->train->nitems, o->batch_size);
+    if (t->train->nitems > MLIC_LOADER_MAX_ITEMS)
+        return mlic_fail(MLIC_ERR_UNSUPPORTED, "--data %s: %zu images, more than %zu",
+                         o->train_path, t->train->nitems, MLIC_LOADER_MAX_ITEMS);
+    t->batches = (int64_t)(t->train->nitems / (size_t)o->batch_size);
+    if (o->val_path && (s = mlic_dataset_load(&t->val, o->val_path, &dopts)) != MLIC_OK)
+        return mlic_fail_prefix(s, "--val: ");
+    return MLIC_OK;
+}
+
+static mlic_status make_model(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    mlic_preprocess pre = mlic_preprocess_default();
+    pre.crop = o->crop;
+    pre.resize = o->resize;
+    const mlic_model_spec spec = {.arch = o->arch,
+                                  .classes = (const char *const *)t->train->classes,
+                                  .num_classes = t->train->num_classes,
+                                  .threshold = 0.5f,
+                                  .pre = pre};
+    mlic_status s = mlic_model_create(&t->model, &spec);
+    if (s != MLIC_OK)
+        return s;
+    mlic_graph *g = t->model->graph;
+    if (o->pretrained_path) {
+        mlic_pretrained_report r;
+        s = mlic_train_load_pretrained(g, o->pretrained_path, spec.classes, spec.num_classes,
+                                       o->seed, &r);
+        if (s != MLIC_OK)
+            return s;
+        info(t, "pretrained %s: %d of %d tensors loaded%s%s", o->pretrained_path, r.loaded,
+             r.total, r.head_kept ? ", head kept (same classes)" : ", head re-initialised",
+             r.mismatched ? " (some tensors of other shapes skipped)" : "");
+    } else {
+        mlic_train_init_weights(g, o->seed);
+    }
+    if (o->freeze_backbone)
+        mlic_train_graph_freeze_backbone(g);
+    return mlic_train_graph_create(&t->exec, g, o->batch_size, o->crop, o->crop, NULL);
+}
+
+static mlic_status make_optimizer(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    const mlic_graph *g = t->model->graph;
+    mlic_optim_cfg oc = mlic_optim_defaults(o->optimizer);
+    oc.weight_decay = (float)o->weight_decay;
+    oc.max_grad_norm = o->max_grad_norm;
+    if (o->optimizer == MLIC_OPTIM_SGD)
+        oc.momentum = (float)o->momentum;
+    else
+        oc.beta1 = (float)o->momentum;
+    uint8_t *roles = malloc(g->nweights + 1);
+    if (!roles)
+        return mlic_fail(MLIC_ERR_NOMEM, "train: out of memory");
+    mlic_optim_roles_from_graph(roles, g);
+    mlic_status s = mlic_optim_create(&t->optim, &oc, g->nweights, roles);
+    free(roles);
+    if (s != MLIC_OK)
+        return s;
+
+    t->sched = mlic_sched_defaults(o->schedule, o->lr);
+    t->sched.total_steps = (int64_t)o->epochs * t->batches;
+    t->sched.warmup_steps = (int64_t)o->warmup_epochs * t->batches;
+    t->sched.step_size = (int64_t)o->lr_step_epochs * t->batches;
+    if (o->schedule == MLIC_SCHED_ONECYCLE && o->optimizer == MLIC_OPTIM_SGD && o->momentum == 0)
+        t->sched.base_momentum = t->sched.max_momentum = 0; /* nothing to cycle */
+    return mlic_sched_check(&t->sched);
+}
+
+static mlic_status setup(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    mlic_status s = check_opts(o);
+    if (s == MLIC_OK)
+        s = load_data(t);
+    if (s == MLIC_OK)
+        s = make_model(t);
+    if (s == MLIC_OK)
+        s = make_optimizer(t);
+    if (s != MLIC_OK)
+        return s;
+    t->loss = mlic_loss_defaults(o->loss);
+    t->aug = mlic_augment_cfg_default(&t->model->pre);
+    const size_t n = t->train->nitems;
+    t->order = malloc(n * sizeof *t->order);
+    t->dlogits = malloc((size_t)o->batch_size * t->model->num_classes * sizeof *t->dlogits);
+    t->config = mlic_trainer_config_json(o, t->model, n);
+    if (o->checkpoint_path) {
+        t->ckpt_path = strdup(o->checkpoint_path);
+    } else if ((t->ckpt_path = malloc(strlen(o->output_path) + 6)) != NULL) {
+        strcpy(t->ckpt_path, o->output_path);
+        strcat(t->ckpt_path, ".ckpt");
+    }
+    if (!t->order || !t->dlogits || !t->config || !t->ckpt_path)
+        return mlic_fail(MLIC_ERR_NOMEM, "train: out of memory");
+    for (size_t i = 0; i < n; i++)
+        t->order[i] = i;
+    t->st = (mlic_checkpoint_state){.seed = o->seed, .best_map = NAN};
+    return MLIC_OK;
+}
+
+static mlic_status maybe_resume(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    FILE *f = o->resume ? fopen(t->ckpt_path, "rb") : NULL;
+    if (!f) {
+        if (o->resume)
+            info(t, "no checkpoint %s yet: starting from the beginning", t->ckpt_path);
+        return o->log_path ? mlic_trainer_log_truncate(o->log_path) : MLIC_OK;
+    }
+    fclose(f);
+    mlic_status s = mlic_checkpoint_load(t->ckpt_path, t->model->graph, t->optim, t->order,
+                                         t->train->nitems, &t->st, t->config);
+    if (s == MLIC_OK)
+        info(t, "resumed from %s after epoch %lld (step %lld)", t->ckpt_path,
+             (long long)t->st.epoch, (long long)t->st.step);
+    return s;
+}
+
+/* ---------------------------------------------------------------- one epoch */
+
+/* Fisher-Yates over the previous epoch's order. */
+static void shuffle(trainer *t, int epoch)
+{
+    mlic_rng r;
+    mlic_rng_init(&r, t->o->seed, MLIC_TRAIN_STREAM_SHUFFLE + (uint64_t)epoch);
+    for (size_t i = t->train->nitems - 1; i > 0; i--) {
+        const size_t j = (size_t)mlic_rng_below(&r, i + 1);
+        const size_t tmp = t->order[i];
+        t->order[i] = t->order[j];
+        t->order[j] = tmp;
+    }
+}
+
+static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *lr)
+{
+    const int64_t k = t->st.step;
+    *lr = mlic_sched_lr(&t->sched, k);
+    const double momentum = mlic_sched_momentum(&t->sched, k);
+    mlic_status s = momentum >= 0 ? mlic_optim_set_momentum(t->optim, (float)momentum) : MLIC_OK;
+    const float *logits;
+    omp_set_num_threads(t->threads);
+    if (s == MLIC_OK)
+        s = mlic_train_graph_forward(t->exec, &logits, b->images, b->n, 1, t->o->seed,
+                                     MLIC_TRAIN_STREAM_DROPOUT + (uint64_t)k);
+    if (s == MLIC_OK)
+        s = mlic_loss_compute(loss, t->dlogits, logits, b->targets, b->n, b->num_classes,
+                              &t->loss);
+    if (s != MLIC_OK)
+        return s;
+    mlic_train_graph_zero_grad(t->exec);
+    s = mlic_train_graph_backward(t->exec, t->dlogits);
+    if (s == MLIC_OK &&
+        mlic_optim_step(t->optim, t->model->graph->weights, mlic_train_graph_grads(t->exec),
+                        *lr) != MLIC_OK)
+        s = mlic_fail(MLIC_ERR_INVALID_ARG, "the gradient is not finite (loss %g): training "
+                      "diverged. HINT: lower --lr, or clip with --max-grad-norm", *loss);
+    t->st.step++;
+    t->run_steps++;
+    return s;
+}
+
+static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double *last_lr,
+                               double *images_per_s)
+{
+    const mlic_train_opts *o = t->o;
+    shuffle(t, epoch);
+    mlic_loader_cfg lc;
+    mlic_loader_cfg_init(&lc);
+    lc.data = t->train;
+    lc.order = t->order;
+    lc.count = t->train->nitems;
+    lc.batch_size = o->batch_size;
+    lc.drop_last = 1;
+    lc.mode = MLIC_LOADER_TRAIN;
+    lc.aug = t->aug;
+    lc.seed = o->seed;
+    lc.epoch = (uint32_t)epoch;
+    lc.workers = o->workers ? o->workers : t->threads;
+    mlic_loader *l = NULL;
+    mlic_status s = mlic_loader_create(&l, &lc);
+    if (s != MLIC_OK)
+        return mlic_fail_prefix(s, "--data: ");
+    const double start = now_s();
+    double sum = 0.0;
+    int64_t done = 0, images = 0;
+    const mlic_batch *b;
+    while (s == MLIC_OK && (s = mlic_loader_next(l, &b)) == MLIC_OK && b) {
+        double loss = 0.0;
+        s = step(t, b, &loss, last_lr);
+        if (s != MLIC_OK) {
+            mlic_fail_prefix(s, "epoch %d, batch %lld: ", epoch + 1, (long long)done + 1);
+            break;
+        }
+        sum += loss;
+        done++;
+        images += b->n;
+        const double elapsed = now_s() - start, run = now_s() - t->run_start;
+        const int64_t left = (int64_t)o->epochs * t->batches - t->st.step;
+        mlic_train_progress p = {.kind = MLIC_TRAIN_EVENT_STEP, .epoch = epoch + 1,
+                                 .epochs = o->epochs, .step = t->st.step, .batch = done,
+                                 .batches = t->batches, .loss = sum / (double)done, .lr = *last_lr,
+                                 .images_per_s = elapsed > 0 ? (double)images / elapsed : 0.0,
+                                 .eta_s = run / (double)t->run_steps * (double)left};
+        emit(t, &p);
+    }
+    mlic_loader_destroy(l);
+    const double elapsed = now_s() - start;
+    *mean_loss = done ? sum / (double)done : NAN;
+    *images_per_s = elapsed > 0 ? (double)images / elapsed : 0.0;
+    return s;
+}
+
+/* ---------------------------------------------------------------- validation */
+
+/* The validation loss from the engine's probabilities: logits recovered as log(p / (1 - p)),
+ * which float32 probabilities bound to about [-87, 16.6]. */
+static mlic_status val_loss(double *loss, const trainer *t, const mlic_eval_result *r)
+{
+    const size_t count = r->num_images * (size_t)r->num_classes;
+    float *logits = malloc(count * sizeof *logits), *targets = malloc(count * sizeof *targets);
+    mlic_status s = MLIC_OK;
+    if (!logits || !targets) {
+        s = mlic_fail(MLIC_ERR_NOMEM, "validation: out of memory");
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            const double p = fmin(fmax(r->scores[i], FLT_MIN), 1.0 - FLT_EPSILON / 2);
+            logits[i] = (float)(log(p) - log1p(-p));
+            targets[i] = r->targets[i];
+        }
+        s = mlic_loss_compute(loss, NULL, logits, targets, (int)r->num_images, r->num_classes,
+                              &t->loss);
+    }
+    free(logits);
+    free(targets);
+    return s;
+}
+
+/* Scores of m on the validation data, with the metrics at m's thresholds. */
+static mlic_status evaluate(mlic_eval_result *r, const trainer *t, const mlic_model *m)
+{
+    const mlic_train_opts *o = t->o;
+    memset(r, 0, sizeof *r);
+    mlic_engine *e = NULL;
+    mlic_status s = mlic_engine_create(&e, m, MLIC_BACKEND_AUTO, o->batch_size, t->threads);
+    if (s == MLIC_OK) {
+        mlic_eval_opts eo;
+        mlic_eval_opts_init(&eo);
+        eo.batch_size = o->batch_size;
+        eo.threads = t->threads;
+        eo.workers = o->workers ? o->workers : t->threads;
+        s = mlic_eval_engine(r, e, m, t->val, &eo, o->val_path);
+    }
+    mlic_engine_destroy(e);
+    return s == MLIC_OK ? s : mlic_fail_prefix(s, "validation: ");
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static mlic_status run_epochs(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    int ran = 0;
+    for (int epoch = (int)t->st.epoch; epoch < o->epochs; epoch++) {
+        const double start = now_s();
+        mlic_trainer_epoch_log ep = {.epoch = epoch + 1, .val_loss = NAN, .val_map = NAN,
+                                     .val_cf1 = NAN, .val_of1 = NAN};
+        mlic_status s = train_epoch(t, epoch, &ep.train_loss, &ep.lr, &ep.images_per_s);
+        if (s == MLIC_OK && t->val) {
+            mlic_eval_result r;
+            s = evaluate(&r, t, t->model);
+            if (s == MLIC_OK)
+                s = val_loss(&ep.val_loss, t, &r);
+            ep.val_map = r.summary.map;
+            ep.val_cf1 = r.summary.cf1;
+            ep.val_of1 = r.summary.of1;
+            mlic_eval_result_free(&r);
+            ep.best = s == MLIC_OK && !isnan(ep.val_map) &&
+                      (isnan(t->st.best_map) || ep.val_map > t->st.best_map);
+            if (ep.best) {
+                t->st.best_map = ep.val_map;
+                t->st.best_epoch = epoch + 1;
+                s = mlic_model_save(t->model, o->output_path);
+            }
+        }
+        t->st.epoch = epoch + 1;
+        if (s == MLIC_OK)
+            s = mlic_checkpoint_save(t->ckpt_path, t->model->graph, t->optim, t->order,
+                                     t->train->nitems, &t->st, t->config);
+        ep.step = t->st.step;
+        ep.seconds = now_s() - start;
+        if (s == MLIC_OK && o->log_path)
+            s = mlic_trainer_log_epoch(o->log_path, &ep);
+        if (s != MLIC_OK)
+            return s;
+        mlic_train_progress p = {.kind = MLIC_TRAIN_EVENT_EPOCH, .epoch = epoch + 1,
+                                 .epochs = o->epochs, .step = t->st.step, .loss = ep.train_loss,
+                                 .lr = ep.lr, .images_per_s = ep.images_per_s,
+                                 .has_val = t->val != NULL, .val_loss = ep.val_loss,
+                                 .val_map = ep.val_map, .val_cf1 = ep.val_cf1,
+                                 .val_of1 = ep.val_of1, .best = ep.best};
+        emit(t, &p);
+        if (o->stop_after_epochs && ++ran == o->stop_after_epochs && epoch + 1 < o->epochs) {
+            t->stopped = 1;
+            info(t, "stopped after epoch %d as asked; --resume continues", epoch + 1);
+            break;
+        }
+    }
+    return MLIC_OK;
+}
+
+/* The model to ship: the best on validation (the model file holds it) or the last, with
+ * per-class thresholds tuned on validation. */
+static mlic_status finish(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    if (!t->val) {
+        mlic_status s = mlic_model_save(t->model, o->output_path);
+        return s == MLIC_OK && o->log_path ? mlic_trainer_log_final(o->log_path, NULL, 0, NULL, 0)
+                                           : s;
+    }
+    mlic_model *best = NULL;
+    mlic_status s = MLIC_OK;
+    if (t->st.best_epoch > 0 && (s = mlic_model_load(&best, o->output_path)) != MLIC_OK)
+        return mlic_fail_prefix(s, "reloading the best model: ");
+    mlic_model *m = best ? best : t->model;
+    mlic_eval_result r;
+    s = evaluate(&r, t, m);
+    const int k = m->num_classes;
+    if (s == MLIC_OK)
+        s = mlic_metrics_tune_thresholds(m->thresholds, NULL, r.scores, r.targets,
+                                         (int)r.num_images, k, 0.5f);
+    mlic_metrics tuned;
+    if (s == MLIC_OK)
+        s = mlic_metrics_compute(&tuned, NULL, r.scores, r.targets, (int)r.num_images, k,
+                                 m->thresholds);
+    if (s == MLIC_OK)
+        s = mlic_model_save(m, o->output_path);
+    if (s == MLIC_OK && o->log_path)
+        s = mlic_trainer_log_final(o->log_path, &tuned, (int)t->st.best_epoch, m->thresholds,
+                                   k);
+    if (s == MLIC_OK)
+        info(t, "thresholds tuned on validation (epoch %lld's model): mAP %.2f, CF1 %.2f, "
+             "OF1 %.2f", (long long)(best ? t->st.best_epoch : t->st.epoch), tuned.map,
+             tuned.cf1, tuned.of1);
+    mlic_eval_result_free(&r);
+    mlic_model_free(best);
+    return s;
+}
+
+mlic_status mlic_train_run(const mlic_train_opts *o)
+{
+    trainer t = {.o = o, .threads = o->threads ? o->threads : omp_get_num_procs()};
+    t.run_start = now_s();
+    mlic_status s = setup(&t);
+    if (s == MLIC_OK)
+        s = maybe_resume(&t);
+    if (s == MLIC_OK)
+        s = run_epochs(&t);
+    if (s == MLIC_OK && !t.stopped)
+        s = finish(&t);
+    mlic_train_graph_destroy(t.exec);
+    mlic_optim_destroy(t.optim);
+    mlic_model_free(t.model);
+    mlic_dataset_free(t.train);
+    mlic_dataset_free(t.val);
+    free(t.order);
+    free(t.dlogits);
+    free(t.config);
+    free(t.ckpt_path);
+    return s;
+}
