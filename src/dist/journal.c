@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,7 +142,9 @@ static mlic_status write_entry(mlic_journal *j, const uint8_t *e)
     return MLIC_OK;
 }
 
-static mlic_status journal_open(mlic_journal **out, const char *path, int flags)
+/* Opened, locked (a run still writing the share holds the lock until it ends) and cut to
+ * `entries` entries, in that order: nothing is cut while another process writes. */
+static mlic_status journal_open(mlic_journal **out, const char *path, int flags, size_t entries)
 {
     *out = NULL;
     mlic_journal *j = calloc(1, sizeof *j);
@@ -149,10 +152,19 @@ static mlic_status journal_open(mlic_journal **out, const char *path, int flags)
         free(j);
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
     }
+    mlic_status st = MLIC_OK;
     j->fd = open(path, flags | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
-    if (j->fd < 0) {
-        mlic_status st = mlic_fail(MLIC_ERR_IO, "cannot open the journal '%s': %s. HINT: check that "
-                                   "the output's folder is writable", path, strerror(errno));
+    if (j->fd < 0)
+        st = mlic_fail(MLIC_ERR_IO, "cannot open the journal '%s': %s. HINT: check that the output's "
+                       "folder is writable", path, strerror(errno));
+    else if (flock(j->fd, LOCK_EX | LOCK_NB) != 0)
+        st = mlic_fail(MLIC_ERR_IO, "another process is writing '%s' (%s): is an earlier run of this "
+                       "command still going? HINT: wait for it or stop it, then run with --resume",
+                       path, errno == EWOULDBLOCK ? "it holds the lock" : strerror(errno));
+    else if (ftruncate(j->fd, (off_t)(entries * MLIC_JOURNAL_ENTRY)) != 0)
+        st = mlic_fail(MLIC_ERR_IO, "cutting the journal '%s' to its last good checkpoint: %s", path,
+                       strerror(errno));
+    if (st != MLIC_OK) {
         mlic_journal_close(j);
         return st;
     }
@@ -162,7 +174,7 @@ static mlic_status journal_open(mlic_journal **out, const char *path, int flags)
 
 mlic_status mlic_journal_create(mlic_journal **out, const char *path, const mlic_journal_header *h)
 {
-    mlic_status st = journal_open(out, path, O_CREAT | O_TRUNC);
+    mlic_status st = journal_open(out, path, O_CREAT, 0);
     if (st != MLIC_OK)
         return st;
     uint8_t e[MLIC_JOURNAL_ENTRY];
@@ -178,16 +190,7 @@ mlic_status mlic_journal_create(mlic_journal **out, const char *path, const mlic
 
 mlic_status mlic_journal_reopen(mlic_journal **out, const char *path, size_t entries)
 {
-    mlic_status st = journal_open(out, path, 0);
-    if (st != MLIC_OK)
-        return st;
-    if (ftruncate((*out)->fd, (off_t)(entries * MLIC_JOURNAL_ENTRY)) != 0) {
-        st = mlic_fail(MLIC_ERR_IO, "cutting the journal '%s' to its last good checkpoint: %s", path,
-                       strerror(errno));
-        mlic_journal_close(*out);
-        *out = NULL;
-    }
-    return st;
+    return journal_open(out, path, 0, entries);
 }
 
 mlic_status mlic_journal_append(mlic_journal *j, const mlic_journal_point *pt)

@@ -165,7 +165,8 @@ static mlic_status concatenate(const char *output, int nranks, char *const *part
         free(buf);
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
     }
-    snprintf(tmp, tn, "%s.tmp.%ld", output, (long)getpid());
+    /* A fixed name, so that a merge killed midway leaves one file, which the next one reuses. */
+    snprintf(tmp, tn, "%s.part-merge.tmp", output);
     mlic_status st = MLIC_OK;
     int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0)

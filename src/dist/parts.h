@@ -1,6 +1,7 @@
 /* The files of a distributed (or resumable) prediction run next to its output OUT:
  *   OUT.part-RRRRR-of-NNNNN          the output lines of rank R's share, append-only
  *   OUT.part-RRRRR-of-NNNNN.journal  its progress journal (dist/journal.h)
+ *   OUT.part-merge.tmp               the output while the parts are being joined
  * and joining the parts into OUT once every share is done. */
 #ifndef MLIC_DIST_PARTS_H
 #define MLIC_DIST_PARTS_H

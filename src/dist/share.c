@@ -217,33 +217,30 @@ mlic_status mlic_share_open(mlic_share *s, int *part_fd, mlic_journal **journal)
 {
     *part_fd = -1;
     *journal = NULL;
+    /* The journal first: its lock says no other process still writes this share. */
+    mlic_status st = s->journal_valid ? mlic_journal_reopen(journal, s->journal_path, s->keep_entries)
+                                      : mlic_journal_create(journal, s->journal_path, &s->header);
+    if (st != MLIC_OK)
+        return st;
     uint64_t keep = s->resumed ? s->at.output_len : 0;
     int fd = open(s->part_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
-        return mlic_fail(MLIC_ERR_IO, "cannot create the output '%s': %s. HINT: check that its folder "
-                         "exists and is writable", s->part_path, strerror(errno));
-    if (ftruncate(fd, (off_t)keep) != 0 || lseek(fd, (off_t)keep, SEEK_SET) < 0) {
-        mlic_status st = mlic_fail(MLIC_ERR_IO, "cutting '%s' back to its last checkpoint (%llu bytes): "
-                                   "%s", s->part_path, (unsigned long long)keep, strerror(errno));
-        close(fd);
-        return st;
-    }
-    mlic_status st;
-    if (s->journal_valid) {
-        st = mlic_journal_reopen(journal, s->journal_path, s->keep_entries);
-        if (st == MLIC_OK && s->resumed) {
-            mlic_journal_point pt = s->at;
-            pt.output_crc = 0; /* adds no bytes */
-            pt.flags = MLIC_JOURNAL_RESUMED;
-            st = mlic_journal_append(*journal, &pt);
-        }
-    } else {
-        st = mlic_journal_create(journal, s->journal_path, &s->header);
+        st = mlic_fail(MLIC_ERR_IO, "cannot create the output '%s': %s. HINT: check that its folder "
+                       "exists and is writable", s->part_path, strerror(errno));
+    else if (ftruncate(fd, (off_t)keep) != 0 || lseek(fd, (off_t)keep, SEEK_SET) < 0)
+        st = mlic_fail(MLIC_ERR_IO, "cutting '%s' back to its last checkpoint (%llu bytes): %s",
+                       s->part_path, (unsigned long long)keep, strerror(errno));
+    if (st == MLIC_OK && s->resumed) {
+        mlic_journal_point pt = s->at;
+        pt.output_crc = 0; /* adds no bytes */
+        pt.flags = MLIC_JOURNAL_RESUMED;
+        st = mlic_journal_append(*journal, &pt);
     }
     if (st != MLIC_OK) {
+        if (fd >= 0)
+            close(fd);
         mlic_journal_close(*journal);
         *journal = NULL;
-        close(fd);
         return st;
     }
     *part_fd = fd;
