@@ -37,8 +37,7 @@ static mlic_status reserve(void **buf, size_t *cap, size_t size)
 {
     if (size <= *cap)
         return MLIC_OK;
-    size = (size + 4095) / 4096 * 4096;
-    void *b = aligned_alloc(4096, size);
+    void *b = onednn_alloc(size);
     if (!b)
         return mlic_fail(MLIC_ERR_NOMEM,
                          "oneDNN backend: cannot allocate %zu MB of activations. HINT: use a "
@@ -71,6 +70,17 @@ static mlic_status get_plan(onednn_state *s, int n, onednn_plan **out)
     return MLIC_OK;
 }
 
+/* The blocked activation layout of oneDNN's direct convolutions on this CPU. */
+static dnnl_format_tag_t blocked_tag(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
+        return dnnl_nChw16c;
+    if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2)
+        return dnnl_nChw8c;
+    return dnnl_format_tag_any;
+}
+
 static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batch, int threads)
 {
     mlic_status st = MLIC_OK;
@@ -89,6 +99,7 @@ static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batc
     s->g = g;
     s->max_batch = max_batch;
     s->threads = threads > 0 ? threads : omp_get_num_procs();
+    s->act_tag = blocked_tag();
     int saved = omp_get_max_threads();
     omp_set_num_threads(s->threads);
     s->packed = calloc((size_t)g->nnodes, sizeof *s->packed);

@@ -3,16 +3,62 @@
 #include "backend/onednn.h"
 #include "core/error.h"
 
-/* Direct convolution: oneDNN's Winograd path is not faster for these nets on AVX-512 and is
+#include <string.h>
+
+/* Direct convolution: oneDNN's Winograd path measured no faster here (resnet50, AVX-512) and is
  * slightly less accurate. */
 #define ONEDNN_CONV_ALG dnnl_convolution_direct
+
+/* The primitive descriptor for the node with activations in src_tag/dst_tag (format_tag_any:
+ * oneDNN's choice) and weights in the layout oneDNN picks; *user_wei_md receives the graph's
+ * (o, i, kh, kw) or (g, o, i, kh, kw) weight layout. */
+static mlic_status conv_pd(onednn_ctx *c, dnnl_format_tag_t src_tag, dnnl_format_tag_t dst_tag,
+                           const_dnnl_primitive_attr_t attr, dnnl_memory_desc_t *user_wei_md,
+                           dnnl_primitive_desc_t *pd)
+{
+    const mlic_node *nd = &c->s->g->nodes[c->node];
+    mlic_shape3 in = c->s->g->values[nd->in[0]], out = c->s->g->values[nd->out];
+    int n = c->p->n, k = nd->kernel, groups = nd->groups > 0 ? nd->groups : 1;
+    mlic_status st = MLIC_OK;
+    dnnl_memory_desc_t src_md, dst_md, wei_md, bias_md;
+    if ((st = onednn_md_4d(&src_md, n, in.c, in.h, in.w, src_tag)) != MLIC_OK ||
+        (st = onednn_md_4d(&dst_md, n, out.c, out.h, out.w, dst_tag)) != MLIC_OK)
+        return st;
+    if (groups == 1) {
+        dnnl_dims_t wd = {out.c, in.c, k, k};
+        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (user_wei_md, 4, wd, dnnl_f32, dnnl_oihw));
+    } else {
+        dnnl_dims_t wd = {groups, out.c / groups, in.c / groups, k, k};
+        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 5, wd, dnnl_f32, dnnl_format_tag_any));
+        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (user_wei_md, 5, wd, dnnl_f32, dnnl_goihw));
+    }
+    dnnl_dims_t bd = {out.c};
+    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&bias_md, 1, bd, dnnl_f32, dnnl_a));
+    dnnl_convolution_desc_t desc;
+    dnnl_dims_t strides = {nd->stride, nd->stride}, pad = {nd->pad, nd->pad};
+    ONEDNN_CALL(dnnl_convolution_forward_desc_init,
+                (&desc, dnnl_forward_inference, ONEDNN_CONV_ALG, &src_md, &wei_md,
+                 nd->bias >= 0 ? &bias_md : NULL, &dst_md, strides, pad, pad));
+    ONEDNN_CALL(dnnl_primitive_desc_create, (pd, &desc, attr, c->s->engine, NULL));
+done:
+    return st;
+}
+
+/* oneDNN's reference kernels ("ref:any") are plain loops, far slower than its JIT/GEMM ones. */
+static int is_reference_impl(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+           impl && !strncmp(impl, "ref", 3);
+}
 
 mlic_status onednn_plan_conv(onednn_ctx *c)
 {
     const mlic_graph *g = c->s->g;
     const mlic_node *nd = &g->nodes[c->node];
     mlic_shape3 in = g->values[nd->in[0]], out = g->values[nd->out];
-    int n = c->p->n, k = nd->kernel, groups = nd->groups > 0 ? nd->groups : 1;
+    int k = nd->kernel, groups = nd->groups > 0 ? nd->groups : 1;
     mlic_status st = MLIC_OK;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -29,35 +75,32 @@ mlic_status onednn_plan_conv(onednn_ctx *c)
     if (nd->bias >= 0 && g->params[nd->bias].numel != (size_t)out.c)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "bias %s has %zu values, expected %d",
                          g->params[nd->bias].name, g->params[nd->bias].numel, out.c);
-
-    dnnl_memory_desc_t src_md, dst_md, wei_md, user_wei_md, bias_md;
-    if ((st = onednn_md_4d(&src_md, n, in.c, in.h, in.w, dnnl_format_tag_any)) != MLIC_OK ||
-        (st = onednn_md_4d(&dst_md, n, out.c, out.h, out.w, dnnl_format_tag_any)) != MLIC_OK)
-        return st;
-    if (groups == 1) {
-        dnnl_dims_t wd = {out.c, in.c, k, k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 4, wd, dnnl_f32, dnnl_format_tag_any));
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&user_wei_md, 4, wd, dnnl_f32, dnnl_oihw));
-    } else {
-        dnnl_dims_t wd = {groups, out.c / groups, in.c / groups, k, k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 5, wd, dnnl_f32, dnnl_format_tag_any));
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&user_wei_md, 5, wd, dnnl_f32, dnnl_goihw));
-    }
-    dnnl_dims_t bd = {out.c};
-    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&bias_md, 1, bd, dnnl_f32, dnnl_a));
-
-    dnnl_convolution_desc_t desc;
-    dnnl_dims_t strides = {nd->stride, nd->stride}, pad = {nd->pad, nd->pad};
-    ONEDNN_CALL(dnnl_convolution_forward_desc_init,
-                (&desc, dnnl_forward_inference, ONEDNN_CONV_ALG, &src_md, &wei_md,
-                 nd->bias >= 0 ? &bias_md : NULL, &dst_md, strides, pad, pad));
     if ((st = onednn_plan_attr(c, 1, &attr)) != MLIC_OK)
-        goto done;
-    ONEDNN_CALL(dnnl_primitive_desc_create, (&pd, &desc, attr, c->s->engine, NULL));
+        return st;
 
-    src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    /* The CPU's blocked layout first (a first layer with few input channels reads them in
+     * whatever layout its kernel wants, NCHW for the usual 3); where oneDNN has only its
+     * reference kernel or none for it, every layout left to oneDNN. */
+    dnnl_memory_desc_t user_wei_md;
+    dnnl_format_tag_t blocked = c->s->act_tag;
+    st = MLIC_ERR_BACKEND;
+    if (blocked != dnnl_format_tag_any)
+        st = conv_pd(c, in.c < 8 ? dnnl_format_tag_any : blocked, blocked, attr, &user_wei_md,
+                     &pd);
+    if (st == MLIC_OK && is_reference_impl(pd)) {
+        dnnl_primitive_desc_destroy(pd);
+        st = MLIC_ERR_BACKEND;
+    }
+    if (st != MLIC_OK) {
+        pd = NULL;
+        if ((st = conv_pd(c, dnnl_format_tag_any, dnnl_format_tag_any, attr, &user_wei_md,
+                          &pd)) != MLIC_OK)
+            goto done;
+    }
+
+    dnnl_memory_desc_t src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
     int mems[4];
     if ((st = onednn_plan_src(c, nd->in[0], &src_md, &mems[0])) != MLIC_OK ||

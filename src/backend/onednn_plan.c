@@ -4,10 +4,24 @@
 #include <dnnl_debug.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/error.h"
 
 #define ONEDNN_ALIGN 64
+
+void *onednn_alloc(size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    size_t align = size >= huge ? huge : ONEDNN_ALIGN;
+    size = (size + align - 1) / align * align;
+    void *p = aligned_alloc(align, size ? size : align);
+#ifdef MADV_HUGEPAGE
+    if (p && align == huge)
+        madvise(p, size, MADV_HUGEPAGE); /* only advice: failure just means small pages */
+#endif
+    return p;
+}
 
 mlic_status onednn_fail(dnnl_status_t s, const char *call)
 {
@@ -306,8 +320,7 @@ static mlic_status pack(onednn_state *s, void **out, const dnnl_memory_desc_t *f
     dnnl_memory_t src = NULL, dst = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
-    size_t size = (dnnl_memory_desc_get_size(to) + ONEDNN_ALIGN - 1) / ONEDNN_ALIGN * ONEDNN_ALIGN;
-    void *buf = aligned_alloc(ONEDNN_ALIGN, size);
+    void *buf = onednn_alloc(dnnl_memory_desc_get_size(to));
     if (!buf)
         return nomem();
     /* The reorder only reads its source: casting away const is safe. */
