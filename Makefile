@@ -117,6 +117,11 @@ bench: all
 	scripts/deps.sh bench
 	bench/run.sh
 
+# `make bench-dist`: 1 vs 2 processes (--workers, mpirun); writes bench/RESULTS-dist.md.
+.PHONY: bench-dist
+bench-dist: all
+	/usr/bin/python3 bench/bench_dist.py
+
 clean:
 	rm -rf $(BUILD)
 
