@@ -131,3 +131,40 @@ def test_parts_of_an_interrupted_run_are_refused(mlic, work, tmp_path):
     assert r.returncode == 3, r.stderr
     assert labels_url(out.read_bytes()) == work["lines"]
     assert leftovers(tmp_path) == []
+
+
+def test_split_edge_cases_line_numbers(mlic, work, tmp_path):
+    """Lines of very different lengths (one longer than a whole share), empty lines, CRLF and no
+    final newline, in base64 mode where a line without an ID is named by its line number: every
+    split must give the one-process output, whose labels are the line numbers Python counts."""
+    import random
+    rng = random.Random(5)
+    lines = []
+    for i in range(60):
+        kind = rng.random()
+        if kind < 0.1:
+            lines.append("")
+        elif kind < 0.2:
+            lines.append("x" * rng.randint(1, 3) + "\r")
+        elif kind < 0.3:
+            lines.append(f"id{i}\t!!")
+        else:
+            lines.append("#" * rng.randint(1, 40))
+    lines[17] = "#" * 5000  # longer than a share of a 3-way split
+    lst = tmp_path / "list.txt"
+    lst.write_bytes("\n".join(lines).encode())
+    want = [x.split("\t")[0] if "\t" in x else str(i + 1) for i, x in enumerate(lines)]
+    for batch in (1, 3):
+        one = tmp_path / f"one{batch}.jsonl"
+        common = ["--image-type", "base64", "--format", "jsonl", "--batch-size", batch]
+        r = run(predict_cmd(mlic, work, one, *common, lst=str(lst)))
+        assert r.returncode == 3, r.stderr
+        rows = [json.loads(x) for x in one.read_text().splitlines()]
+        assert [r["path"] for r in rows] == want
+        assert all("error" in r for r in rows)
+        for n in ((3, 7) if batch == 1 else (2, 5)):
+            out = tmp_path / f"w{n}_{batch}.jsonl"
+            r = run(predict_cmd(mlic, work, out, *common, "--workers", n, lst=str(lst)))
+            assert r.returncode == 3, r.stderr
+            assert out.read_bytes() == one.read_bytes(), (n, batch)
+    assert leftovers(tmp_path) == []
