@@ -22,21 +22,22 @@ static char *meta_text(const mlic_graph *g, mlic_optim *o, const mlic_checkpoint
     snprintf(seed, sizeof seed, "%" PRIu64, st->seed);
     cJSON *root = cJSON_CreateObject();
     cJSON *cfg = cJSON_Parse(config);
-    int ok = root && cfg &&
+    cJSON *best = isnan(st->best_map) ? cJSON_CreateNull() : cJSON_CreateNumber(st->best_map);
+    int ok = root && cfg && best &&
              cJSON_AddNumberToObject(root, "format_version", MLIC_CHECKPOINT_FORMAT_VERSION) &&
              cJSON_AddStringToObject(root, "arch", g->arch) &&
              cJSON_AddNumberToObject(root, "epoch", (double)st->epoch) &&
              cJSON_AddNumberToObject(root, "step", (double)st->step) &&
              cJSON_AddNumberToObject(root, "optim_steps", (double)mlic_optim_step_count(o)) &&
              cJSON_AddStringToObject(root, "seed", seed) &&
-             (isnan(st->best_map) ? cJSON_AddNullToObject(root, "best_map") != NULL
-                                  : cJSON_AddNumberToObject(root, "best_map", st->best_map) != NULL) &&
              cJSON_AddNumberToObject(root, "best_epoch", (double)st->best_epoch);
     if (ok) {
-        ok = cJSON_AddItemToObject(root, "config", cfg);
-        cfg = NULL;
+        ok = cJSON_AddItemToObject(root, "best_map", best) &&
+             cJSON_AddItemToObject(root, "config", cfg);
+        best = cfg = NULL;
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(best);
     cJSON_Delete(cfg);
     cJSON_Delete(root);
     return text;
@@ -186,9 +187,9 @@ static mlic_status read_order(size_t *order, size_t n, const mlic_safetensors *f
                          "--data, or start afresh without --resume", path, n);
     int64_t *raw = malloc((n ? n : 1) * sizeof *raw);
     uint8_t *seen = calloc(n ? n : 1, 1);
-    mlic_status s = raw && seen ? mlic_safetensors_read_raw(f, mlic_safetensors_find(f, ORDER_TENSOR),
-                                                            raw)
-                                : mlic_fail(MLIC_ERR_NOMEM, "checkpoint %s: out of memory", path);
+    mlic_status s = raw && seen
+                        ? mlic_safetensors_read_raw(f, mlic_safetensors_find(f, ORDER_TENSOR), raw)
+                        : mlic_fail(MLIC_ERR_NOMEM, "checkpoint %s: out of memory", path);
     for (size_t i = 0; i < n && s == MLIC_OK; i++) {
         if (raw[i] < 0 || (uint64_t)raw[i] >= n || seen[raw[i]])
             s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: %s is not a permutation of 0..%zu "

@@ -1,6 +1,7 @@
 /* Checkpoints (src/train/checkpoint.h): a save restores exactly into a fresh graph and optimizer,
  * and a resume is refused, naming what differs, for other settings, other training data or
- * another arch. (tests/py/test_train.py checks a whole resumed run against an uninterrupted one.) */
+ * another arch. (tests/py/test_train.py checks a whole resumed run against an uninterrupted
+ * one.) */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

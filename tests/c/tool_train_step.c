@@ -3,15 +3,18 @@
  *   tool_train_step ARCH WEIGHTS BATCH OUT [key=value ...]
  *
  * WEIGHTS: a torchvision state dict (safetensors) for ARCH with K outputs. BATCH: safetensors
- * with "input" (N, 3, S, S) and "targets" (N, K). Keys: loss=bce|asl (default bce), steps=T
- * (default 1), optim=none|sgd|adamw (default none: gradients only), lr, momentum, nesterov, wd, eps (AdamW),
- * threads, freeze=1 (--freeze-backbone), seed (dropout), eval=1 (an eval-mode forward only),
- * init=SEED (start from mlic_train_init_weights instead of WEIGHTS, which may then be "-").
+ * with "input" (N, 3, S, S) and "targets" (N, K). Keys:
+ *   loss=bce|asl (default bce)   steps=T (default 1)   threads=N   seed=S (dropout)
+ *   optim=none|sgd|adamw (default none: gradients only), with lr, momentum, nesterov, wd, eps
+ *   freeze=1    --freeze-backbone
+ *   eval=1      an eval-mode forward only
+ *   init=SEED   start from mlic_train_init_weights instead of WEIGHTS (which may then be "-")
+ *   grad_step=S write the gradients of step S instead of the first
  *
- * OUT (safetensors): "loss" (T) F64, each step's loss; "logits" (N, K) and "grad.<param>" for
- * every trainable parameter, from the first step (before any update; grad_step=S: from step S); "<param>" for every
- * parameter after the last step (running statistics included); "mask.<node>.<t>" (N * C) F32 0/1
- * for each dropout node and step. */
+ * OUT (safetensors): "loss" (T) F64, each step's loss; "logits" (N, K) of the first step;
+ * "grad.<param>" for every trainable parameter (before that step's update); "<param>" for every
+ * parameter after the last step (running statistics included); "mask.<node>.<t>" (N * C) F32
+ * 0/1 for each dropout node and step. Prints the executor's buffer bytes. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>

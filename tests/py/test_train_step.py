@@ -69,7 +69,8 @@ def make_model(arch, seed):
             if isinstance(mod, torchvision.models.resnet.BasicBlock) or \
                     isinstance(mod, torchvision.models.resnet.Bottleneck):
                 last_bn.weight.mul_(RESIDUAL_GAMMA)
-            if isinstance(mod, torchvision.models.mobilenetv2.InvertedResidual) and mod.use_res_connect:
+            if isinstance(mod, torchvision.models.mobilenetv2.InvertedResidual) and \
+                    mod.use_res_connect:
                 mod.conv[-1].weight.mul_(RESIDUAL_GAMMA)
     return model
 
@@ -137,7 +138,8 @@ def torch_steps(model, x, y, kind, masks=None, steps=1, optim=None, dtype=torch.
 
 def oracles(*args, **kw):
     """PyTorch in float64 (the answer) and in float32 (how far float32 rounding alone gets)."""
-    return torch_steps(*args, dtype=torch.float64, **kw), torch_steps(*args, dtype=torch.float32, **kw)
+    return (torch_steps(*args, dtype=torch.float64, **kw),
+            torch_steps(*args, dtype=torch.float32, **kw))
 
 
 def check_tensors(got, want64, want32, what):
