@@ -57,7 +57,8 @@ static void usage(FILE *f)
         "  --warmup-epochs N     linear warm-up from lr/3 (default 0)\n"
         "  --loss L              bce (default), focal or asl (asymmetric loss)\n"
         "  --crop N              network input N x N (default 224)\n"
-        "  --resize N            eval resize of the shorter side (default crop * 256/224)\n"
+        "  --resize N            eval resize of the shorter side, 0 for none (default\n"
+        "                        crop * 256/224)\n"
         "  --seed N              shuffling, augmentation, dropout, init (default 0)\n"
         "  --threads N           compute threads (default: all cores)\n"
         "  --workers N           image decoding threads (default: as --threads)\n"
@@ -159,7 +160,7 @@ int mlic_cmd_train(int argc, char **argv)
     mlic_train_opts_init(&o);
     const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce";
     const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL;
-    int crop = 0, resize = 0;
+    int crop = 0, resize = -1; /* -1: crop * 256/224; 0: no resize */
     const struct {
         const char *name;
         const char **dst;
@@ -231,7 +232,7 @@ int mlic_cmd_train(int argc, char **argv)
         return 2;
     if (crop)
         o.crop = crop;
-    o.resize = resize ? resize : (int)lround(o.crop * 256.0 / 224.0);
+    o.resize = resize >= 0 ? resize : (int)lround(o.crop * 256.0 / 224.0);
     progress_state ps = {.tty = isatty(STDERR_FILENO)};
     o.progress = on_progress;
     o.progress_user = &ps;
