@@ -366,6 +366,8 @@ mlic_status mlic_train_graph_create(mlic_train_graph **out, mlic_graph *g, int m
         s = plan(t);
     if (s == MLIC_OK)
         s = allocate(t);
+    if (s == MLIC_OK && be->state_create)
+        s = be->state_create(&t->c.state, g, max_batch);
     if (s != MLIC_OK) {
         mlic_train_graph_destroy(t);
         return s;
@@ -383,6 +385,8 @@ void mlic_train_graph_destroy(mlic_train_graph *t)
 {
     if (!t)
         return;
+    if (t->c.state)
+        t->be->state_destroy(t->c.state);
     free(t->param_grad);
     free(t->bn_train);
     free(t->needs_grad);

@@ -61,6 +61,7 @@ typedef struct {
     uint8_t **mask;          /* (g->nnodes) dropout: (n * values per sample) keep mask */
     float *workspace;        /* scratch, the largest any op asks for */
     mlic_rng rng;            /* dropout, drawn in node order */
+    void *state;             /* the backend's per-executor state (NULL if it has none) */
 } mlic_train_ctx;
 
 typedef struct {
@@ -76,6 +77,11 @@ typedef struct {
 
 typedef struct {
     const char *name;
+    /* Optional (both NULL for a stateless backend): per-executor state such as cached
+     * primitives, made by mlic_train_graph_create once g's shapes are known (batches up to
+     * max_batch) and reachable from the ops as c->state; freed by mlic_train_graph_destroy. */
+    mlic_status (*state_create)(void **state, const mlic_graph *g, int max_batch);
+    void (*state_destroy)(void *state);
     mlic_train_op_impl op[MLIC_TRAIN_NUM_OPS];
 } mlic_train_backend;
 
