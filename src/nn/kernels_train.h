@@ -75,6 +75,47 @@ void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
                              const float *gamma,       // (C)
                              int n, int c, int hw);
 
+/* The same two passes in steps, for statistics summed over data-parallel processes between the
+ * steps (batchnorm_sync.c). m: values per channel over all processes' batches. Forward:
+ * sums -> (sum them, mean = sum / m) -> squared deviations from that mean -> (sum them) ->
+ * forward_train_apply (fails when m <= 1). Backward: backward_sums (this batch's dbeta and dgamma
+ * are these sums) -> (sum them) -> backward_apply adds dx. */
+void mlic_batchnorm_sums(double *sum,    // (C)
+                         const float *x, // (N, C, H, W)
+                         int n, int c, int hw);
+void mlic_batchnorm_sq_dev_sums(double *ss,         // (C)
+                                const float *x,     // (N, C, H, W)
+                                const double *mean, // (C)
+                                int n, int c, int hw);
+mlic_status mlic_batchnorm_forward_train_apply(float *y,            // (N, C, H, W)
+                                               float *save_mean,    // (C)
+                                               float *save_invstd,  // (C)
+                                               float *running_mean, // (C) updated in place
+                                               float *running_var,  // (C) updated in place
+                                               const float *x,      // (N, C, H, W)
+                                               const float *gamma,  // (C)
+                                               const float *beta,   // (C)
+                                               const double *mean,  // (C)
+                                               const double *ss,    // (C)
+                                               double m, int n, int c, int hw, float eps,
+                                               float momentum);
+void mlic_batchnorm_backward_sums(double *sum_dy,           // (C)
+                                  double *sum_dy_xhat,      // (C)
+                                  const float *dy,          // (N, C, H, W)
+                                  const float *x,           // (N, C, H, W)
+                                  const float *save_mean,   // (C)
+                                  const float *save_invstd, // (C)
+                                  int n, int c, int hw);
+void mlic_batchnorm_backward_apply(float *dx,                 // (N, C, H, W)
+                                   const float *dy,           // (N, C, H, W)
+                                   const float *x,            // (N, C, H, W)
+                                   const float *save_mean,    // (C)
+                                   const float *save_invstd,  // (C)
+                                   const float *gamma,        // (C)
+                                   const double *sum_dy,      // (C)
+                                   const double *sum_dy_xhat, // (C)
+                                   double m, int n, int c, int hw);
+
 /* ---------------------------------------------------------------- activations, add */
 
 /* ReLU and ReLU6 backward from the forward OUTPUT y, so the forward may run in place: the

@@ -27,6 +27,7 @@ struct mlic_train_graph {
     size_t workspace_floats;
     int forward_done;      /* a training forward ran and its values are intact */
     int last_n;
+    mlic_train_hooks hooks; /* c.hooks points here once set */
 };
 
 static size_t value_floats(const mlic_graph *g, int v)
@@ -452,17 +453,26 @@ mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits)
     memcpy(c->dvalue[g->output], dlogits, (size_t)n * g->num_classes * sizeof(float));
     for (int i = g->nnodes - 1; i >= 0; i--) {
         const mlic_node *nd = &g->nodes[i];
-        if (!c->dvalue[nd->out])
-            continue;
-        for (int k = 0; k < 2; k++) {
-            const int in = nd->in[k];
-            if (in >= 0 && t->grad_first[in] == i && (k == 0 || in != nd->in[0]))
-                memset(c->dvalue[in], 0, (size_t)n * value_floats(g, in) * sizeof(float));
+        if (c->dvalue[nd->out]) {
+            for (int k = 0; k < 2; k++) {
+                const int in = nd->in[k];
+                if (in >= 0 && t->grad_first[in] == i && (k == 0 || in != nd->in[0]))
+                    memset(c->dvalue[in], 0, (size_t)n * value_floats(g, in) * sizeof(float));
+            }
+            t->be->op[nd->op].backward(c, i);
         }
-        t->be->op[nd->op].backward(c, i);
+        if (c->hooks && c->hooks->backward_done)
+            c->hooks->backward_done(c->hooks->user, i);
     }
     t->forward_done = 0;
     return MLIC_OK;
+}
+
+void mlic_train_graph_set_hooks(mlic_train_graph *t, const mlic_train_hooks *h)
+{
+    if (h)
+        t->hooks = *h;
+    t->c.hooks = h ? &t->hooks : NULL;
 }
 
 void mlic_train_graph_zero_grad(mlic_train_graph *t)

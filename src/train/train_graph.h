@@ -45,6 +45,22 @@
 /* PyTorch's BatchNorm2d momentum for the running statistics. */
 #define MLIC_TRAIN_BN_MOMENTUM 0.1f
 
+/* Data-parallel training's hooks into the passes (dist/train_comm.h). Called on the thread that
+ * runs the pass, outside parallel regions; a hook records its own failures (the backward returns
+ * none), for the trainer to collect after the pass. */
+typedef struct {
+    /* --sync-bn: sum count doubles element-wise over all processes, in place. A batch norm op in
+     * training mode of any backend must call it on its per-channel sums, its count of values per
+     * channel last, as train_ops_ref.c does (nn/kernels_train.h: mlic_batchnorm_sums ...), so
+     * that every process normalises with the statistics of the whole global batch. NULL: each
+     * process's own batch. */
+    void (*bn_allreduce)(void *user, double *values, int count);
+    /* After node i's backward ran or was skipped, in reverse node order: the parameter
+     * gradients of nodes i..nnodes-1 are final (their all-reduce may start). */
+    void (*backward_done)(void *user, int node);
+    void *user;
+} mlic_train_hooks;
+
 /* What an op implementation sees: the graph and the views of the current pass. */
 typedef struct {
     const mlic_graph *g;     /* shapes inferred for the training input size */
@@ -62,6 +78,7 @@ typedef struct {
     float *workspace;        /* scratch, the largest any op asks for */
     mlic_rng rng;            /* dropout, drawn in node order */
     void *state;             /* the backend's per-executor state (NULL if it has none) */
+    const mlic_train_hooks *hooks; /* NULL: one process */
 } mlic_train_ctx;
 
 typedef struct {
@@ -106,6 +123,9 @@ mlic_status mlic_train_graph_forward(mlic_train_graph *t, const float **logits,
 /* Backward of the last training forward from dlogits (n, num_classes): adds into the parameter
  * gradients. */
 mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits);
+
+/* Install (a copy of) h, or none with NULL, for the following passes. */
+void mlic_train_graph_set_hooks(mlic_train_graph *t, const mlic_train_hooks *h);
 
 /* Zero the parameter gradients (once per step, before the backward). */
 void mlic_train_graph_zero_grad(mlic_train_graph *t);

@@ -62,11 +62,43 @@ static void conv_backward(mlic_train_ctx *c, int i)
 
 /* ---------------------------------------------------------------- batch norm */
 
+/* Per-channel sums (doubles) and their count for the --sync-bn hook. */
+static size_t bn_workspace(const mlic_graph *g, int i, int n)
+{
+    return 2 * (2 * (size_t)g->values[g->nodes[i].out].c + 1);
+}
+
+/* --sync-bn: the statistics of every process's batch, summed through the hook between the
+ * steps of the fused kernel. */
+static mlic_status bn_forward_synced(mlic_train_ctx *c, int i)
+{
+    const mlic_node *nd = &c->g->nodes[i];
+    const mlic_shape3 s = c->g->values[nd->out];
+    const int hw = s.h * s.w;
+    const float *x = c->value[nd->in[0]];
+    double *mean = (double *)c->workspace, *ss = mean + s.c + 1; /* (C + 1), (C) */
+    mlic_batchnorm_sums(mean, x, c->n, s.c, hw);
+    mean[s.c] = (double)c->n * hw;
+    c->hooks->bn_allreduce(c->hooks->user, mean, s.c + 1);
+    const double m = mean[s.c];
+    for (int ch = 0; ch < s.c; ch++)
+        mean[ch] /= m;
+    mlic_batchnorm_sq_dev_sums(ss, x, mean, c->n, s.c, hw);
+    c->hooks->bn_allreduce(c->hooks->user, ss, s.c);
+    return mlic_batchnorm_forward_train_apply(c->value[nd->out], c->saved[i], c->saved[i] + s.c,
+                                              param(c, nd->running_mean),
+                                              param(c, nd->running_var), x, param(c, nd->weight),
+                                              param(c, nd->bias), mean, ss, m, c->n, s.c, hw,
+                                              nd->eps, MLIC_TRAIN_BN_MOMENTUM);
+}
+
 static mlic_status bn_forward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_shape3 s = c->g->values[nd->out];
     const int hw = s.h * s.w;
+    if (c->training && c->bn_train[i] && c->hooks && c->hooks->bn_allreduce)
+        return bn_forward_synced(c, i);
     if (c->training && c->bn_train[i])
         return mlic_batchnorm_forward_train(c->value[nd->out], c->saved[i], c->saved[i] + s.c,
                                             param(c, nd->running_mean),
@@ -79,11 +111,38 @@ static mlic_status bn_forward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
+/* dgamma and dbeta from this process's batch (the trainer sums them with the others'), dx from
+ * the sums over all processes. */
+static void bn_backward_synced(mlic_train_ctx *c, int i)
+{
+    const mlic_node *nd = &c->g->nodes[i];
+    const mlic_shape3 s = c->g->values[nd->out];
+    const int hw = s.h * s.w;
+    const float *x = c->value[nd->in[0]], *dy = c->dvalue[nd->out];
+    double *sum_dy = (double *)c->workspace, *sum_dy_xhat = sum_dy + s.c; /* (C), (C), count */
+    mlic_batchnorm_backward_sums(sum_dy, sum_dy_xhat, dy, x, c->saved[i], c->saved[i] + s.c, c->n,
+                                 s.c, hw);
+    float *dgamma = grad(c, nd->weight), *dbeta = grad(c, nd->bias);
+    for (int ch = 0; ch < s.c; ch++) {
+        dbeta[ch] += (float)sum_dy[ch];
+        dgamma[ch] += (float)sum_dy_xhat[ch];
+    }
+    sum_dy[2 * s.c] = (double)c->n * hw;
+    c->hooks->bn_allreduce(c->hooks->user, sum_dy, 2 * s.c + 1);
+    mlic_batchnorm_backward_apply(c->dvalue[nd->in[0]], dy, x, c->saved[i], c->saved[i] + s.c,
+                                  param(c, nd->weight), sum_dy, sum_dy_xhat, sum_dy[2 * s.c],
+                                  c->n, s.c, hw);
+}
+
 /* Only reached for a batch norm on batch statistics (a frozen one gets no gradient). */
 static void bn_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_shape3 s = c->g->values[nd->out];
+    if (c->hooks && c->hooks->bn_allreduce) {
+        bn_backward_synced(c, i);
+        return;
+    }
     mlic_batchnorm_backward(c->dvalue[nd->in[0]], grad(c, nd->weight), grad(c, nd->bias),
                             c->dvalue[nd->out], c->value[nd->in[0]], c->saved[i],
                             c->saved[i] + s.c, param(c, nd->weight), c->n, s.c, s.h * s.w);
@@ -209,7 +268,7 @@ const mlic_train_backend mlic_train_backend_ref = {
     .name = "ref",
     .op = {
         [MLIC_OP_CONV] = {conv_forward, conv_backward, conv_workspace},
-        [MLIC_OP_BATCHNORM] = {bn_forward, bn_backward, no_workspace},
+        [MLIC_OP_BATCHNORM] = {bn_forward, bn_backward, bn_workspace},
         [MLIC_OP_RELU] = {relu_forward, relu_backward, no_workspace},
         [MLIC_OP_RELU6] = {relu_forward, relu_backward, no_workspace},
         [MLIC_OP_ADD] = {add_forward, add_backward, no_workspace},
