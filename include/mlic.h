@@ -85,6 +85,10 @@ typedef struct {
     float std[3];
 } mlic_preprocess;
 
+/* The decode options every evaluation-time reader uses (predict, eval, validation), so that they
+ * all score the same pixels: JPEGs DCT-scaled to twice p->resize (see min_short_side). */
+mlic_decode_opts mlic_decode_opts_for_eval(const mlic_preprocess *p, uint64_t max_pixels);
+
 /* torchvision eval preprocessing: Resize(resize) + CenterCrop(crop) + ToTensor + Normalize.
  * out: (3, crop, crop). */
 mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_preprocess *p);

@@ -99,10 +99,7 @@ static mlic_status infer_all(mlic_eval_result *r, mlic_engine *e, const mlic_mod
     cfg.batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH;
     cfg.pre = mlic_model_preprocess(m);
     cfg.workers = o->workers;
-    cfg.decode.max_pixels = o->max_pixels;
-    /* Exactly as mlic predict decodes (DCT-scaled JPEGs at twice the resize, see
-     * mlic_decode_opts), so that evaluation scores what predict outputs. */
-    cfg.decode.min_short_side = 2 * cfg.pre.resize;
+    cfg.decode = mlic_decode_opts_for_eval(&cfg.pre, o->max_pixels);
     mlic_loader *l;
     mlic_status st = mlic_loader_create(&l, &cfg);
     free(order);

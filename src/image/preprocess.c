@@ -16,6 +16,12 @@ mlic_preprocess mlic_preprocess_default(void)
     };
 }
 
+mlic_decode_opts mlic_decode_opts_for_eval(const mlic_preprocess *p, uint64_t max_pixels)
+{
+    /* With no resize the crop sees full-size pixels, so nothing may be scaled away. */
+    return (mlic_decode_opts){.max_pixels = max_pixels, .min_short_side = 2 * p->resize};
+}
+
 /* torchvision's Resize(int): the shorter side becomes `resize`, the longer one
  * int(resize * long / short) computed in double. */
 static void resized_size(int *out_w, int *out_h, int w, int h, int resize)

@@ -727,10 +727,7 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
 
     p.input.type = o->image_type;
     p.input.pre = pre;
-    p.input.decode.max_pixels = o->max_pixels;
-    /* Decoding JPEGs DCT-scaled is much faster; twice the resize keeps the tensor close to
-     * torchvision's (see mlic_decode_opts). With no resize the crop sees full-size pixels. */
-    p.input.decode.min_short_side = 2 * pre.resize;
+    p.input.decode = mlic_decode_opts_for_eval(&pre, o->max_pixels);
     p.root = root;
 
     if ((st = mlic_engine_create(&engine, model, o->backend, p.batch_size, o->threads)) != MLIC_OK) {
