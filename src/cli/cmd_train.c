@@ -9,9 +9,13 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "dist/workers.h"
 #include "mlic.h"
 #include "nn/graph.h"
 #include "train/trainer.h"
+#if MLIC_HAVE_MPI
+#include "dist/mpi_comm.h"
+#endif
 
 #define CMD "train"
 
@@ -63,10 +67,17 @@ static void usage(FILE *f)
         "  --threads N           compute threads (default: all cores)\n"
         "  --workers N           image decoding threads (default: as --threads)\n"
         "  --log FILE            JSON Lines, one object per epoch and a final one\n"
+        "  --sync-bn             under mpirun: batch norm on the statistics of the global\n"
+        "                        batch (all ranks), not of each rank's own\n"
+        "  --check-weights       under mpirun: compare the weights of all ranks after every\n"
+        "                        step (a checksum; always done after every epoch)\n"
         "  -h, --help            this help\n"
         "\n"
         "Training augments with RandomResizedCrop, horizontal flips and colour jitter, and\n"
         "evaluates with resize + centre crop. docs/training.md has the details.\n"
+        "Under mpirun -np N (or srun) the ranks train data-parallel: --batch-size images each\n"
+        "of every global batch of N x --batch-size, gradients averaged; rank 0 validates and\n"
+        "writes the files. docs/distributed.md has the details.\n"
         "Exit status: 0 trained, 1 failed, 2 bad usage.\n");
 }
 
@@ -154,6 +165,51 @@ static int parse_double(double *out, const char *name, const char *text)
     return 0;
 }
 
+static int run_one(mlic_train_opts *o, progress_state *ps)
+{
+    mlic_status s = mlic_train_run(o);
+    end_line(ps);
+    if (s != MLIC_OK) {
+        fprintf(stderr, "mlic " CMD ": %s\n", mlic_errmsg());
+        return 1;
+    }
+    return 0;
+}
+
+/* A process of an mpirun/srun job: all ranks train, rank 0 reports progress. */
+static int run_ranks(mlic_train_opts *o, progress_state *ps)
+{
+#if MLIC_HAVE_MPI
+    int rank, size, local;
+    if (mlic_mpi_init(&rank, &size, &local) != MLIC_OK) {
+        fprintf(stderr, "mlic " CMD ": %s\n", mlic_errmsg());
+        return 1;
+    }
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!o->threads)
+        o->threads = cores > local ? (int)(cores / local) : 1;
+    o->distributed = 1;
+    if (rank != 0)
+        o->progress = NULL;
+    mlic_status s = mlic_train_run(o);
+    end_line(ps);
+    if (s != MLIC_OK)
+        fprintf(stderr, "mlic " CMD ": rank %d of %d: %s\n", rank, size, mlic_errmsg());
+    mlic_mpi_finalize();
+    return s == MLIC_OK ? 0 : 1;
+#else
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE")
+                                                   : getenv("PMI_SIZE");
+    if (n && strcmp(n, "1")) {
+        fprintf(stderr, "mlic " CMD ": started by an MPI launcher (%s processes), but this mlic "
+                "was built without MPI, so every process would train alone and write the same "
+                "files. HINT: rebuild with MPI=1 (needs libopenmpi-dev)\n", n);
+        return 2;
+    }
+    return run_one(o, ps);
+#endif
+}
+
 int mlic_cmd_train(int argc, char **argv)
 {
     mlic_train_opts o;
@@ -200,6 +256,14 @@ int mlic_cmd_train(int argc, char **argv)
             o.resume = 1;
             continue;
         }
+        if (mlic_args_flag(a, "--sync-bn")) {
+            o.sync_bn = 1;
+            continue;
+        }
+        if (mlic_args_flag(a, "--check-weights")) {
+            o.check_weights = 1;
+            continue;
+        }
         int r = 0;
         for (size_t k = 0; k < sizeof texts / sizeof texts[0] && !r; k++)
             if ((r = mlic_args_value(CMD, argc, argv, &i, texts[k].name, &v)) > 0)
@@ -236,11 +300,5 @@ int mlic_cmd_train(int argc, char **argv)
     progress_state ps = {.tty = isatty(STDERR_FILENO)};
     o.progress = on_progress;
     o.progress_user = &ps;
-    mlic_status s = mlic_train_run(&o);
-    end_line(&ps);
-    if (s != MLIC_OK) {
-        fprintf(stderr, "mlic " CMD ": %s\n", mlic_errmsg());
-        return 1;
-    }
-    return 0;
+    return mlic_dist_mpi_launched() ? run_ranks(&o, &ps) : run_one(&o, &ps);
 }

@@ -94,9 +94,17 @@ static mlic_status check_config(const cJSON *stored, const char *config, const c
             continue;
         char *was = old ? cJSON_PrintUnformatted(old) : NULL;
         char *is = cJSON_PrintUnformatted(item);
-        s = mlic_fail(MLIC_ERR_INVALID_ARG, "--resume: checkpoint %s was made with %s %s, this run "
-                      "has %s. HINT: resume with the same settings, or start afresh without "
-                      "--resume", path, item->string, was ? was : "(unset)", is ? is : "?");
+        if (!strcmp(item->string, "batch_size"))
+            s = mlic_fail(MLIC_ERR_INVALID_ARG, "--resume: checkpoint %s was made with a global "
+                          "batch of %s images (ranks x --batch-size), this run's is %s. HINT: "
+                          "resume with a --batch-size that makes ranks x --batch-size = %s (any "
+                          "number of ranks), or start afresh without --resume", path,
+                          was ? was : "(unset)", is ? is : "?", was ? was : "(unset)");
+        else
+            s = mlic_fail(MLIC_ERR_INVALID_ARG, "--resume: checkpoint %s was made with %s %s, this "
+                          "run has %s. HINT: resume with the same settings, or start afresh "
+                          "without --resume", path, item->string, was ? was : "(unset)",
+                          is ? is : "?");
         free(was);
         free(is);
         break;

@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "dist/train_comm.h"
 #include "eval/evaluate.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
@@ -32,8 +33,11 @@ typedef struct {
     mlic_sched_cfg sched;
     mlic_loss_cfg loss;
     mlic_augment_cfg aug;
-    size_t *order;              /* (train->nitems) */
-    int64_t batches;            /* per epoch */
+    size_t *order;              /* (train->nitems) the global order, the same on every rank */
+    size_t *shard;              /* (batches * batch_size) this rank's slices of the epoch */
+    int64_t batches;            /* global batches per epoch */
+    mlic_train_comm *comm;
+    int rank, nranks;
     float *dlogits;             /* (batch, K) */
     mlic_checkpoint_state st;
     char *config;               /* the settings a resume must share (JSON) */
@@ -121,14 +125,16 @@ static mlic_status load_data(trainer *t)
     mlic_status s = mlic_dataset_load(&t->train, o->train_path, &dopts);
     if (s != MLIC_OK)
         return mlic_fail_prefix(s, "--data: ");
-    if (t->train->nitems < (size_t)o->batch_size)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "--data %s: %zu images, fewer than one batch of %d "
-                         "(incomplete batches are dropped). HINT: lower --batch-size",
-                         o->train_path, t->train->nitems, o->batch_size);
+    const size_t global = (size_t)o->batch_size * (size_t)t->nranks;
+    if (t->train->nitems < global)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "--data %s: %zu images, fewer than one batch of "
+                         "%zu%s (incomplete batches are dropped). HINT: lower --batch-size",
+                         o->train_path, t->train->nitems, global,
+                         t->nranks > 1 ? " (ranks x --batch-size)" : "");
     if (t->train->nitems > MLIC_LOADER_MAX_ITEMS)
         return mlic_fail(MLIC_ERR_UNSUPPORTED, "--data %s: %zu images, more than %zu",
                          o->train_path, t->train->nitems, MLIC_LOADER_MAX_ITEMS);
-    t->batches = (int64_t)(t->train->nitems / (size_t)o->batch_size);
+    t->batches = (int64_t)(t->train->nitems / global);
     if (o->val_path && (s = mlic_dataset_load(&t->val, o->val_path, &dopts)) != MLIC_OK)
         return mlic_fail_prefix(s, "--val: ");
     return MLIC_OK;
@@ -205,21 +211,28 @@ static mlic_status setup(trainer *t)
         s = make_model(t);
     if (s == MLIC_OK)
         s = make_optimizer(t);
+    if (s == MLIC_OK)
+        s = mlic_train_comm_attach(t->comm, t->model->graph, t->exec, o->sync_bn);
     if (s != MLIC_OK)
         return s;
     t->loss = mlic_loss_defaults(o->loss);
     t->aug = mlic_augment_cfg_default(&t->model->pre);
     const size_t n = t->train->nitems;
     t->order = malloc(n * sizeof *t->order);
+    t->shard = malloc((size_t)t->batches * (size_t)o->batch_size * sizeof *t->shard);
     t->dlogits = malloc((size_t)o->batch_size * t->model->num_classes * sizeof *t->dlogits);
-    t->config = mlic_trainer_config_json(o, t->model, n);
+    /* The checkpoint records the global batch, so that a resume may change the number of ranks
+     * (and --batch-size with it). */
+    mlic_train_opts global = *o;
+    global.batch_size = o->batch_size * t->nranks;
+    t->config = mlic_trainer_config_json(&global, t->model, n);
     if (o->checkpoint_path) {
         t->ckpt_path = strdup(o->checkpoint_path);
     } else if ((t->ckpt_path = malloc(strlen(o->output_path) + 6)) != NULL) {
         strcpy(t->ckpt_path, o->output_path);
         strcat(t->ckpt_path, ".ckpt");
     }
-    if (!t->order || !t->dlogits || !t->config || !t->ckpt_path)
+    if (!t->order || !t->shard || !t->dlogits || !t->config || !t->ckpt_path)
         return mlic_fail(MLIC_ERR_NOMEM, "train: out of memory");
     for (size_t i = 0; i < n; i++)
         t->order[i] = i;
@@ -234,7 +247,7 @@ static mlic_status maybe_resume(trainer *t)
     if (!f) {
         if (o->resume)
             info(t, "no checkpoint %s yet: starting from the beginning", t->ckpt_path);
-        return o->log_path ? mlic_trainer_log_truncate(o->log_path) : MLIC_OK;
+        return o->log_path && t->rank == 0 ? mlic_trainer_log_truncate(o->log_path) : MLIC_OK;
     }
     fclose(f);
     mlic_status s = mlic_checkpoint_load(t->ckpt_path, t->model->graph, t->optim, t->order,
@@ -267,22 +280,39 @@ static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *l
     const double momentum = mlic_sched_momentum(&t->sched, k);
     mlic_status s = momentum >= 0 ? mlic_optim_set_momentum(t->optim, (float)momentum) : MLIC_OK;
     const float *logits;
+    float *weights = t->model->graph->weights;
     omp_set_num_threads(t->threads);
+    /* Every rank its own dropout masks (one process: the stream of step k). */
+    const uint64_t stream = MLIC_TRAIN_STREAM_DROPOUT + (uint64_t)k * (uint64_t)t->nranks +
+                            (uint64_t)t->rank;
     if (s == MLIC_OK)
-        s = mlic_train_graph_forward(t->exec, &logits, b->images, b->n, 1, t->o->seed,
-                                     MLIC_TRAIN_STREAM_DROPOUT + (uint64_t)k);
+        s = mlic_train_graph_forward(t->exec, &logits, b->images, b->n, 1, t->o->seed, stream);
     if (s == MLIC_OK)
         s = mlic_loss_compute(loss, t->dlogits, logits, b->targets, b->n, b->num_classes,
                               &t->loss);
+    /* The global batch's mean loss, and every rank leaves here if one failed. */
+    s = mlic_train_comm_mean(t->comm, loss, s);
     if (s != MLIC_OK)
         return s;
+    /* The ranks' gradients are summed: each contributes the gradient of its loss / N. */
+    if (t->nranks > 1)
+        for (size_t i = 0; i < (size_t)b->n * (size_t)b->num_classes; i++)
+            t->dlogits[i] /= (float)t->nranks;
     mlic_train_graph_zero_grad(t->exec);
+    mlic_train_comm_grads_begin(t->comm, weights);
     s = mlic_train_graph_backward(t->exec, t->dlogits);
+    const mlic_status summed = mlic_train_comm_grads_finish(t->comm, weights);
+    if (s == MLIC_OK)
+        s = summed;
     if (s == MLIC_OK &&
-        mlic_optim_step(t->optim, t->model->graph->weights, mlic_train_graph_grads(t->exec),
-                        *lr) != MLIC_OK)
+        mlic_optim_step(t->optim, weights, mlic_train_graph_grads(t->exec), *lr) != MLIC_OK)
         s = mlic_fail(MLIC_ERR_INVALID_ARG, "the gradient is not finite (loss %g): training "
                       "diverged. HINT: lower --lr, or clip with --max-grad-norm", *loss);
+    if (s == MLIC_OK && t->o->check_weights) {
+        char when[48];
+        snprintf(when, sizeof when, "after step %lld", (long long)k + 1);
+        s = mlic_train_comm_check_weights(t->comm, weights, t->model->graph->nweights, when);
+    }
     t->st.step++;
     t->run_steps++;
     return s;
@@ -293,11 +323,15 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
 {
     const mlic_train_opts *o = t->o;
     shuffle(t, epoch);
+    const size_t bs = (size_t)o->batch_size;
+    for (int64_t g = 0; g < t->batches; g++)
+        memcpy(t->shard + (size_t)g * bs, t->order + ((size_t)g * t->nranks + t->rank) * bs,
+               bs * sizeof *t->shard);
     mlic_loader_cfg lc;
     mlic_loader_cfg_init(&lc);
     lc.data = t->train;
-    lc.order = t->order;
-    lc.count = t->train->nitems;
+    lc.order = t->shard;
+    lc.count = (size_t)t->batches * bs;
     lc.batch_size = o->batch_size;
     lc.drop_last = 1;
     lc.mode = MLIC_LOADER_TRAIN;
@@ -308,12 +342,18 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
     mlic_loader *l = NULL;
     mlic_status s = mlic_loader_create(&l, &lc);
     if (s != MLIC_OK)
-        return mlic_fail_prefix(s, "--data: ");
+        mlic_fail_prefix(s, "--data: ");
+    if ((s = mlic_train_comm_agree(t->comm, s)) != MLIC_OK) {
+        mlic_loader_destroy(l);
+        return s;
+    }
     const double start = now_s();
     double sum = 0.0;
     int64_t done = 0, images = 0;
     const mlic_batch *b;
-    while (s == MLIC_OK && (s = mlic_loader_next(l, &b)) == MLIC_OK && b) {
+    /* The ranks agree on each batch before its forward: a rank whose image failed stops all. */
+    while (s == MLIC_OK &&
+           (s = mlic_train_comm_agree(t->comm, mlic_loader_next(l, &b))) == MLIC_OK && b) {
         double loss = 0.0;
         s = step(t, b, &loss, last_lr);
         if (s != MLIC_OK) {
@@ -322,7 +362,7 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
         }
         sum += loss;
         done++;
-        images += b->n;
+        images += (int64_t)b->n * t->nranks;
         const double elapsed = now_s() - start, run = now_s() - t->run_start;
         const int64_t left = (int64_t)o->epochs * t->batches - t->st.step;
         mlic_train_progress p = {.kind = MLIC_TRAIN_EVENT_STEP, .epoch = epoch + 1,
@@ -385,48 +425,64 @@ static mlic_status evaluate(mlic_eval_result *r, const trainer *t, const mlic_mo
 
 /* ---------------------------------------------------------------- the run */
 
+/* Rank 0's end of an epoch: validation, the best model, the checkpoint, the log. */
+static mlic_status end_epoch(trainer *t, int epoch, mlic_trainer_epoch_log *ep, double start)
+{
+    const mlic_train_opts *o = t->o;
+    mlic_status s = MLIC_OK;
+    if (t->val) {
+        mlic_eval_result r;
+        s = evaluate(&r, t, t->model);
+        if (s == MLIC_OK)
+            s = val_loss(&ep->val_loss, t, &r);
+        ep->val_map = r.summary.map;
+        ep->val_cf1 = r.summary.cf1;
+        ep->val_of1 = r.summary.of1;
+        mlic_eval_result_free(&r);
+        ep->best = s == MLIC_OK && !isnan(ep->val_map) &&
+                   (isnan(t->st.best_map) || ep->val_map > t->st.best_map);
+        if (ep->best) {
+            t->st.best_map = ep->val_map;
+            t->st.best_epoch = epoch + 1;
+            s = mlic_model_save(t->model, o->output_path);
+        }
+    }
+    if (s == MLIC_OK)
+        s = mlic_checkpoint_save(t->ckpt_path, t->model->graph, t->optim, t->order,
+                                 t->train->nitems, &t->st, t->config);
+    ep->seconds = now_s() - start;
+    if (s == MLIC_OK && o->log_path)
+        s = mlic_trainer_log_epoch(o->log_path, ep);
+    return s;
+}
+
 static mlic_status run_epochs(trainer *t)
 {
     const mlic_train_opts *o = t->o;
+    const mlic_graph *g = t->model->graph;
     int ran = 0;
     for (int epoch = (int)t->st.epoch; epoch < o->epochs; epoch++) {
         const double start = now_s();
         mlic_trainer_epoch_log ep = {.epoch = epoch + 1, .val_loss = NAN, .val_map = NAN,
                                      .val_cf1 = NAN, .val_of1 = NAN};
         mlic_status s = train_epoch(t, epoch, &ep.train_loss, &ep.lr, &ep.images_per_s);
-        if (s == MLIC_OK && t->val) {
-            mlic_eval_result r;
-            s = evaluate(&r, t, t->model);
-            if (s == MLIC_OK)
-                s = val_loss(&ep.val_loss, t, &r);
-            ep.val_map = r.summary.map;
-            ep.val_cf1 = r.summary.cf1;
-            ep.val_of1 = r.summary.of1;
-            mlic_eval_result_free(&r);
-            ep.best = s == MLIC_OK && !isnan(ep.val_map) &&
-                      (isnan(t->st.best_map) || ep.val_map > t->st.best_map);
-            if (ep.best) {
-                t->st.best_map = ep.val_map;
-                t->st.best_epoch = epoch + 1;
-                s = mlic_model_save(t->model, o->output_path);
-            }
-        }
-        t->st.epoch = epoch + 1;
+        char when[48];
+        snprintf(when, sizeof when, "after epoch %d", epoch + 1);
+        /* Rank 0's checkpoint stands for every rank's weights: check that they are equal. */
         if (s == MLIC_OK)
-            s = mlic_checkpoint_save(t->ckpt_path, t->model->graph, t->optim, t->order,
-                                     t->train->nitems, &t->st, t->config);
+            s = mlic_train_comm_check_weights(t->comm, g->weights, g->nweights, when);
+        t->st.epoch = epoch + 1;
         ep.step = t->st.step;
-        ep.seconds = now_s() - start;
-        if (s == MLIC_OK && o->log_path)
-            s = mlic_trainer_log_epoch(o->log_path, &ep);
+        if (s == MLIC_OK)
+            s = mlic_train_comm_agree(t->comm, t->rank == 0 ? end_epoch(t, epoch, &ep, start) : s);
         if (s != MLIC_OK)
             return s;
         mlic_train_progress p = {.kind = MLIC_TRAIN_EVENT_EPOCH, .epoch = epoch + 1,
                                  .epochs = o->epochs, .step = t->st.step, .loss = ep.train_loss,
                                  .lr = ep.lr, .images_per_s = ep.images_per_s,
-                                 .has_val = t->val != NULL, .val_loss = ep.val_loss,
-                                 .val_map = ep.val_map, .val_cf1 = ep.val_cf1,
-                                 .val_of1 = ep.val_of1, .best = ep.best};
+                                 .has_val = t->val != NULL && t->rank == 0,
+                                 .val_loss = ep.val_loss, .val_map = ep.val_map,
+                                 .val_cf1 = ep.val_cf1, .val_of1 = ep.val_of1, .best = ep.best};
         emit(t, &p);
         if (o->stop_after_epochs && ++ran == o->stop_after_epochs && epoch + 1 < o->epochs) {
             t->stopped = 1;
@@ -480,19 +536,37 @@ mlic_status mlic_train_run(const mlic_train_opts *o)
 {
     trainer t = {.o = o, .threads = o->threads ? o->threads : omp_get_num_procs()};
     t.run_start = now_s();
-    mlic_status s = setup(&t);
+    mlic_status s = mlic_train_comm_create(&t.comm, o->distributed);
+    if (s != MLIC_OK)
+        return s;
+    t.rank = mlic_train_comm_rank(t.comm);
+    t.nranks = mlic_train_comm_size(t.comm);
+    s = setup(&t);
     if (s == MLIC_OK)
         s = maybe_resume(&t);
+    /* From here every collective is reached by all ranks or by none: each status is either the
+     * same on every rank (agreed, or computed from identical state) or local work followed by an
+     * agreement. */
+    s = mlic_train_comm_agree(t.comm, s);
+    if (s == MLIC_OK)
+        s = mlic_train_comm_check_weights(t.comm, t.model->graph->weights,
+                                          t.model->graph->nweights, "at the start");
+    if (s == MLIC_OK && t.nranks > 1)
+        info(&t, "%d ranks, each %d images of every global batch of %d%s", t.nranks,
+             o->batch_size, o->batch_size * t.nranks,
+             o->sync_bn ? ", batch norm on the global batch (--sync-bn)" : "");
     if (s == MLIC_OK)
         s = run_epochs(&t);
     if (s == MLIC_OK && !t.stopped)
-        s = finish(&t);
+        s = mlic_train_comm_agree(t.comm, t.rank == 0 ? finish(&t) : s);
+    mlic_train_comm_destroy(t.comm);
     mlic_train_graph_destroy(t.exec);
     mlic_optim_destroy(t.optim);
     mlic_model_free(t.model);
     mlic_dataset_free(t.train);
     mlic_dataset_free(t.val);
     free(t.order);
+    free(t.shard);
     free(t.dlogits);
     free(t.config);
     free(t.ckpt_path);

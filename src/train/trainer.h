@@ -13,6 +13,14 @@
  * A run with resume continues from the checkpoint exactly: its final weights equal an
  * uninterrupted run's bit for bit (same settings and thread count).
  *
+ * Data-parallel (distributed = 1, under mpirun; dist/train_comm.h): every rank computes the same
+ * order, and rank r of N takes the r-th slice of B = batch_size images of every global batch of
+ * N * B; gradients are summed across ranks in buckets while the backward runs, batch norm uses
+ * each rank's batch (the running statistics are averaged) or, with sync_bn, the global batch;
+ * every rank takes the same optimizer step. Rank 0 alone validates and writes the model, the
+ * checkpoint and the log. A checkpoint records the global batch N * B: a resume may use another
+ * N with the same N * B.
+ *
  * The library prints nothing: progress comes through the callback, and the JSON Lines log is a
  * file (--log) with one object per epoch and a final one. */
 #ifndef MLIC_TRAIN_TRAINER_H
@@ -59,7 +67,7 @@ typedef struct {
     const char *log_path;         /* JSON Lines, NULL = none */
     const char *pretrained_path;  /* NULL: from scratch */
     int epochs;
-    int batch_size;
+    int batch_size;               /* per rank */
     double lr;
     double weight_decay;
     double momentum;              /* SGD's momentum; AdamW's beta1 */
@@ -76,6 +84,9 @@ typedef struct {
     int workers;                  /* decoding threads, 0 = as many as threads */
     int resume;                   /* continue from the checkpoint if it exists */
     int stop_after_epochs;        /* > 0: end this run after so many epochs, as if interrupted */
+    int distributed;              /* train across MPI_COMM_WORLD's ranks (MPI initialised) */
+    int sync_bn;                  /* distributed: batch norm on the global batch's statistics */
+    int check_weights;            /* distributed: compare the weights' checksums every step */
     mlic_train_progress_fn progress;
     void *progress_user;
 } mlic_train_opts;
