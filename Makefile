@@ -1,5 +1,5 @@
 # mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0
-# Targets: all (default), deps, test, demo, bench, install PREFIX=..., clean.
+# Targets: all (default), deps, test, demo, bench, bench-train, bench-dist, install PREFIX=..., clean.
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -52,7 +52,7 @@ TOOL_SRC := $(sort $(wildcard tests/c/tool_*.c))
 TEST_BIN += $(TOOL_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test test-c test-py demo bench install clean config
-BENCH_BIN := $(BUILD)/bench/bench_forward
+BENCH_BIN := $(BUILD)/bench/bench_forward $(BUILD)/bench/bench_train_step
 DEMO_BIN := $(BUILD)/demo/gen_shapes
 
 all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN) $(BENCH_BIN) $(DEMO_BIN)
@@ -116,6 +116,12 @@ install: all
 bench: all
 	scripts/deps.sh bench
 	bench/run.sh
+
+# `make bench-train`: training speed and quality against PyTorch; writes bench/RESULTS-train.md.
+.PHONY: bench-train
+bench-train: all
+	scripts/deps.sh bench
+	bench/run_train.sh
 
 # `make bench-dist`: 1 vs 2 processes (--workers, mpirun); writes bench/RESULTS-dist.md.
 .PHONY: bench-dist
