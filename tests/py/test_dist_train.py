@@ -202,3 +202,16 @@ def test_ranks_with_different_weights_stop(mlic, data, tmp_path):
     assert r.returncode != 0
     assert "the weights differ between ranks at the start" in r.stderr, r.stderr
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_an_image_failing_on_one_rank_stops_all(mlic, data, tmp_path):
+    lines = (data / "train.txt").read_text().splitlines()
+    lines[11] = "images/missing.jpg\tblack,jeans"
+    bad = tmp_path / "train.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    cmd = train_cmd(mlic, data, tmp_path, 4)
+    cmd[cmd.index("--data") + 1] = str(bad)
+    r = run(mpirun_cmd(2, cmd), timeout=60)  # a rank left waiting would hang until the timeout
+    assert r.returncode != 0
+    assert "missing.jpg" in r.stderr, r.stderr
+    assert "of 2 failed (its own message says why)" in r.stderr, r.stderr
