@@ -9,6 +9,7 @@
  *   freeze=1    --freeze-backbone
  *   eval=1      an eval-mode forward only
  *   init=SEED   start from mlic_train_init_weights instead of WEIGHTS (which may then be "-")
+ *   backend=ref|onednn  the training op table (default ref)
  *   grad_step=S write the gradients of step S instead of the first
  *
  * OUT (safetensors): "loss" (T) F64, each step's loss; "logits" (N, K) of the first step;
@@ -26,6 +27,7 @@
 #include "train/loss.h"
 #include "train/optim.h"
 #include "train/train_graph.h"
+#include "train/train_ops_onednn.h"
 
 #define MAX_STEPS 16
 
@@ -90,6 +92,7 @@ int main(int argc, char **argv)
     const char *arch = argv[1];
     const char *loss_name = "bce", *optim_name = "none";
     int steps = 1, threads = 0, freeze = 0, eval = 0, grad_step = 0, init = -1;
+    const char *backend = "ref";
     double lr = 0.1, momentum = 0.0, wd = 0.0, eps = 1e-8;
     int nesterov = 0;
     unsigned long long seed = 1;
@@ -115,6 +118,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "eps")) eps = atof(v);
         else if (!strcmp(k, "seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(k, "init")) init = atoi(v);
+        else if (!strcmp(k, "backend")) backend = v;
         else {
             fprintf(stderr, "tool_train_step: unknown key %s\n", k);
             return 2;
@@ -158,7 +162,12 @@ int main(int argc, char **argv)
         mlic_train_graph_freeze_backbone(g);
 
     mlic_train_graph *t = NULL;
-    if (mlic_train_graph_create(&t, g, n, size, size, NULL) != MLIC_OK)
+    if (!mlic_train_backend_find(backend)) {
+        fprintf(stderr, "tool_train_step: this build has no training backend %s\n", backend);
+        return 2;
+    }
+    if (mlic_train_graph_create(&t, g, n, size, size, mlic_train_backend_find(backend)) !=
+        MLIC_OK)
         die("creating the executor");
     mlic_loss_kind lk;
     if (mlic_loss_parse_kind(&lk, loss_name) != MLIC_OK)

@@ -1,0 +1,325 @@
+/* The oneDNN training op table: its state (engine, stream, scratch arena, per-node caches),
+ * the operands that carry data between the executor's NCHW buffers and a primitive's layouts,
+ * and the table itself. */
+#include "train/train_ops_onednn.h"
+
+#include <string.h>
+
+#if MLIC_HAVE_ONEDNN
+
+#include <stdlib.h>
+
+#include "backend/onednn.h"
+#include "core/error.h"
+#include "train/train_ops_onednn_impl.h"
+
+/* Arena copies start on cache lines. */
+#define ARENA_ALIGN 64
+
+static mlic_status nomem(const mlic_graph *g)
+{
+    return mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory for the oneDNN backend. "
+                     "HINT: use a smaller --batch-size or --crop", g->arch);
+}
+
+/* ---------------------------------------------------------------- state */
+
+static dnnl_format_tag_t blocked_tag(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
+        return dnnl_nChw16c;
+    if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2)
+        return dnnl_nChw8c;
+    return dnnl_format_tag_any;
+}
+
+static void state_destroy(void *state)
+{
+    mlic_train_onednn_state *s = state;
+    if (!s)
+        return;
+    for (int i = 0; s->node && i < s->g->nnodes; i++)
+        if (s->node[i])
+            s->node_free[i](s->node[i]);
+    free(s->node);
+    free(s->node_free);
+    free(s->needs_grad);
+    free(s->last_reader);
+    free(s->arena);
+    if (s->stream)
+        dnnl_stream_destroy(s->stream);
+    if (s->engine)
+        dnnl_engine_destroy(s->engine);
+    free(s);
+}
+
+/* The executor's rule (train_graph.c): a value gets a gradient when an input of its producer
+ * does or the producer has a trainable parameter. */
+static void mark_gradients(mlic_train_onednn_state *s)
+{
+    const mlic_graph *g = s->g;
+    for (int v = 0; v < g->nvalues; v++)
+        s->last_reader[v] = -1;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        int grad = (nd->weight >= 0 && g->params[nd->weight].trainable) ||
+                   (nd->bias >= 0 && g->params[nd->bias].trainable);
+        for (int k = 0; k < 2; k++)
+            if (nd->in[k] >= 0) {
+                grad |= s->needs_grad[nd->in[k]];
+                s->last_reader[nd->in[k]] = i;
+            }
+        s->needs_grad[nd->out] = (uint8_t)grad;
+    }
+}
+
+static mlic_status state_create(void **out, const mlic_graph *g, int max_batch)
+{
+    *out = NULL;
+    mlic_status st = MLIC_OK;
+    mlic_train_onednn_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return nomem(g);
+    s->g = g;
+    s->blocked = blocked_tag();
+    s->needs_grad = calloc((size_t)g->nvalues, 1);
+    s->last_reader = calloc((size_t)g->nvalues, sizeof *s->last_reader);
+    s->node = calloc((size_t)g->nnodes, sizeof *s->node);
+    s->node_free = calloc((size_t)g->nnodes, sizeof *s->node_free);
+    if (!s->needs_grad || !s->last_reader || !s->node || !s->node_free) {
+        st = nomem(g);
+        goto done;
+    }
+    mark_gradients(s);
+    ONEDNN_CALL(dnnl_engine_create, (&s->engine, dnnl_cpu, 0));
+    ONEDNN_CALL(dnnl_stream_create, (&s->stream, s->engine, dnnl_stream_default_flags));
+done:
+    if (st != MLIC_OK)
+        state_destroy(s);
+    else
+        *out = s;
+    return st;
+}
+
+mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes)
+{
+    if (bytes <= s->arena_size)
+        return MLIC_OK;
+    free(s->arena);
+    s->arena_size = 0;
+    s->arena = onednn_alloc(bytes);
+    if (!s->arena)
+        return nomem(s->g);
+    s->arena_size = bytes;
+    return MLIC_OK;
+}
+
+void mlic_train_onednn_defer(mlic_train_onednn_state *s, mlic_status st)
+{
+    if (s->deferred != MLIC_OK)
+        return;
+    s->deferred = st;
+    snprintf(s->deferred_msg, sizeof s->deferred_msg, "%s", mlic_errmsg());
+}
+
+mlic_status mlic_train_onednn_take_deferred(mlic_train_onednn_state *s)
+{
+    const mlic_status st = s->deferred;
+    if (st == MLIC_OK)
+        return MLIC_OK;
+    s->deferred = MLIC_OK;
+    return mlic_fail(st, "an earlier backward failed: %s", s->deferred_msg);
+}
+
+/* ---------------------------------------------------------------- operands */
+
+static size_t reserve_bytes(size_t *cursor, size_t bytes)
+{
+    const size_t at = (*cursor + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    *cursor = at + bytes;
+    return at;
+}
+
+mlic_status mlic_train_onednn_arena_mem(dnnl_memory_t *mem, size_t *offset,
+                                        mlic_train_onednn_state *s, const dnnl_memory_desc_t *md,
+                                        size_t *cursor)
+{
+    mlic_status st = MLIC_OK;
+    *offset = reserve_bytes(cursor, dnnl_memory_desc_get_size(md));
+    ONEDNN_CALL(dnnl_memory_create, (mem, md, s->engine, DNNL_MEMORY_NONE));
+done:
+    return st;
+}
+
+mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
+                                           mlic_train_onednn_state *s,
+                                           const dnnl_memory_desc_t *user_md,
+                                           const dnnl_memory_desc_t *prim_md,
+                                           mlic_train_onednn_role role, size_t *cursor)
+{
+    mlic_status st = MLIC_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    memset(o, 0, sizeof *o);
+    o->role = role;
+    if (role != ONEDNN_TRAIN_OUT_ADD && dnnl_memory_desc_equal(user_md, prim_md)) {
+        ONEDNN_CALL(dnnl_memory_create, (&o->mem, prim_md, s->engine, DNNL_MEMORY_NONE));
+        return MLIC_OK;
+    }
+    if ((st = mlic_train_onednn_arena_mem(&o->mem, &o->offset, s, prim_md, cursor)) != MLIC_OK)
+        goto done;
+    ONEDNN_CALL(dnnl_memory_create, (&o->user, user_md, s->engine, DNNL_MEMORY_NONE));
+    if (role == ONEDNN_TRAIN_OUT_ADD) {
+        ONEDNN_CALL(dnnl_primitive_attr_create, (&attr));
+        ONEDNN_CALL(dnnl_post_ops_create, (&ops));
+        ONEDNN_CALL(dnnl_post_ops_append_sum, (ops, 1.0f));
+        ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (attr, ops));
+    }
+    if (role == ONEDNN_TRAIN_IN)
+        ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
+                    (&pd, user_md, s->engine, prim_md, s->engine, attr));
+    else
+        ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
+                    (&pd, prim_md, s->engine, user_md, s->engine, attr));
+    ONEDNN_CALL(dnnl_primitive_create, (&o->reorder, pd));
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (ops)
+        dnnl_post_ops_destroy(ops);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+void mlic_train_onednn_operand_free(mlic_train_onednn_operand *o)
+{
+    if (o->reorder)
+        dnnl_primitive_destroy(o->reorder);
+    if (o->user)
+        dnnl_memory_destroy(o->user);
+    if (o->mem)
+        dnnl_memory_destroy(o->mem);
+    memset(o, 0, sizeof *o);
+}
+
+mlic_status mlic_train_onednn_bind_arena(dnnl_memory_t mem, mlic_train_onednn_state *s,
+                                         size_t offset)
+{
+    mlic_status st = MLIC_OK;
+    ONEDNN_CALL(dnnl_memory_set_data_handle, (mem, (char *)s->arena + offset));
+done:
+    return st;
+}
+
+mlic_status mlic_train_onednn_execute(mlic_train_onednn_state *s, dnnl_primitive_t prim,
+                                      int nargs, const dnnl_exec_arg_t *args)
+{
+    mlic_status st = MLIC_OK;
+    ONEDNN_CALL(dnnl_primitive_execute, (prim, s->stream, nargs, args));
+    ONEDNN_CALL(dnnl_stream_wait, (s->stream));
+done:
+    return st;
+}
+
+static mlic_status run_reorder(mlic_train_onednn_state *s, const mlic_train_onednn_operand *o,
+                               int to_user)
+{
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, to_user ? o->mem : o->user},
+                               {DNNL_ARG_TO, to_user ? o->user : o->mem}};
+    return mlic_train_onednn_execute(s, o->reorder, 2, args);
+}
+
+/* The executor's buffers are read-only for an input; oneDNN's handles are not const. */
+mlic_status mlic_train_onednn_operand_bind(mlic_train_onednn_operand *o,
+                                           mlic_train_onednn_state *s, const float *user)
+{
+    mlic_status st = MLIC_OK;
+    if (!o->user) {
+        ONEDNN_CALL(dnnl_memory_set_data_handle, (o->mem, (void *)user));
+        return MLIC_OK;
+    }
+    ONEDNN_CALL(dnnl_memory_set_data_handle, (o->user, (void *)user));
+    if ((st = mlic_train_onednn_bind_arena(o->mem, s, o->offset)) != MLIC_OK)
+        goto done;
+    if (o->role == ONEDNN_TRAIN_IN)
+        st = run_reorder(s, o, 0);
+done:
+    return st;
+}
+
+mlic_status mlic_train_onednn_operand_finish(mlic_train_onednn_operand *o,
+                                             mlic_train_onednn_state *s)
+{
+    return o->user && o->role != ONEDNN_TRAIN_IN ? run_reorder(s, o, 1) : MLIC_OK;
+}
+
+int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+           impl && !strncmp(impl, "ref", 3);
+}
+
+/* ---------------------------------------------------------------- the table */
+
+/* Ops without a oneDNN implementation here run the reference table's. */
+static mlic_status ref_forward(mlic_train_ctx *c, int i)
+{
+    mlic_status st = mlic_train_onednn_take_deferred(c->state);
+    if (st != MLIC_OK)
+        return st;
+    return mlic_train_backend_ref.op[c->g->nodes[i].op].forward(c, i);
+}
+
+static void ref_backward(mlic_train_ctx *c, int i)
+{
+    mlic_train_backend_ref.op[c->g->nodes[i].op].backward(c, i);
+}
+
+static size_t ref_workspace(const mlic_graph *g, int i, int n)
+{
+    return mlic_train_backend_ref.op[g->nodes[i].op].workspace_floats(g, i, n);
+}
+
+const mlic_train_backend mlic_train_backend_onednn = {
+    .name = "onednn",
+    .state_create = state_create,
+    .state_destroy = state_destroy,
+    .op = {
+        [MLIC_OP_CONV] = {mlic_train_onednn_conv_forward, mlic_train_onednn_conv_backward,
+                          mlic_train_onednn_conv_workspace},
+        [MLIC_OP_BATCHNORM] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_RELU] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_RELU6] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_ADD] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_MAXPOOL] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_GLOBAL_AVGPOOL] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_DROPOUT] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_LINEAR] = {ref_forward, ref_backward, ref_workspace},
+    },
+};
+
+#endif /* MLIC_HAVE_ONEDNN */
+
+const mlic_train_backend *mlic_train_backend_default(void)
+{
+#if MLIC_HAVE_ONEDNN
+    return &mlic_train_backend_onednn;
+#else
+    return &mlic_train_backend_ref;
+#endif
+}
+
+const mlic_train_backend *mlic_train_backend_find(const char *name)
+{
+    if (!strcmp(name, mlic_train_backend_ref.name))
+        return &mlic_train_backend_ref;
+#if MLIC_HAVE_ONEDNN
+    if (!strcmp(name, mlic_train_backend_onednn.name))
+        return &mlic_train_backend_onednn;
+#endif
+    return NULL;
+}

@@ -1,0 +1,87 @@
+/* Internals of the oneDNN training op table (train_ops_onednn.h): the per-executor state, the
+ * scratch arena and "operands", the glue between the executor's NCHW buffers and a primitive's
+ * layouts. Files: train_ops_onednn.c (state, operands, the table), train_ops_onednn_conv.c. */
+#ifndef MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
+#define MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
+
+#include <dnnl.h>
+
+#include "train/train_graph.h"
+
+typedef struct {
+    const mlic_graph *g;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    dnnl_format_tag_t blocked;  /* the CPU's blocked activation layout */
+    uint8_t *needs_grad;        /* (nvalues) a gradient flows into the value (the executor's rule) */
+    int *last_reader;           /* (nvalues) the last node reading the value, -1 for none */
+    void **node;                /* (nnodes) the op's cache for the node, NULL until first use */
+    void (**node_free)(void *); /* (nnodes) frees node[i] */
+    void *arena;                /* scratch for reordered operands and oneDNN's scratchpads */
+    size_t arena_size;          /* bytes */
+    mlic_status deferred;       /* a failure in a backward, returned by the next forward */
+    char deferred_msg[256];
+} mlic_train_onednn_state;
+
+/* Make the arena at least `bytes` (its contents are not kept). Only between ops: operands
+ * point into it only while one op runs. */
+mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes);
+
+/* Record a failure inside a backward (which cannot return one) for the next forward, which
+ * calls mlic_train_onednn_take_deferred first. */
+void mlic_train_onednn_defer(mlic_train_onednn_state *s, mlic_status st);
+mlic_status mlic_train_onednn_take_deferred(mlic_train_onednn_state *s);
+
+typedef enum {
+    ONEDNN_TRAIN_IN,          /* read by the primitive */
+    ONEDNN_TRAIN_OUT,         /* written, replacing the executor's buffer */
+    ONEDNN_TRAIN_OUT_ADD      /* written, added into the executor's buffer */
+} mlic_train_onednn_role;
+
+/* One tensor argument of a primitive: its memory in the primitive's layout, and, where the
+ * executor's buffer cannot be used as is (another layout, or a result to add into it), a copy
+ * in the arena with the reorder between the two. */
+typedef struct {
+    mlic_train_onednn_role role;
+    dnnl_memory_t mem;        /* what the primitive reads or writes */
+    dnnl_memory_t user;       /* the executor's buffer; NULL when mem is bound to it directly */
+    dnnl_primitive_t reorder; /* user -> mem for an input, mem -> user for an output */
+    size_t offset;            /* of the copy in the arena */
+} mlic_train_onednn_operand;
+
+/* Set up o for a primitive argument in layout prim_md over an executor buffer in layout
+ * user_md. A copy in the arena, if needed, is placed at *cursor (bytes), which advances. */
+mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
+                                           mlic_train_onednn_state *s,
+                                           const dnnl_memory_desc_t *user_md,
+                                           const dnnl_memory_desc_t *prim_md,
+                                           mlic_train_onednn_role role, size_t *cursor);
+/* A memory in the arena at *cursor (advanced) for the primitive's scratchpad or a result the
+ * op handles itself. */
+mlic_status mlic_train_onednn_arena_mem(dnnl_memory_t *mem, size_t *offset,
+                                        mlic_train_onednn_state *s, const dnnl_memory_desc_t *md,
+                                        size_t *cursor);
+void mlic_train_onednn_operand_free(mlic_train_onednn_operand *o);
+/* Before the primitive runs: bind o to the executor's buffer; an input is reordered into its
+ * copy here. */
+mlic_status mlic_train_onednn_operand_bind(mlic_train_onednn_operand *o,
+                                           mlic_train_onednn_state *s, const float *user);
+/* After the primitive ran: an output copy is reordered (or added) into the executor's buffer. */
+mlic_status mlic_train_onednn_operand_finish(mlic_train_onednn_operand *o,
+                                             mlic_train_onednn_state *s);
+mlic_status mlic_train_onednn_bind_arena(dnnl_memory_t mem, mlic_train_onednn_state *s,
+                                         size_t offset);
+/* Run a primitive on its arguments. */
+mlic_status mlic_train_onednn_execute(mlic_train_onednn_state *s, dnnl_primitive_t prim,
+                                      int nargs, const dnnl_exec_arg_t *args);
+
+/* The name of the implementation oneDNN picked; "ref" ones are its slow plain loops. */
+int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd);
+
+/* ---- ops (train_ops_onednn_conv.c) */
+
+mlic_status mlic_train_onednn_conv_forward(mlic_train_ctx *c, int i);
+void mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i);
+size_t mlic_train_onednn_conv_workspace(const mlic_graph *g, int i, int n);
+
+#endif
