@@ -7,6 +7,7 @@
 
 #if MLIC_HAVE_ONEDNN
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "backend/onednn.h"
@@ -284,6 +285,11 @@ static size_t ref_workspace(const mlic_graph *g, int i, int n)
     return mlic_train_backend_ref.op[g->nodes[i].op].workspace_floats(g, i, n);
 }
 
+static size_t no_workspace(const mlic_graph *g, int i, int n)
+{
+    return 0;
+}
+
 const mlic_train_backend mlic_train_backend_onednn = {
     .name = "onednn",
     .state_create = state_create,
@@ -295,7 +301,8 @@ const mlic_train_backend mlic_train_backend_onednn = {
         [MLIC_OP_RELU] = {ref_forward, ref_backward, ref_workspace},
         [MLIC_OP_RELU6] = {ref_forward, ref_backward, ref_workspace},
         [MLIC_OP_ADD] = {ref_forward, ref_backward, ref_workspace},
-        [MLIC_OP_MAXPOOL] = {ref_forward, ref_backward, ref_workspace},
+        [MLIC_OP_MAXPOOL] = {mlic_train_onednn_maxpool_forward,
+                             mlic_train_onednn_maxpool_backward, no_workspace},
         [MLIC_OP_GLOBAL_AVGPOOL] = {ref_forward, ref_backward, ref_workspace},
         [MLIC_OP_DROPOUT] = {ref_forward, ref_backward, ref_workspace},
         [MLIC_OP_LINEAR] = {ref_forward, ref_backward, ref_workspace},

@@ -1,6 +1,7 @@
 /* Internals of the oneDNN training op table (train_ops_onednn.h): the per-executor state, the
  * scratch arena and "operands", the glue between the executor's NCHW buffers and a primitive's
- * layouts. Files: train_ops_onednn.c (state, operands, the table), train_ops_onednn_conv.c. */
+ * layouts. Files: train_ops_onednn.c (state, operands, the table), train_ops_onednn_conv.c,
+ * train_ops_onednn_pool.c. */
 #ifndef MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
 #define MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
 
@@ -78,10 +79,12 @@ mlic_status mlic_train_onednn_execute(mlic_train_onednn_state *s, dnnl_primitive
 /* The name of the implementation oneDNN picked; "ref" ones are its slow plain loops. */
 int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd);
 
-/* ---- ops (train_ops_onednn_conv.c) */
+/* ---- ops (train_ops_onednn_conv.c, train_ops_onednn_pool.c) */
 
 mlic_status mlic_train_onednn_conv_forward(mlic_train_ctx *c, int i);
 void mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i);
 size_t mlic_train_onednn_conv_workspace(const mlic_graph *g, int i, int n);
+mlic_status mlic_train_onednn_maxpool_forward(mlic_train_ctx *c, int i);
+void mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i);
 
 #endif
