@@ -21,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/init.h"
 #include "train/train_graph.h"
+#include "train/train_ops_onednn.h"
 #include "train/trainer_log.h"
 
 typedef struct {
@@ -169,7 +170,8 @@ static mlic_status make_model(trainer *t)
     }
     if (o->freeze_backbone)
         mlic_train_graph_freeze_backbone(g);
-    return mlic_train_graph_create(&t->exec, g, o->batch_size, o->crop, o->crop, NULL);
+    return mlic_train_graph_create(&t->exec, g, o->batch_size, o->crop, o->crop,
+                                   mlic_train_backend_default());
 }
 
 static mlic_status make_optimizer(trainer *t)
