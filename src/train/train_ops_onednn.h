@@ -1,27 +1,38 @@
 /* The oneDNN training op table (oneDNN v2 C API, CPU engine, OpenMP runtime).
  *
- * Convolutions (plain, grouped, depthwise) run oneDNN's forward, backward-data and
- * backward-weights primitives; batch norm, max pool and the rest run the reference kernels of
- * train_ops_ref.c, which measured as fast as oneDNN's on NCHW data here (see
- * train_ops_onednn_conv.c for the numbers). The executor keeps every activation and gradient
- * in plain NCHW; each convolution reorders its operands into the CPU's blocked layout
- * (nChw16c on AVX-512, nChw8c on AVX2) in a scratch arena and its results back, which measured
- * faster than oneDNN's NCHW (GEMM) convolutions by far more than the reorders cost.
+ * What runs where (measured at 224 px, batch 32, 2 threads on this project's 2-core AVX-512
+ * machine; numbers in train_ops_onednn_conv.c and train_ops_onednn_pool.c):
+ *   - convolutions (plain, grouped, depthwise): oneDNN's forward, backward-data and
+ *     backward-weights primitives, with each operand reordered from the executor's NCHW into the
+ *     CPU's blocked layout (nChw16c on AVX-512, nChw8c on AVX2) in a scratch arena and the
+ *     results back. Blocked with reorders trained resnet18 at 17.9 images/s against 13.4 for
+ *     oneDNN's NCHW (GEMM) convolutions, resnet50 at 6.1 against 6.0; a mix (1x1 convolutions
+ *     on large maps in NCHW) gained 2% on resnet50 and lost on mobilenet_v2, so it is not used.
+ *     Where oneDNN has only its reference kernel for a shape, the node runs the reference
+ *     convolution;
+ *   - max pool: oneDNN's pooling, directly on NCHW;
+ *   - batch norm, ReLU/ReLU6, add, global average pool, dropout, linear: the reference kernels
+ *     (train_ops_ref.c). oneDNN 2.6's NCHW batch norm measured 3x slower than ours, and the
+ *     others are single passes over memory already.
  *
  * Semantics are the executor's (train/train_graph.h, nn/kernels_train.h): every gradient
  * accumulates. oneDNN's backward primitives overwrite, so their results reach the executor's
  * buffers through a reorder with a sum post-op (dst += result); only where the executor has
  * just zeroed an input gradient (the node is the value's last reader, so its backward is the
- * first to write that gradient) is it written without the sum.
+ * first to write that gradient) is it written without the sum. Max pool: PyTorch's tie rule
+ * (the first maximum takes the gradient) holds; a NaN input does not propagate as in PyTorch.
  *
  * Primitives are created on first use per (node, batch size, thread count) and cached in the
- * executor's backend state; a training forward also creates the node's backward primitives, so
- * that every failure is reported by a forward (the backward cannot report one; should a
- * primitive still fail to run there, the next forward returns that error).
+ * executor's backend state (mlic_train_backend.state_create); a training forward also creates
+ * the node's backward primitives, so that every failure is reported by a forward (the backward
+ * cannot report one; should a primitive still fail to run there, the next forward returns that
+ * error). Memory besides the executor's: the arena (the largest convolution's reordered
+ * operands: 160 MB for resnet50 at batch 32, whose executor buffers take 3.4 GB) and max
+ * pool's argmax workspace.
  *
- * Determinism: for a fixed thread count, oneDNN 2.6's JIT kernels give bitwise identical results
- * from run to run (tests/c/test_train_onednn.c checks it); results differ slightly between
- * thread counts, since backward-weights reductions are split by thread.
+ * Determinism: for a fixed thread count a step gives bitwise identical results from run to run
+ * (tests/c/test_train_onednn.c checks it); results differ in the last bits between thread
+ * counts, since oneDNN splits the backward-weights reductions by thread.
  */
 #ifndef MLIC_TRAIN_TRAIN_OPS_ONEDNN_H
 #define MLIC_TRAIN_TRAIN_OPS_ONEDNN_H

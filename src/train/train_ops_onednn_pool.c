@@ -6,6 +6,8 @@
  * PyTorch's semantics: padding never wins, and of equal maxima the first in row-major order
  * takes the gradient (oneDNN replaces the running maximum only by a larger value). A NaN input
  * is where they part: PyTorch propagates it, oneDNN's comparisons skip it. */
+#if MLIC_HAVE_ONEDNN
+
 #include <omp.h>
 #include <stdlib.h>
 
@@ -148,8 +150,11 @@ static pool_plan *get_plan(mlic_train_onednn_state *s, int i, int n, int backwar
         s->node_free[i] = plans_free;
     }
     if (backward && !p->bwd &&
-        (*st = plan_backward(p, s, &m, s->last_reader[nd->in[0]] == i)) != MLIC_OK)
+        (*st = plan_backward(p, s, &m, s->last_reader[nd->in[0]] == i)) != MLIC_OK) {
+        mlic_train_onednn_operand_free(&p->ddst);
+        mlic_train_onednn_operand_free(&p->dsrc);
         return NULL;
+    }
     return p;
 }
 
@@ -201,3 +206,5 @@ void mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i)
         (st = mlic_train_onednn_operand_finish(&p->dsrc, s)) != MLIC_OK)
         mlic_train_onednn_defer(s, st);
 }
+
+#endif /* MLIC_HAVE_ONEDNN */

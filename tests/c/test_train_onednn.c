@@ -13,16 +13,18 @@
  * Whole steps: a run is bitwise repeatable, two backwards without zeroing give twice one, and
  * one executor serves batches of several sizes. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
 #include "train/init.h"
 #include "train/loss.h"
 #include "train/train_graph.h"
 #include "train/train_ops_onednn.h"
 
 #if MLIC_HAVE_ONEDNN
+
+#include "check.h"
 
 #define K 6
 #define NODE_TOL 2e-5
