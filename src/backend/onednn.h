@@ -140,6 +140,8 @@ mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnn
 
 int onednn_plan_add_mem(onednn_plan *p, const dnnl_memory_desc_t *md, onednn_mem_kind kind,
                         int buf, void *ptr);
+/* The layout `value` was produced in; fails if it has not been produced yet. */
+mlic_status onednn_plan_value_md(const onednn_ctx *c, int value, dnnl_memory_desc_t *md);
 /* The mem holding `value` in layout `want`: the value's own, or a temporary it is reordered to. */
 mlic_status onednn_plan_src(onednn_ctx *c, int value, const dnnl_memory_desc_t *want, int *mem);
 /* A new mem for the node's output in layout md. Handles the node's fused residual add: on
@@ -152,6 +154,9 @@ mlic_status onednn_plan_dst_inplace(onednn_ctx *c, const dnnl_memory_desc_t *md,
 /* Attributes every step uses (user scratchpad) plus, when with_fusion, the node's fused add
  * (sum post-op) and activation (eltwise post-op). */
 mlic_status onednn_plan_attr(onednn_ctx *c, int with_fusion, dnnl_primitive_attr_t *attr);
+/* The primitive descriptor for desc with onednn_plan_attr's attributes. */
+mlic_status onednn_plan_pd(onednn_ctx *c, int with_fusion, const_dnnl_op_desc_t desc,
+                           dnnl_primitive_desc_t *pd);
 /* Create pd's primitive and append it as a step with these arguments (and a scratchpad). */
 mlic_status onednn_plan_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd, int nargs,
                              const int *args, const int *mems);
@@ -161,6 +166,10 @@ mlic_status onednn_plan_weights(onednn_ctx *c, const dnnl_memory_desc_t *user_md
                                 const float *data, const dnnl_memory_desc_t *want, int *mem);
 /* A FIXED mem over graph parameter `param` (1-D, e.g. a bias) used as is. */
 mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem);
+/* Append pd, an op on the node's input, weights (in the graph's layout user_wei_md) and bias
+ * if any, as a step: the input reordered and the weights packed into the layouts pd chose. */
+mlic_status onednn_plan_weighted_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd,
+                                      const dnnl_memory_desc_t *user_wei_md);
 
 /* ---- one planning function per op */
 

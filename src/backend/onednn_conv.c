@@ -98,18 +98,7 @@ mlic_status onednn_plan_conv(onednn_ctx *c)
             goto done;
     }
 
-    dnnl_memory_desc_t src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    dnnl_memory_desc_t wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    int mems[4];
-    if ((st = onednn_plan_src(c, nd->in[0], &src_md, &mems[0])) != MLIC_OK ||
-        (st = onednn_plan_weights(c, &user_wei_md, mlic_graph_param(g, nd->weight), &wei_md,
-                                  &mems[1])) != MLIC_OK ||
-        (st = onednn_plan_dst(c, &dst_md, &mems[2])) != MLIC_OK ||
-        (nd->bias >= 0 && (st = onednn_plan_param(c, nd->bias, &mems[3])) != MLIC_OK))
-        goto done;
-    st = onednn_plan_step(c, pd, nd->bias >= 0 ? 4 : 3, args, mems);
+    st = onednn_plan_weighted_step(c, pd, &user_wei_md);
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);

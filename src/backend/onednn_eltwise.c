@@ -3,28 +3,17 @@
 #include "backend/onednn.h"
 #include "core/error.h"
 
-static mlic_status value_md(const onednn_ctx *c, int value, dnnl_memory_desc_t *md)
-{
-    int m = c->value_mem[value];
-    if (m < 0)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "graph: value %d is read before it is produced",
-                         value);
-    *md = c->p->mems[m].md;
-    return MLIC_OK;
-}
-
 mlic_status onednn_plan_act(onednn_ctx *c)
 {
     const mlic_node *nd = &c->s->g->nodes[c->node];
     mlic_status st = MLIC_OK;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t md;
 
     if (nd->fused_add >= 0 || nd->fused_act != MLIC_ACT_NONE)
         return mlic_fail(MLIC_ERR_UNSUPPORTED,
                          "fused add/activation on an activation is not supported");
-    if ((st = value_md(c, nd->in[0], &md)) != MLIC_OK)
+    if ((st = onednn_plan_value_md(c, nd->in[0], &md)) != MLIC_OK)
         return st;
     dnnl_eltwise_desc_t desc;
     if (nd->op == MLIC_OP_RELU6)
@@ -33,9 +22,8 @@ mlic_status onednn_plan_act(onednn_ctx *c)
     else
         ONEDNN_CALL(dnnl_eltwise_forward_desc_init,
                     (&desc, dnnl_forward_inference, dnnl_eltwise_relu, &md, 0.0f, 0.0f));
-    if ((st = onednn_plan_attr(c, 0, &attr)) != MLIC_OK)
+    if ((st = onednn_plan_pd(c, 0, &desc, &pd)) != MLIC_OK)
         goto done;
-    ONEDNN_CALL(dnnl_primitive_desc_create, (&pd, &desc, attr, c->s->engine, NULL));
     int args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST}, mems[2];
     if ((st = onednn_plan_src(c, nd->in[0], &md, &mems[0])) != MLIC_OK ||
         (st = onednn_plan_dst_inplace(c, &md, nd->in[0], &mems[1])) != MLIC_OK)
@@ -44,8 +32,6 @@ mlic_status onednn_plan_act(onednn_ctx *c)
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
@@ -55,19 +41,17 @@ mlic_status onednn_plan_add(onednn_ctx *c)
 {
     const mlic_node *nd = &c->s->g->nodes[c->node];
     mlic_status st = MLIC_OK;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t md;
 
     if (nd->in[1] < 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "add without a second input");
-    if ((st = value_md(c, nd->in[0], &md)) != MLIC_OK)
+    if ((st = onednn_plan_value_md(c, nd->in[0], &md)) != MLIC_OK)
         return st;
     dnnl_binary_desc_t desc;
     ONEDNN_CALL(dnnl_binary_desc_init, (&desc, dnnl_binary_add, &md, &md, &md));
-    if ((st = onednn_plan_attr(c, 1, &attr)) != MLIC_OK)
+    if ((st = onednn_plan_pd(c, 1, &desc, &pd)) != MLIC_OK)
         goto done;
-    ONEDNN_CALL(dnnl_primitive_desc_create, (&pd, &desc, attr, c->s->engine, NULL));
     int args[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST}, mems[3];
     if ((st = onednn_plan_src(c, nd->in[0], &md, &mems[0])) != MLIC_OK ||
         (st = onednn_plan_src(c, nd->in[1], &md, &mems[1])) != MLIC_OK)
@@ -81,7 +65,5 @@ mlic_status onednn_plan_add(onednn_ctx *c)
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return st;
 }

@@ -43,16 +43,13 @@ mlic_status onednn_plan_linear(onednn_ctx *c)
     if (nd->bias >= 0 && g->params[nd->bias].numel != (size_t)k)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "bias %s has %zu values, expected %d",
                          g->params[nd->bias].name, g->params[nd->bias].numel, k);
-    int have = c->value_mem[nd->in[0]];
-    if (have < 0)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "graph: value %d is read before it is produced",
-                         nd->in[0]);
-    if ((st = onednn_plan_attr(c, 1, &attr)) != MLIC_OK)
+    dnnl_memory_desc_t src_md, user_wei_md;
+    if ((st = onednn_plan_value_md(c, nd->in[0], &src_md)) != MLIC_OK ||
+        (st = onednn_plan_attr(c, 1, &attr)) != MLIC_OK)
         return st;
 
     /* Read the pooled features in their producer's layout; only if oneDNN has no inner
      * product for it, let it choose (and reorder). */
-    dnnl_memory_desc_t src_md = c->p->mems[have].md, user_wei_md;
     dnnl_inner_product_desc_t desc;
     if ((st = ip_desc(&desc, &src_md, k, nd->bias >= 0, &user_wei_md)) != MLIC_OK)
         goto done;
@@ -65,18 +62,7 @@ mlic_status onednn_plan_linear(onednn_ctx *c)
             goto done;
         ONEDNN_CALL(dnnl_primitive_desc_create, (&pd, &desc, attr, c->s->engine, NULL));
     }
-    src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    dnnl_memory_desc_t wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    int mems[4];
-    if ((st = onednn_plan_src(c, nd->in[0], &src_md, &mems[0])) != MLIC_OK ||
-        (st = onednn_plan_weights(c, &user_wei_md, mlic_graph_param(g, nd->weight), &wei_md,
-                                  &mems[1])) != MLIC_OK ||
-        (st = onednn_plan_dst(c, &dst_md, &mems[2])) != MLIC_OK ||
-        (nd->bias >= 0 && (st = onednn_plan_param(c, nd->bias, &mems[3])) != MLIC_OK))
-        goto done;
-    st = onednn_plan_step(c, pd, nd->bias >= 0 ? 4 : 3, args, mems);
+    st = onednn_plan_weighted_step(c, pd, &user_wei_md);
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);

@@ -116,6 +116,16 @@ static mlic_status nomem(void)
     return mlic_fail(MLIC_ERR_NOMEM, "oneDNN backend: out of memory while planning");
 }
 
+mlic_status onednn_plan_value_md(const onednn_ctx *c, int value, dnnl_memory_desc_t *md)
+{
+    int m = c->value_mem[value];
+    if (m < 0)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "graph: value %d is read before it is produced",
+                         value);
+    *md = c->p->mems[m].md;
+    return MLIC_OK;
+}
+
 mlic_status onednn_plan_src(onednn_ctx *c, int value, const dnnl_memory_desc_t *want, int *mem)
 {
     onednn_plan *p = c->p;
@@ -250,6 +260,19 @@ done:
         dnnl_primitive_attr_destroy(*attr);
         *attr = NULL;
     }
+    return st;
+}
+
+mlic_status onednn_plan_pd(onednn_ctx *c, int with_fusion, const_dnnl_op_desc_t desc,
+                           dnnl_primitive_desc_t *pd)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    mlic_status st = onednn_plan_attr(c, with_fusion, &attr);
+    if (st != MLIC_OK)
+        return st;
+    ONEDNN_CALL(dnnl_primitive_desc_create, (pd, desc, attr, c->s->engine, NULL));
+done:
+    dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
@@ -389,4 +412,24 @@ mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem)
         st = nomem();
 done:
     return st;
+}
+
+mlic_status onednn_plan_weighted_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd,
+                                      const dnnl_memory_desc_t *user_wei_md)
+{
+    const mlic_graph *g = c->s->g;
+    const mlic_node *nd = &g->nodes[c->node];
+    mlic_status st;
+    dnnl_memory_desc_t src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+    int mems[4];
+    if ((st = onednn_plan_src(c, nd->in[0], &src_md, &mems[0])) != MLIC_OK ||
+        (st = onednn_plan_weights(c, user_wei_md, mlic_graph_param(g, nd->weight), &wei_md,
+                                  &mems[1])) != MLIC_OK ||
+        (st = onednn_plan_dst(c, &dst_md, &mems[2])) != MLIC_OK ||
+        (nd->bias >= 0 && (st = onednn_plan_param(c, nd->bias, &mems[3])) != MLIC_OK))
+        return st;
+    return onednn_plan_step(c, pd, nd->bias >= 0 ? 4 : 3, args, mems);
 }

@@ -11,25 +11,20 @@ static mlic_status plan_pool(onednn_ctx *c, dnnl_alg_kind_t alg, int kh, int kw,
     const mlic_node *nd = &g->nodes[c->node];
     mlic_shape3 out = g->values[nd->out];
     mlic_status st = MLIC_OK;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
 
     if (nd->fused_add >= 0 || nd->fused_act != MLIC_ACT_NONE)
         return mlic_fail(MLIC_ERR_UNSUPPORTED, "fused add/activation on pooling is not supported");
-    int have = c->value_mem[nd->in[0]];
-    if (have < 0)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "graph: value %d is read before it is produced",
-                         nd->in[0]);
-    dnnl_memory_desc_t src_md = c->p->mems[have].md, dst_md;
-    if ((st = onednn_md_4d(&dst_md, c->p->n, out.c, out.h, out.w, dnnl_format_tag_any)) != MLIC_OK)
+    dnnl_memory_desc_t src_md, dst_md;
+    if ((st = onednn_plan_value_md(c, nd->in[0], &src_md)) != MLIC_OK ||
+        (st = onednn_md_4d(&dst_md, c->p->n, out.c, out.h, out.w, dnnl_format_tag_any)) != MLIC_OK)
         return st;
     dnnl_pooling_desc_t desc;
     dnnl_dims_t strides = {stride, stride}, kernel = {kh, kw}, padding = {pad, pad};
     ONEDNN_CALL(dnnl_pooling_forward_desc_init, (&desc, dnnl_forward_inference, alg, &src_md,
                                                  &dst_md, strides, kernel, padding, padding));
-    if ((st = onednn_plan_attr(c, 0, &attr)) != MLIC_OK)
+    if ((st = onednn_plan_pd(c, 0, &desc, &pd)) != MLIC_OK)
         goto done;
-    ONEDNN_CALL(dnnl_primitive_desc_create, (&pd, &desc, attr, c->s->engine, NULL));
     dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     int args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST}, mems[2];
     if ((st = onednn_plan_src(c, nd->in[0], &src_md, &mems[0])) != MLIC_OK ||
@@ -39,8 +34,6 @@ static mlic_status plan_pool(onednn_ctx *c, dnnl_alg_kind_t alg, int kh, int kw,
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
