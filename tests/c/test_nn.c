@@ -1,7 +1,6 @@
 /* Kernel and graph tests: every kernel against a naive loop written straight from the op's
  * definition, and folding against the unfolded graph on random weights. */
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,24 +9,7 @@
 #include "nn/graph.h"
 #include "nn/graph_builder.h"
 #include "nn/kernels.h"
-
-typedef struct {
-    uint64_t s;
-} rng;
-
-static float uniform(rng *r, float lo, float hi)
-{
-    r->s = r->s * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (float)((r->s >> 40) / 16777216.0);
-}
-
-static float *random_buf(rng *r, size_t n, float lo, float hi)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = uniform(r, lo, hi);
-    return p;
-}
+#include "test_rng.h"
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {

@@ -4,7 +4,6 @@
  * dropout, max pooling with padding, global average pooling, linear), then whole folded archs
  * on random weights, at full and at smaller batch sizes. */
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,26 +11,9 @@
 #include "check.h"
 #include "nn/graph.h"
 #include "nn/graph_builder.h"
+#include "test_rng.h"
 
 #if MLIC_HAVE_ONEDNN
-
-typedef struct {
-    uint64_t s;
-} rng;
-
-static float uniform(rng *r, float lo, float hi)
-{
-    r->s = r->s * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (float)((r->s >> 40) / 16777216.0);
-}
-
-static float *random_buf(rng *r, size_t n, float lo, float hi)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = uniform(r, lo, hi);
-    return p;
-}
 
 /* Random weights in [-w, w]; batch norm scales and variances in [0.5, 2]. */
 static void randomise(mlic_graph *g, rng *r, float w)
