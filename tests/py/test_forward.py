@@ -1,7 +1,6 @@
 """Inference against PyTorch: random torchvision weights (batch norm statistics and affine
 randomised too, so that folding matters) written as an mlic model file, run through
 build/tests/tool_forward, compared with the torchvision model in eval mode."""
-import json
 import os
 import subprocess
 
@@ -10,7 +9,7 @@ import pytest
 import torch
 import torchvision
 
-import st
+from torch_models import randomise_bn, write_forward_case
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "build", "tests", "tool_forward")
@@ -28,25 +27,14 @@ CASES = [
 ]
 
 
-def randomise(model, seed):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-    model.eval()
-
-
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
 def case(request, tmp_path_factory):
     arch, k, crop, n = request.param
     seed = sum(map(ord, arch))
     torch.manual_seed(seed)
     model = getattr(torchvision.models, arch)(num_classes=k)
-    randomise(model, seed)
+    torch.manual_seed(seed)
+    randomise_bn(model)
     x = torch.randn(n, 3, crop, crop)
     with torch.no_grad():
         head = model.fc if arch.startswith("resnet") else model.classifier[1]
@@ -57,13 +45,7 @@ def case(request, tmp_path_factory):
         head.bias /= s
         want = model(x).double().numpy()
     d = tmp_path_factory.mktemp(arch)
-    meta = {"format_version": 1, "arch": arch, "classes": ["c%d" % i for i in range(k)],
-            "thresholds": [0.5] * k, "resize": crop, "crop": crop,
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-    model_path = str(d / "model.safetensors")
-    st.save(model_path, st.state_dict_numpy(model), {"mlic": json.dumps(meta)})
-    in_path = str(d / "input.bin")
-    x.numpy().astype("<f4").tofile(in_path)
+    model_path, in_path = write_forward_case(d, arch, k, crop, model, x)
     return {"arch": arch, "k": k, "n": n, "model": model_path, "input": in_path, "dir": d,
             "want": want}
 

@@ -2,7 +2,6 @@
 the engine cuts into chunks smaller than max_batch (each chunk size gets its own oneDNN plan),
 a max_batch larger than the run, one thread, and input sizes that are no multiple of the SIMD
 block or of the network's stride."""
-import json
 import os
 import subprocess
 
@@ -11,7 +10,7 @@ import pytest
 import torch
 import torchvision
 
-import st
+from torch_models import randomise_bn, write_forward_case
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "build", "tests", "tool_forward")
@@ -26,25 +25,12 @@ def case(request, tmp_path_factory):
     arch, k, crop, n = request.param
     torch.manual_seed(7)
     model = getattr(torchvision.models, arch)(num_classes=k)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-    model.eval()
+    randomise_bn(model)
     x = torch.randn(n, 3, crop, crop)
     with torch.no_grad():
         want = model(x).double().numpy()
     d = tmp_path_factory.mktemp(arch)
-    meta = {"format_version": 1, "arch": arch, "classes": ["c%d" % i for i in range(k)],
-            "thresholds": [0.5] * k, "resize": crop, "crop": crop,
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-    model_path = str(d / "model.safetensors")
-    st.save(model_path, st.state_dict_numpy(model), {"mlic": json.dumps(meta)})
-    in_path = str(d / "input.bin")
-    x.numpy().astype("<f4").tofile(in_path)
+    model_path, in_path = write_forward_case(d, arch, k, crop, model, x)
     return {"k": k, "n": n, "model": model_path, "input": in_path, "dir": d, "want": want}
 
 

@@ -15,11 +15,11 @@ import time
 import numpy as np
 import pytest
 import torch
-import torchvision
 from PIL import Image
 from torchvision import transforms
 
 import st
+from torch_models import random_resnet18
 
 CLASSES = ["cat", 'say "hi"', "back\\slash\ttab", "猫 ünï"]
 THRESHOLDS = [0.3, 0.5, 0.6, 0.9]
@@ -34,18 +34,7 @@ NIMG = 6
 def work(tmp_path_factory):
     """A random resnet18 with 4 classes saved as an mlic model, and NIMG PNG images."""
     d = tmp_path_factory.mktemp("predict")
-    torch.manual_seed(0)
-    net = torchvision.models.resnet18(num_classes=len(CLASSES))
-    g = torch.Generator().manual_seed(1)
-    # Batch-norm statistics away from (0, 1) so folding them is exercised.
-    for mod in net.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            n = mod.num_features
-            mod.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            mod.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            mod.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            mod.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
-    net.eval()
+    net = random_resnet18(len(CLASSES))
     meta = {"format_version": 1, "arch": "resnet18", "classes": CLASSES, "thresholds": THRESHOLDS,
             "resize": RESIZE, "crop": CROP, "mean": MEAN, "std": STD}
     model = d / "model.safetensors"
