@@ -22,10 +22,10 @@ import torch
 import torchvision
 
 import st
+from apparel import DATA, write_subset
 from dist_fixtures import MPI_ENV, MPIRUN, mpi_skip_reason, mpirun_cmd, run
 from test_resume import kill_job
 
-DATA = "/work/shared/data/apparel"
 BASE = ["--arch", "resnet18", "--crop", "32", "--threads", "1", "--workers", "1", "--seed", "3",
         "--lr", "0.05", "--epochs", "3"]
 
@@ -38,13 +38,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """16 training images (two global batches of 8) and 16 validation images."""
-    d = tmp_path_factory.mktemp("apparel")
-    for name, step, keep, rem in (("train", 37, 16, 1), ("val", 10, 16, 3)):
-        lines = open(os.path.join(DATA, name + ".txt")).read().splitlines()
-        pick = [l for i, l in enumerate(lines, 1) if i % step == rem][:keep]
-        (d / (name + ".txt")).write_text("\n".join(pick) + "\n")
-    shutil.copy(os.path.join(DATA, "classes.txt"), d / "classes.txt")
-    return d
+    return write_subset(tmp_path_factory.mktemp("apparel"), (("train", 37, 16, 1), ("val", 10, 16, 3)))
 
 
 def train_cmd(mlic, data, folder, batch, *extra):

@@ -13,9 +13,9 @@ import torch
 import torchvision
 
 import st
+from apparel import DATA, write_subset
 from conftest import ROOT
 
-DATA = "/work/shared/data/apparel"
 TOOL = os.path.join(ROOT, "build", "tests", "tool_train_step")
 # One compute thread: on a busy two-core machine OpenMP's spinning barriers slow a tiny network
 # down many times over (results do not depend on the thread count, test_train_step checks).
@@ -28,13 +28,7 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(DATA), reason="apparel data se
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """48 training images (every 37th: all seven classes) and 25 validation images."""
-    d = tmp_path_factory.mktemp("apparel")
-    for name, step, keep, rem in (("train", 37, 48, 1), ("val", 10, 25, 3)):
-        lines = open(os.path.join(DATA, name + ".txt")).read().splitlines()
-        pick = [l for i, l in enumerate(lines, 1) if i % step == rem][:keep]
-        (d / (name + ".txt")).write_text("\n".join(pick) + "\n")
-    shutil.copy(os.path.join(DATA, "classes.txt"), d / "classes.txt")
-    return d
+    return write_subset(tmp_path_factory.mktemp("apparel"), (("train", 37, 48, 1), ("val", 10, 25, 3)))
 
 
 def train(mlic, data, out, *extra, check=True):
