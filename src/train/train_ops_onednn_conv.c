@@ -432,7 +432,10 @@ static mlic_status backward(mlic_train_ctx *c, int i, conv_plan *p)
     mlic_status st;
     if ((st = mlic_train_onednn_operand_bind(&p->ddst, s, c->dvalue[nd->out])) != MLIC_OK)
         return st;
-    if (dx && p->bwd_data) {
+    if (dx && !p->bwd_data)
+        return mlic_fail(MLIC_ERR_INTERNAL, "convolution %s: the executor asks for an input "
+                         "gradient the backend's plan has none for", nd->name);
+    if (dx) {
         if ((st = mlic_train_onednn_operand_bind(&p->d_wei, s, param_ptr(c, nd->weight))) !=
                 MLIC_OK ||
             (st = mlic_train_onednn_operand_bind(&p->d_dsrc, s, dx)) != MLIC_OK ||

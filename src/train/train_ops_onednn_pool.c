@@ -187,6 +187,8 @@ void mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i)
     while (p && (p->n != c->n || p->threads != threads))
         p = p->next;
     mlic_status st;
+    if (!c->dvalue[nd->in[0]])
+        return;
     if (!p || !p->bwd) {
         mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL,
                                              "max pool %s: backward before its training "
