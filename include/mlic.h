@@ -152,6 +152,15 @@ mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *i
 typedef enum { MLIC_IMAGE_TYPE_URL = 0, MLIC_IMAGE_TYPE_BASE64 } mlic_image_type;
 typedef enum { MLIC_FORMAT_EV = 0, MLIC_FORMAT_JSONL } mlic_output_format;
 
+/* Where a run stands, for a progress line. */
+typedef struct {
+    uint64_t done;   /* lines written so far */
+    uint64_t failed; /* of which failed */
+    uint64_t total;  /* lines in the list (this rank's share when nranks > 1); 0: unknown */
+    double seconds;  /* since the run started reading the list */
+    int final;       /* the run has completed: the last report */
+} mlic_predict_progress;
+
 typedef struct {
     const char *model_path;
     const char *input_path;   /* the list, one image per line */
@@ -165,7 +174,11 @@ typedef struct {
     int decode_threads;       /* 0 = automatic */
     mlic_backend_kind backend;
     uint64_t max_pixels;      /* 0 = default */
-    int progress;             /* print a progress line on stderr */
+    /* Called after every batch written and once more (final = 1) when the run completes, one
+     * call at a time (from the writer thread, the final one from the caller's); rank 0 only.
+     * NULL: no reports (and no counting of the list for a total). The library prints nothing. */
+    void (*progress)(void *user, const mlic_predict_progress *p);
+    void *progress_user;
     double http_timeout;      /* seconds per HTTP attempt (3 retries on transient errors); 0 = 60 */
     /* Distributed runs (docs/distributed.md). nranks <= 1: the whole list, written to output_path.
      * nranks > 1: this process answers share `rank` (0-based) of the list, split by bytes, and

@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/progress_line.h"
 #include "dist/parts.h"
 #include "dist/workers.h"
 #include "mlic.h"
@@ -319,7 +320,7 @@ static int run_mpi(mlic_predict_opts *o)
     o->nranks = size;
     o->exchange = mlic_mpi_exchange;
     if (rank != 0)
-        o->progress = 0;
+        o->progress = NULL;
     share_cores(o, local);
     int code = size > 1 ? run_share(o, "rank") : run_single(o);
     int failed = code == 1 || code == 2 ? code : 0, worst = failed;
@@ -416,7 +417,12 @@ int mlic_cmd_predict(int argc, char **argv)
         return mlic_args_usage_error(CMD, "no input list given: pass --input LIST (or -Dinput_oss_file=LIST)");
     if (!o.output_path)
         return mlic_args_usage_error(CMD, "no output given: pass --output OUT (or -Doutput_oss_file=OUT)");
-    o.progress = progress >= 0 ? progress : isatty(STDERR_FILENO);
+    mlic_progress_line line;
+    mlic_progress_line_init(&line);
+    if (progress >= 0 ? progress : line.tty) {
+        o.progress = mlic_progress_line_report;
+        o.progress_user = &line;
+    }
 
     if (getenv(MLIC_WORKER_ENV))
         return run_worker(&o, workers);

@@ -768,7 +768,7 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
 
     int progress = o->progress && share.rank == 0;
     uint64_t total = share.nranks > 1 ? share.share_total : progress ? count_lines(p.list) : 0;
-    mlic_progress_start(&p.progress, progress, total);
+    mlic_progress_start(&p.progress, progress ? o->progress : NULL, o->progress_user, total);
     if (share.start_offset > 0 && fseeko(p.list, (off_t)share.start_offset, SEEK_SET) != 0) {
         st = mlic_fail(MLIC_ERR_IO, "seeking to byte %llu of the list '%s': %s",
                        (unsigned long long)share.start_offset, o->input_path, strerror(errno));
