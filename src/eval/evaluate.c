@@ -157,19 +157,3 @@ mlic_status mlic_eval_engine(mlic_eval_result *out, mlic_engine *e, const mlic_m
                                   (int)d->nitems, k, out->thresholds);
     return st;
 }
-
-mlic_status mlic_eval_run(mlic_eval_result *out, const mlic_model *m, const mlic_dataset *d,
-                          const mlic_eval_opts *o, const char *what)
-{
-    memset(out, 0, sizeof *out);
-    if (!m || !o)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "evaluate: a model and options are needed");
-    mlic_engine *e;
-    int batch = o->batch_size > 0 ? o->batch_size : DEFAULT_BATCH;
-    mlic_status st = mlic_engine_create(&e, m, o->backend, batch, o->threads);
-    if (st != MLIC_OK)
-        return mlic_fail_prefix(st, "preparing the model for inference: ");
-    st = mlic_eval_engine(out, e, m, d, o, what);
-    mlic_engine_destroy(e);
-    return st;
-}

@@ -17,9 +17,9 @@
 #include "mlic.h"
 
 typedef struct {
-    mlic_backend_kind backend; /* mlic_eval_run only */
+    mlic_backend_kind backend; /* for the caller's engine (mlic_eval_engine does not read it) */
     int batch_size;            /* 0 = 32 */
-    int threads;               /* inference threads (mlic_eval_run only), 0 = all cores */
+    int threads;               /* inference threads for the caller's engine, 0 = all cores */
     int workers;               /* decoding threads, 0 = all cores */
     float threshold;           /* < 0: the model's per-class thresholds */
     uint64_t max_pixels;       /* 0 = the decoders' default */
@@ -43,14 +43,9 @@ void mlic_eval_opts_init(mlic_eval_opts *o);
 mlic_status mlic_eval_map_classes(int *map, const mlic_model *m, const mlic_dataset *d,
                                   const char *what);
 
-/* Creates an engine for m and evaluates it on every image of d; *out is zeroed first and must
- * be released with mlic_eval_result_free, also after a failure. An image that cannot be read
- * or decoded fails the run, naming the file. */
-mlic_status mlic_eval_run(mlic_eval_result *out, const mlic_model *m, const mlic_dataset *d,
-                          const mlic_eval_opts *o, const char *what);
-
-/* The same on an engine the caller made for m (a trainer evaluating every epoch); its max_batch
- * must be at least o->batch_size. */
+/* Evaluates m, run by an engine the caller made for it (max_batch at least o->batch_size), on
+ * every image of d; *out is zeroed first and must be released with mlic_eval_result_free, also
+ * after a failure. An image that cannot be read or decoded fails the run, naming the file. */
 mlic_status mlic_eval_engine(mlic_eval_result *out, mlic_engine *e, const mlic_model *m,
                              const mlic_dataset *d, const mlic_eval_opts *o, const char *what);
 

@@ -38,8 +38,6 @@ static const struct {
 
 const char *mlic_dtype_name(mlic_dtype t) { return t < MLIC_DTYPE_COUNT ? dtypes[t].name : "?"; }
 
-size_t mlic_dtype_size(mlic_dtype t) { return t < MLIC_DTYPE_COUNT ? dtypes[t].size : 0; }
-
 struct mlic_safetensors {
     char *path;
     int fd;
@@ -349,8 +347,6 @@ void mlic_safetensors_close(mlic_safetensors *f)
 }
 
 const char *mlic_safetensors_path(const mlic_safetensors *f) { return f->path; }
-
-uint64_t mlic_safetensors_file_size(const mlic_safetensors *f) { return f->file_size; }
 
 int mlic_safetensors_count(const mlic_safetensors *f) { return f->ntensors; }
 

@@ -37,7 +37,6 @@ typedef enum {
 } mlic_dtype;
 
 const char *mlic_dtype_name(mlic_dtype t); /* "F32" */
-size_t mlic_dtype_size(mlic_dtype t);      /* bytes per element */
 
 typedef struct {
     char *name;
@@ -57,7 +56,6 @@ mlic_status mlic_safetensors_open(mlic_safetensors **out, const char *path);
 void mlic_safetensors_close(mlic_safetensors *f);
 
 const char *mlic_safetensors_path(const mlic_safetensors *f);
-uint64_t mlic_safetensors_file_size(const mlic_safetensors *f);
 /* Tensors in header order. */
 int mlic_safetensors_count(const mlic_safetensors *f);
 const mlic_safetensors_tensor *mlic_safetensors_tensor_at(const mlic_safetensors *f, int i);
