@@ -4,16 +4,18 @@
  * dropout, max pooling with padding, global average pooling, linear), then whole folded archs
  * on random weights, at full and at smaller batch sizes. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
-#include "check.h"
 #include "nn/graph.h"
 #include "nn/graph_builder.h"
-#include "test_rng.h"
 
 #if MLIC_HAVE_ONEDNN
+
+#include "check.h"
+#include "test_rng.h"
 
 /* Random weights in [-w, w]; batch norm scales and variances in [0.5, 2]. */
 static void randomise(mlic_graph *g, rng *r, float w)
