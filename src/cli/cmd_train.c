@@ -63,6 +63,8 @@ static void usage(FILE *f)
         "  --crop N              network input N x N (default 224)\n"
         "  --resize N            eval resize of the shorter side, 0 for none (default\n"
         "                        crop * 256/224)\n"
+        "  --jitter F            colour jitter: brightness, contrast and saturation factors\n"
+        "                        drawn from [1-F, 1+F] (default 0.4; 0 turns it off)\n"
         "  --seed N              shuffling, augmentation, dropout, init (default 0)\n"
         "  --threads N           compute threads (default: all cores)\n"
         "  --workers N           image decoding threads (default: as --threads)\n"
@@ -215,7 +217,7 @@ int mlic_cmd_train(int argc, char **argv)
     mlic_train_opts o;
     mlic_train_opts_init(&o);
     const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce";
-    const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL;
+    const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL, *jitter = NULL;
     int crop = 0, resize = -1; /* -1: crop * 256/224; 0: no resize */
     const struct {
         const char *name;
@@ -226,7 +228,7 @@ int mlic_cmd_train(int argc, char **argv)
         {"--checkpoint", &o.checkpoint_path}, {"--pretrained", &o.pretrained_path},
         {"--log", &o.log_path}, {"--optimizer", &optimizer}, {"--schedule", &schedule},
         {"--loss", &loss}, {"--lr", &lr}, {"--weight-decay", &wd}, {"--momentum", &momentum},
-        {"--max-grad-norm", &grad_norm}, {"--seed", &seed},
+        {"--max-grad-norm", &grad_norm}, {"--seed", &seed}, {"--jitter", &jitter},
     };
     /* --stop-after-epochs N ends the run after N epochs as if it were killed: for tests of
      * --resume, not shown in --help. */
@@ -292,6 +294,7 @@ int mlic_cmd_train(int argc, char **argv)
         (wd && parse_double(&o.weight_decay, "--weight-decay", wd)) ||
         (momentum && parse_double(&o.momentum, "--momentum", momentum)) ||
         (grad_norm && mlic_args_float(CMD, "--max-grad-norm", grad_norm, &o.max_grad_norm)) ||
+        (jitter && mlic_args_float(CMD, "--jitter", jitter, &o.jitter)) ||
         (seed && parse_seed(&o.seed, seed)))
         return 2;
     if (crop)

@@ -83,6 +83,7 @@ void mlic_train_opts_init(mlic_train_opts *o)
     o->loss = MLIC_LOSS_BCE;
     o->crop = 224;
     o->resize = 256;
+    o->jitter = 0.4f;
     mlic_train_opts_optimizer_defaults(o, MLIC_OPTIM_SGD);
 }
 
@@ -219,6 +220,8 @@ static mlic_status setup(trainer *t)
         return s;
     t->loss = mlic_loss_defaults(o->loss);
     t->aug = mlic_augment_cfg_default(&t->model->pre);
+    for (int i = 0; i < 3; i++)
+        t->aug.jitter[i] = o->jitter;
     const size_t n = t->train->nitems;
     t->order = malloc(n * sizeof *t->order);
     t->shard = malloc((size_t)t->batches * (size_t)o->batch_size * sizeof *t->shard);

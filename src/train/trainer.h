@@ -78,6 +78,7 @@ typedef struct {
     int lr_step_epochs;           /* STEP schedule: epochs between decays (x0.1) */
     mlic_loss_kind loss;
     int crop, resize;
+    float jitter;                 /* colour jitter strength (brightness, contrast, saturation); 0 = off */
     int freeze_backbone;
     uint64_t seed;
     int threads;                  /* compute threads, 0 = all cores */

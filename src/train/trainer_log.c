@@ -42,6 +42,7 @@ char *mlic_trainer_config_json(const mlic_train_opts *o, const mlic_model *m, si
              cJSON_AddNumberToObject(root, "train_items", (double)train_items) &&
              cJSON_AddNumberToObject(root, "crop", o->crop) &&
              cJSON_AddNumberToObject(root, "resize", o->resize) &&
+             cJSON_AddNumberToObject(root, "jitter", o->jitter) &&
              cJSON_AddNumberToObject(root, "batch_size", o->batch_size) &&
              cJSON_AddStringToObject(root, "optimizer", optim_name(o->optimizer)) &&
              cJSON_AddNumberToObject(root, "lr", o->lr) &&
