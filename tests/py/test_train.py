@@ -103,6 +103,20 @@ def test_resume_refuses_other_settings(mlic, data, straight, tmp_path):
     assert "lr" in r.stderr and "0.05" in r.stderr and "--resume" in r.stderr
 
 
+def test_jitter_option_changes_augmentation_and_is_a_resume_setting(mlic, data, straight, tmp_path):
+    d, _ = straight
+    out = tmp_path / "m.safetensors"
+    train(mlic, data, out, "--epochs", 2, "--jitter", 0)
+    a, b = st.load(str(d / "m.safetensors"))[0], st.load(str(out))[0]
+    assert not np.array_equal(a["conv1.weight"], b["conv1.weight"])
+    r = train(mlic, data, tmp_path / "r.safetensors", "--epochs", 1, "--jitter", -0.5, check=False)
+    assert r.returncode == 1 and "jitter" in r.stderr
+    shutil.copy(d / "m.safetensors.ckpt", tmp_path / "c.safetensors.ckpt")
+    r = train(mlic, data, tmp_path / "c.safetensors", "--epochs", 3, "--resume", "--jitter", 0,
+              check=False)
+    assert r.returncode == 1 and "jitter" in r.stderr
+
+
 def test_pretrained_frozen_backbone_changes_only_the_head(mlic, data, tmp_path):
     torch.manual_seed(0)
     sd = st.state_dict_numpy(torchvision.models.resnet18())  # an ImageNet-shaped head
