@@ -75,7 +75,7 @@ static void mark_gradients(mlic_train_onednn_state *s)
     }
 }
 
-static mlic_status state_create(void **out, const mlic_graph *g, int max_batch)
+static mlic_status state_create(void **out, const mlic_graph *g, int winograd)
 {
     *out = NULL;
     mlic_status st = MLIC_OK;
@@ -84,6 +84,7 @@ static mlic_status state_create(void **out, const mlic_graph *g, int max_batch)
         return nomem(g);
     s->g = g;
     s->blocked = blocked_tag();
+    s->winograd = winograd;
     s->needs_grad = calloc((size_t)g->nvalues, 1);
     s->last_reader = calloc((size_t)g->nvalues, sizeof *s->last_reader);
     s->node = calloc((size_t)g->nnodes, sizeof *s->node);
@@ -101,6 +102,16 @@ done:
     else
         *out = s;
     return st;
+}
+
+static mlic_status state_create_winograd(void **out, const mlic_graph *g, int max_batch)
+{
+    return state_create(out, g, 1);
+}
+
+static mlic_status state_create_direct(void **out, const mlic_graph *g, int max_batch)
+{
+    return state_create(out, g, 0);
 }
 
 mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes)
@@ -290,23 +301,33 @@ static size_t no_workspace(const mlic_graph *g, int i, int n)
     return 0;
 }
 
+#define ONEDNN_OPS                                                                              \
+    {                                                                                           \
+        [MLIC_OP_CONV] = {mlic_train_onednn_conv_forward, mlic_train_onednn_conv_backward,      \
+                          mlic_train_onednn_conv_workspace},                                    \
+        [MLIC_OP_BATCHNORM] = {ref_forward, ref_backward, ref_workspace},                       \
+        [MLIC_OP_RELU] = {ref_forward, ref_backward, ref_workspace},                            \
+        [MLIC_OP_RELU6] = {ref_forward, ref_backward, ref_workspace},                           \
+        [MLIC_OP_ADD] = {ref_forward, ref_backward, ref_workspace},                             \
+        [MLIC_OP_MAXPOOL] = {mlic_train_onednn_maxpool_forward,                                 \
+                             mlic_train_onednn_maxpool_backward, no_workspace},                 \
+        [MLIC_OP_GLOBAL_AVGPOOL] = {ref_forward, ref_backward, ref_workspace},                  \
+        [MLIC_OP_DROPOUT] = {ref_forward, ref_backward, ref_workspace},                         \
+        [MLIC_OP_LINEAR] = {ref_forward, ref_backward, ref_workspace},                          \
+    }
+
 const mlic_train_backend mlic_train_backend_onednn = {
     .name = "onednn",
-    .state_create = state_create,
+    .state_create = state_create_winograd,
     .state_destroy = state_destroy,
-    .op = {
-        [MLIC_OP_CONV] = {mlic_train_onednn_conv_forward, mlic_train_onednn_conv_backward,
-                          mlic_train_onednn_conv_workspace},
-        [MLIC_OP_BATCHNORM] = {ref_forward, ref_backward, ref_workspace},
-        [MLIC_OP_RELU] = {ref_forward, ref_backward, ref_workspace},
-        [MLIC_OP_RELU6] = {ref_forward, ref_backward, ref_workspace},
-        [MLIC_OP_ADD] = {ref_forward, ref_backward, ref_workspace},
-        [MLIC_OP_MAXPOOL] = {mlic_train_onednn_maxpool_forward,
-                             mlic_train_onednn_maxpool_backward, no_workspace},
-        [MLIC_OP_GLOBAL_AVGPOOL] = {ref_forward, ref_backward, ref_workspace},
-        [MLIC_OP_DROPOUT] = {ref_forward, ref_backward, ref_workspace},
-        [MLIC_OP_LINEAR] = {ref_forward, ref_backward, ref_workspace},
-    },
+    .op = ONEDNN_OPS,
+};
+
+const mlic_train_backend mlic_train_backend_onednn_direct = {
+    .name = "onednn-direct",
+    .state_create = state_create_direct,
+    .state_destroy = state_destroy,
+    .op = ONEDNN_OPS,
 };
 
 #endif /* MLIC_HAVE_ONEDNN */
@@ -327,6 +348,8 @@ const mlic_train_backend *mlic_train_backend_find(const char *name)
 #if MLIC_HAVE_ONEDNN
     if (!strcmp(name, mlic_train_backend_onednn.name))
         return &mlic_train_backend_onednn;
+    if (!strcmp(name, mlic_train_backend_onednn_direct.name))
+        return &mlic_train_backend_onednn_direct;
 #endif
     return NULL;
 }

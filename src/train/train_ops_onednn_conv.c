@@ -8,7 +8,7 @@
  * reach 120-190 on the same layers. The 1x1 ones over 56x56 and 28x28 maps are faster in NCHW
  * (resnet50's layer1: 16 ms forward instead of 21-23), but those gains came to 2% of a resnet50
  * step and mobilenet_v2 lost, so every convolution uses the blocked layout. The reorders take
- * about 5% of a resnet18 step. */
+ * about 5% of a resnet18 step. The 3x3 stride-1 ones try Winograd first (train_ops_onednn.h). */
 #if MLIC_HAVE_ONEDNN
 
 #include <omp.h>
@@ -17,9 +17,6 @@
 #include "backend/onednn.h"
 #include "core/error.h"
 #include "train/train_ops_onednn_impl.h"
-
-/* Direct convolution, as the inference backend: Winograd is no faster here and less exact. */
-#define CONV_ALG dnnl_convolution_direct
 
 /* The primitives of one node for one batch size and thread count. */
 typedef struct conv_plan {
@@ -139,6 +136,31 @@ done:
     return st;
 }
 
+/* The algorithms to try for a convolution, best first: Winograd F(4x4, 3x3) for the 3x3
+ * stride-1 ones where the state allows it, then direct. */
+static int algorithms(dnnl_alg_kind_t algs[2], const mlic_train_onednn_state *s,
+                      const conv_dims *d)
+{
+    int k = 0;
+    if (s->winograd && d->k == 3 && d->stride == 1 && d->groups == 1)
+        algs[k++] = dnnl_convolution_winograd;
+    algs[k++] = dnnl_convolution_direct;
+    return k;
+}
+
+/* *pd for desc, NULL where oneDNN has none or only its reference kernel. */
+static void make_pd(dnnl_primitive_desc_t *pd, const void *desc,
+                    const_dnnl_primitive_attr_t attr, const mlic_train_onednn_state *s,
+                    const_dnnl_primitive_desc_t hint)
+{
+    if (dnnl_primitive_desc_create(pd, desc, attr, s->engine, hint) != dnnl_success)
+        *pd = NULL;
+    else if (mlic_train_onednn_is_reference(*pd)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+    }
+}
+
 /* The forward primitive descriptor for these layouts; *pd stays NULL where oneDNN has none or
  * only its reference kernel. */
 static mlic_status forward_pd(dnnl_primitive_desc_t *pd, mlic_train_onednn_state *s,
@@ -148,22 +170,22 @@ static mlic_status forward_pd(dnnl_primitive_desc_t *pd, mlic_train_onednn_state
     mlic_status st = MLIC_OK;
     dnnl_convolution_desc_t desc;
     dnnl_dims_t strides = {d->stride, d->stride}, pad = {d->pad, d->pad};
+    dnnl_alg_kind_t algs[2];
+    const int nalgs = algorithms(algs, s, d);
     *pd = NULL;
-    ONEDNN_CALL(dnnl_convolution_forward_desc_init,
-                (&desc, dnnl_forward_training, CONV_ALG, &m->src, &m->wei,
-                 m->has_bias ? &m->bias : NULL, &m->dst, strides, pad, pad));
-    if (dnnl_primitive_desc_create(pd, &desc, attr, s->engine, NULL) != dnnl_success)
-        *pd = NULL;
-    else if (mlic_train_onednn_is_reference(*pd)) {
-        dnnl_primitive_desc_destroy(*pd);
-        *pd = NULL;
+    for (int a = 0; a < nalgs && !*pd; a++) {
+        ONEDNN_CALL(dnnl_convolution_forward_desc_init,
+                    (&desc, dnnl_forward_training, algs[a], &m->src, &m->wei,
+                     m->has_bias ? &m->bias : NULL, &m->dst, strides, pad, pad));
+        make_pd(pd, &desc, attr, s, NULL);
     }
 done:
     return st;
 }
 
 /* Backward primitive descriptors from the forward's layouts (weights left to oneDNN); NULL
- * where oneDNN has none or only its reference kernel. */
+ * where oneDNN has none or only its reference kernel. Each pass takes the best algorithm
+ * oneDNN has for it, whatever the forward's. */
 static mlic_status backward_pds(dnnl_primitive_desc_t *data_pd, dnnl_primitive_desc_t *wei_pd,
                                 mlic_train_onednn_state *s, const conv_dims *d,
                                 const conv_mds *m, const_dnnl_primitive_desc_t hint,
@@ -174,26 +196,21 @@ static mlic_status backward_pds(dnnl_primitive_desc_t *data_pd, dnnl_primitive_d
     dnnl_dims_t strides = {d->stride, d->stride}, pad = {d->pad, d->pad};
     const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(hint, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(hint, dnnl_query_dst_md, 0);
+    dnnl_alg_kind_t algs[2];
+    const int nalgs = algorithms(algs, s, d);
     *data_pd = *wei_pd = NULL;
-    if (want_data) {
+    for (int a = 0; want_data && a < nalgs && !*data_pd; a++) {
         ONEDNN_CALL(dnnl_convolution_backward_data_desc_init,
-                    (&desc, CONV_ALG, src, &m->wei, dst, strides, pad, pad));
-        if (dnnl_primitive_desc_create(data_pd, &desc, attr, s->engine, hint) != dnnl_success)
-            *data_pd = NULL;
+                    (&desc, algs[a], src, &m->wei, dst, strides, pad, pad));
+        make_pd(data_pd, &desc, attr, s, hint);
     }
-    ONEDNN_CALL(dnnl_convolution_backward_weights_desc_init,
-                (&desc, CONV_ALG, src, &m->wei, m->has_bias ? &m->bias : NULL, dst, strides,
-                 pad, pad));
-    if (dnnl_primitive_desc_create(wei_pd, &desc, attr, s->engine, hint) != dnnl_success)
-        *wei_pd = NULL;
+    for (int a = 0; a < nalgs && !*wei_pd; a++) {
+        ONEDNN_CALL(dnnl_convolution_backward_weights_desc_init,
+                    (&desc, algs[a], src, &m->wei, m->has_bias ? &m->bias : NULL, dst, strides,
+                     pad, pad));
+        make_pd(wei_pd, &desc, attr, s, hint);
+    }
 done:
-    for (int k = 0; k < 2; k++) {
-        dnnl_primitive_desc_t *pd = k ? wei_pd : data_pd;
-        if (*pd && mlic_train_onednn_is_reference(*pd)) {
-            dnnl_primitive_desc_destroy(*pd);
-            *pd = NULL;
-        }
-    }
     return st;
 }
 

@@ -14,6 +14,7 @@ typedef struct {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dnnl_format_tag_t blocked;  /* the CPU's blocked activation layout */
+    int winograd;               /* 3x3 stride-1 convolutions try Winograd first */
     uint8_t *needs_grad;        /* (nvalues) a gradient flows in (the executor's rule) */
     int *last_reader;           /* (nvalues) the last node reading the value, -1 for none */
     void **node;                /* (nnodes) the op's cache for the node, NULL until first use */

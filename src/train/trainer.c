@@ -171,8 +171,10 @@ static mlic_status make_model(trainer *t)
     }
     if (o->freeze_backbone)
         mlic_train_graph_freeze_backbone(g);
+    const mlic_train_backend *direct = mlic_train_backend_find("onednn-direct");
     return mlic_train_graph_create(&t->exec, g, o->batch_size, o->crop, o->crop,
-                                   mlic_train_backend_default());
+                                   o->direct_conv && direct ? direct
+                                                            : mlic_train_backend_default());
 }
 
 static mlic_status make_optimizer(trainer *t)

@@ -82,6 +82,7 @@ typedef struct {
     int freeze_backbone;
     uint64_t seed;
     int threads;                  /* compute threads, 0 = all cores */
+    int direct_conv;              /* oneDNN: no Winograd convolutions (train_ops_onednn.h) */
     int workers;                  /* decoding threads, 0 = as many as threads */
     int resume;                   /* continue from the checkpoint if it exists */
     int stop_after_epochs;        /* > 0: end this run after so many epochs, as if interrupted */

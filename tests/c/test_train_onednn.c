@@ -171,9 +171,11 @@ static size_t check_workspace(const mlic_graph *g, int i, int n)
     return a > b ? a : b;
 }
 
-static mlic_train_backend checking_backend(void)
+/* The checking table over the state of `base` (onednn or onednn-direct: the same op functions,
+ * a state with or without Winograd convolutions). */
+static mlic_train_backend checking_backend(const mlic_train_backend *base)
 {
-    mlic_train_backend be = mlic_train_backend_onednn;
+    mlic_train_backend be = *base;
     be.name = "check";
     for (int k = 0; k < MLIC_TRAIN_NUM_OPS; k++)
         be.op[k] = (mlic_train_op_impl){check_forward, check_backward, check_workspace};
@@ -237,9 +239,10 @@ static mlic_status step(mlic_train_graph *t, const float *x, const float *y, int
 }
 
 /* Node-by-node agreement over steps with batches of each size in ns (one executor). */
-static void nodes_agree(const char *arch, int size, const int *ns, int nsteps, int freeze)
+static void nodes_agree(const mlic_train_backend *base, const char *arch, int size,
+                        const int *ns, int nsteps, int freeze)
 {
-    const mlic_train_backend be = checking_backend();
+    const mlic_train_backend be = checking_backend(base);
     mlic_graph *g = make_graph(arch, 7);
     int max_batch = 0;
     for (int s = 0; s < nsteps; s++)
@@ -302,10 +305,14 @@ int main(void)
 {
     omp_set_num_threads(2);
     const int three[1] = {3}, mixed[3] = {4, 2, 4}, two[1] = {2};
-    nodes_agree("resnet18", 64, three, 1, 0);
-    nodes_agree("mobilenet_v2", 64, mixed, 3, 0); /* plans for two batch sizes */
-    nodes_agree("resnet50", 64, two, 1, 0);
-    nodes_agree("resnet18", 48, two, 1, 1);
+    const mlic_train_backend *wino = &mlic_train_backend_onednn,
+                             *direct = &mlic_train_backend_onednn_direct;
+    nodes_agree(wino, "resnet18", 64, three, 1, 0);
+    nodes_agree(direct, "resnet18", 64, three, 1, 0);
+    nodes_agree(wino, "mobilenet_v2", 64, mixed, 3, 0); /* plans for two batch sizes */
+    nodes_agree(wino, "resnet50", 64, two, 1, 0);
+    nodes_agree(direct, "resnet50", 64, two, 1, 0);
+    nodes_agree(wino, "resnet18", 48, two, 1, 1);
     repeat_and_accumulate("resnet18", 2, 64);
     repeat_and_accumulate("mobilenet_v2", 2, 64);
     CHECK_DONE();

@@ -171,3 +171,20 @@ def test_init_matches_torchvision_statistics(tmp_path, arch):
             continue
         assert abs(g.std() - w.std()) < 0.1 * w.std(), (k, g.std(), w.std())
         assert abs(g.mean()) < 0.1 * w.std() + 1e-6, k
+
+
+def test_conv_option_direct(mlic, data, straight, tmp_path):
+    """--conv direct runs the 3x3 convolutions without Winograd: other rounding (at 32 px a few
+    steps amplify it into visibly different weights; test_train_onednn.py bounds the per-step
+    difference), the same training."""
+    d, _ = straight
+    out = tmp_path / "m.safetensors"
+    train(mlic, data, out, "--epochs", 2, "--conv", "direct", "--log", tmp_path / "log.jsonl")
+    a, b = st.load(str(d / "m.safetensors"))[0], st.load(str(out))[0]
+    w = "layer1.0.conv1.weight"  # 3x3 stride 1: Winograd by default
+    assert not np.array_equal(a[w], b[w])
+    la, lb = load_log(d / "log.jsonl"), load_log(tmp_path / "log.jsonl")
+    assert abs(la[0]["train_loss"] - lb[0]["train_loss"]) < 0.02 * la[0]["train_loss"]
+    assert lb[1]["train_loss"] < lb[0]["train_loss"]
+    r = train(mlic, data, tmp_path / "x.safetensors", "--conv", "fast", check=False)
+    assert r.returncode == 2 and "--conv" in r.stderr

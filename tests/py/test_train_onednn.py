@@ -53,16 +53,18 @@ def make_model(arch, seed):
     return model
 
 
-def run(tmp_path, arch, model, x, y, **opts):
-    return tts.run_tool(tmp_path, arch, model, x, y, backend="onednn", **opts)
+def run(tmp_path, arch, model, x, y, backend="onednn", **opts):
+    return tts.run_tool(tmp_path, arch, model, x, y, backend=backend, **opts)
 
 
-@pytest.mark.parametrize("arch", list(CASES))
-def test_gradients_match_torch(tmp_path, arch):
+@pytest.mark.parametrize("arch,backend", [(a, "onednn") for a in CASES] +
+                         [("resnet18", "onednn-direct")])
+def test_gradients_match_torch(tmp_path, arch, backend):
+    """onednn runs the 3x3 stride-1 convolutions with Winograd, onednn-direct without."""
     n, size = CASES[arch]
     model = make_model(arch, 7)
     x, y = tts.make_batch(n, size, 11)
-    out = run(tmp_path, arch, model, x, y, threads=2)
+    out = run(tmp_path, arch, model, x, y, backend, threads=2)
     masks = tts.masks_of(out, 1)
     (losses, logits, grads, state), (_, logits32, grads32, state32) = tts.oracles(
         model, x, y, "bce", masks)
