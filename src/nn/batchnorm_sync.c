@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "core/error.h"
+#include "nn/batchnorm_apply.h"
 #include "nn/kernels_train.h"
 
 void mlic_batchnorm_sums(double *sum,    // (C)
@@ -50,6 +51,8 @@ void mlic_batchnorm_sq_dev_sums(double *ss,         // (C)
 mlic_status mlic_batchnorm_forward_train_apply(float *y,            // (N, C, H, W)
                                                float *save_mean,    // (C)
                                                float *save_invstd,  // (C)
+                                               float *save_scale,   // (C) or NULL
+                                               float *save_shift,   // (C) or NULL
                                                float *running_mean, // (C) updated in place
                                                float *running_var,  // (C) updated in place
                                                const float *x,      // (N, C, H, W)
@@ -74,17 +77,16 @@ mlic_status mlic_batchnorm_forward_train_apply(float *y,            // (N, C, H,
         running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mu);
         running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
                                   momentum * (ss[ch] / (m - 1)));
-        /* Centred on the float mean with its rounding error in the shift, as the fused kernel. */
         const double scale_d = gamma[ch] * invstd;
         const float scale = (float)scale_d, fmean = (float)mu;
         const float shift = (float)(beta[ch] - (mu - fmean) * scale_d);
+        if (save_scale)
+            save_scale[ch] = scale;
+        if (save_shift)
+            save_shift[ch] = shift;
         for (int i = 0; i < n; i++) {
             const size_t off = ((size_t)i * c + ch) * (size_t)hw;
-            const float *xp = x + off;
-            float *yp = y + off;
-#pragma omp simd
-            for (int q = 0; q < hw; q++)
-                yp[q] = (xp[q] - fmean) * scale + shift;
+            mlic_batchnorm_apply_plane(y + off, x + off, fmean, scale, shift, hw);
         }
     }
     return MLIC_OK;

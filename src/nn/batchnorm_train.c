@@ -4,11 +4,14 @@
 #include <math.h>
 
 #include "core/error.h"
+#include "nn/batchnorm_apply.h"
 #include "nn/kernels_train.h"
 
 mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
                                          float *save_mean,    // (C)
                                          float *save_invstd,  // (C)
+                                         float *save_scale,   // (C) or NULL
+                                         float *save_shift,   // (C) or NULL
                                          float *running_mean, // (C) updated in place
                                          float *running_var,  // (C) updated in place
                                          const float *x,      // (N, C, H, W)
@@ -49,20 +52,33 @@ mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
         running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mean);
         running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
                                   momentum * (ss / (double)(m - 1)));
-        /* Centre before scaling, on the float mean (x - fmean is exact for x near the mean) with
-         * its rounding error moved into the shift, so a mean large against the spread does not
-         * cancel in float. */
         double scale_d = gamma[ch] * invstd;
         float scale = (float)scale_d, fmean = (float)mean;
         float shift = (float)(beta[ch] - (mean - fmean) * scale_d);
+        if (save_scale)
+            save_scale[ch] = scale;
+        if (save_shift)
+            save_shift[ch] = shift;
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * (size_t)hw;
-            const float *xp = x + off;
-            float *yp = y + off;
-#pragma omp simd
-            for (int q = 0; q < hw; q++)
-                yp[q] = (xp[q] - fmean) * scale + shift;
+            mlic_batchnorm_apply_plane(y + off, x + off, fmean, scale, shift, hw);
         }
     }
     return MLIC_OK;
+}
+
+void mlic_batchnorm_forward_replay(float *y,                // (N, C, H, W)
+                                   const float *x,          // (N, C, H, W)
+                                   const float *save_mean,  // (C)
+                                   const float *save_scale, // (C)
+                                   const float *save_shift, // (C)
+                                   int n, int c, int hw)
+{
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < n; i++) {
+            const size_t off = ((size_t)i * c + ch) * (size_t)hw;
+            mlic_batchnorm_apply_plane(y + off, x + off, save_mean[ch], save_scale[ch],
+                                       save_shift[ch], hw);
+        }
 }

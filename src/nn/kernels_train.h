@@ -52,17 +52,29 @@ void mlic_conv2d_backward(float *dx,           // (N, Cin, H, W) or NULL
  *   running_mean = (1 - momentum) * running_mean + momentum * mean
  *   running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)
  * (the UNBIASED variance, M = N * HW). Saves the batch mean and 1 / sqrt(var + eps) for the
- * backward. y may be x (the backward then needs a copy of x). Fails when M is 1, where the
- * unbiased variance does not exist. */
+ * backward, and (unless NULL) the affine map y was made with for mlic_batchnorm_forward_replay.
+ * y may be x (the backward then needs a copy of x). Fails when M is 1, where the unbiased
+ * variance does not exist. */
 mlic_status mlic_batchnorm_forward_train(float *y,            // (N, C, H, W)
                                          float *save_mean,    // (C)
                                          float *save_invstd,  // (C)
+                                         float *save_scale,   // (C) or NULL
+                                         float *save_shift,   // (C) or NULL
                                          float *running_mean, // (C) updated in place
                                          float *running_var,  // (C) updated in place
                                          const float *x,      // (N, C, H, W)
                                          const float *gamma,  // (C)
                                          const float *beta,   // (C)
                                          int n, int c, int hw, float eps, float momentum);
+
+/* y again, bit for bit as the forward in training mode made it, from that forward's saved mean,
+ * scale and shift: for a backward that recomputes y instead of keeping it. */
+void mlic_batchnorm_forward_replay(float *y,                // (N, C, H, W)
+                                   const float *x,          // (N, C, H, W)
+                                   const float *save_mean,  // (C)
+                                   const float *save_scale, // (C)
+                                   const float *save_shift, // (C)
+                                   int n, int c, int hw);
 
 /* Gradients of mlic_batchnorm_forward_train's y (running statistics carry none). */
 void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
@@ -90,6 +102,8 @@ void mlic_batchnorm_sq_dev_sums(double *ss,         // (C)
 mlic_status mlic_batchnorm_forward_train_apply(float *y,            // (N, C, H, W)
                                                float *save_mean,    // (C)
                                                float *save_invstd,  // (C)
+                                               float *save_scale,   // (C) or NULL
+                                               float *save_shift,   // (C) or NULL
                                                float *running_mean, // (C) updated in place
                                                float *running_var,  // (C) updated in place
                                                const float *x,      // (N, C, H, W)

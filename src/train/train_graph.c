@@ -18,6 +18,10 @@ struct mlic_train_graph {
     size_t *act_off;       /* (nvalues) per-sample offset into act, in floats */
     size_t *grad_off;      /* (nvalues) per-sample offset into dact (needs_grad values) */
     int *grad_first;       /* (nvalues) the node whose backward writes the gradient first */
+    int *producer;         /* (nvalues) the node writing the value, -1 for the input */
+    uint8_t *recompute;    /* (nvalues) a ReLU output the backward recomputes (train_graph.h) */
+    int *replay_at;        /* (nvalues) recomputed before this node's backward, -1 for none */
+    size_t *replay_off;    /* (nvalues) per-sample offset into dact of a recomputed value */
     float *act;            /* activation arena: max_batch * act_per_sample */
     float *dact;           /* value-gradient arena: max_batch * dact_per_sample */
     size_t act_per_sample, dact_per_sample;
@@ -126,6 +130,49 @@ static void mark_kept(const mlic_train_graph *t, uint8_t *kept)
     kept[g->output] = 1;
 }
 
+/* The value node i's backward reads (mark_kept's rule), -1 for none. */
+static int backward_read(const mlic_train_graph *t, int i)
+{
+    const mlic_node *nd = &t->g->nodes[i];
+    switch (nd->op) {
+    case MLIC_OP_CONV:
+    case MLIC_OP_MAXPOOL:
+    case MLIC_OP_LINEAR:
+        return nd->in[0];
+    case MLIC_OP_BATCHNORM:
+        return t->bn_train[i] ? nd->in[0] : -1;
+    case MLIC_OP_RELU:
+    case MLIC_OP_RELU6:
+        return nd->out;
+    default:
+        return -1;
+    }
+}
+
+/* The kept ReLU outputs the backward can recompute: the ReLU's input comes from a batch norm on
+ * batch statistics and goes nowhere else (that batch norm's own input is kept). */
+static void mark_recomputable(mlic_train_graph *t, const uint8_t *kept)
+{
+    const mlic_graph *g = t->g;
+    int *readers = calloc((size_t)g->nvalues, sizeof *readers);
+    if (!readers)
+        return; /* keep everything: correct, only larger */
+    for (int i = 0; i < g->nnodes; i++)
+        for (int k = 0; k < 2; k++)
+            if (g->nodes[i].in[k] >= 0 && (k == 0 || g->nodes[i].in[1] != g->nodes[i].in[0]))
+                readers[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->nnodes; i++) {
+        const mlic_node *nd = &g->nodes[i];
+        if ((nd->op != MLIC_OP_RELU && nd->op != MLIC_OP_RELU6) || !kept[nd->out] ||
+            nd->out == g->output)
+            continue;
+        const int b = t->producer[nd->in[0]];
+        t->recompute[nd->out] = b >= 0 && g->nodes[b].op == MLIC_OP_BATCHNORM &&
+                                t->bn_train[b] && readers[nd->in[0]] == 1;
+    }
+    free(readers);
+}
+
 /* Activation offsets: kept values each get their own view, the others recycle slots after their
  * last forward reader. Returns floats per sample. */
 static size_t plan_activations(mlic_train_graph *t, const uint8_t *kept, int *slot_of,
@@ -172,12 +219,13 @@ static size_t plan_activations(mlic_train_graph *t, const uint8_t *kept, int *sl
 
 /* Value-gradient offsets, planned in reverse: a gradient takes a slot at its first writer's
  * backward (its last reader) and gives it back after its producer's backward. */
-static size_t plan_gradients(mlic_train_graph *t, int *slot_of, slot_plan *sp)
+static size_t plan_gradients(mlic_train_graph *t, int *slot_of, int *replay_slot,
+                             slot_plan *sp)
 {
     const mlic_graph *g = t->g;
     for (int v = 0; v < g->nvalues; v++) {
-        slot_of[v] = -1;
-        t->grad_first[v] = -1;
+        slot_of[v] = replay_slot[v] = -1;
+        t->grad_first[v] = t->replay_at[v] = -1;
     }
     for (int i = g->nnodes - 1; i >= 0; i--)
         for (int k = 0; k < 2; k++) {
@@ -190,10 +238,17 @@ static size_t plan_gradients(mlic_train_graph *t, int *slot_of, slot_plan *sp)
         const mlic_node *nd = &g->nodes[i];
         if (!t->needs_grad[nd->out])
             continue;
+        const int r = backward_read(t, i);
+        if (r >= 0 && t->recompute[r] && t->replay_at[r] < 0) {
+            t->replay_at[r] = i;
+            replay_slot[r] = slot_take(sp, value_floats(g, r));
+        }
         for (int k = 0; k < 2; k++)
             if (nd->in[k] >= 0 && t->grad_first[nd->in[k]] == i && slot_of[nd->in[k]] < 0)
                 slot_of[nd->in[k]] = slot_take(sp, value_floats(g, nd->in[k]));
         slot_give(sp, slot_of[nd->out]);
+        if (t->recompute[nd->out])
+            slot_give(sp, replay_slot[nd->out]); /* the ReLU's backward is its last reader */
     }
     size_t total = 0;
     size_t *base = malloc(((size_t)sp->nslots + 1) * sizeof *base);
@@ -203,9 +258,12 @@ static size_t plan_gradients(mlic_train_graph *t, int *slot_of, slot_plan *sp)
         base[s] = total;
         total += sp->cap[s];
     }
-    for (int v = 0; v < g->nvalues; v++)
+    for (int v = 0; v < g->nvalues; v++) {
         if (slot_of[v] >= 0)
             t->grad_off[v] = base[slot_of[v]];
+        if (replay_slot[v] >= 0)
+            t->replay_off[v] = base[replay_slot[v]];
+    }
     free(base);
     return total;
 }
@@ -243,32 +301,70 @@ static mlic_status mark_gradients(mlic_train_graph *t)
     return MLIC_OK;
 }
 
+typedef struct {
+    uint8_t *kept_base; /* (nvalues) mark_kept's answer */
+    uint8_t *kept;      /* (nvalues) without the recomputed values */
+    int *slot_of, *replay_slot, *last; /* (nvalues) */
+    slot_plan sp;
+} plan_scratch;
+
+/* Offsets of both arenas for the current recompute flags; floats per sample of both, or
+ * (size_t)-1 when out of memory. */
+static size_t plan_once(mlic_train_graph *t, plan_scratch *w)
+{
+    for (int v = 0; v < t->g->nvalues; v++)
+        w->kept[v] = w->kept_base[v] && !t->recompute[v];
+    w->sp.nslots = w->sp.nfree = 0;
+    t->act_per_sample = plan_activations(t, w->kept, w->slot_of, &w->sp, w->last);
+    w->sp.nslots = w->sp.nfree = 0;
+    t->dact_per_sample = plan_gradients(t, w->slot_of, w->replay_slot, &w->sp);
+    return t->dact_per_sample == (size_t)-1 ? (size_t)-1
+                                            : t->act_per_sample + t->dact_per_sample;
+}
+
+/* Recomputing a value frees its activation view but takes a view in the gradient arena for
+ * part of the backward, where the peak may lie (a ResNet's stem: its ReLU's output is read back
+ * right where the largest gradients live). So values are recomputed one by one only where that
+ * lowers the two arenas' total, greedily in graph order; ties keep the value (no extra pass). */
 static mlic_status plan(mlic_train_graph *t)
 {
     const mlic_graph *g = t->g;
     const int nv = g->nvalues;
-    uint8_t *kept = calloc((size_t)nv, 1);
-    int *slot_of = malloc((size_t)nv * sizeof *slot_of);
-    int *last = malloc((size_t)nv * sizeof *last);
-    slot_plan sp = {0, malloc((size_t)nv * sizeof(size_t)), malloc((size_t)nv * sizeof(int)), 0};
-    mlic_status s = MLIC_OK;
-    if (!kept || !slot_of || !last || !sp.cap || !sp.free_list) {
-        s = mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory planning buffers", g->arch);
-    } else {
-        mark_kept(t, kept);
-        t->act_per_sample = plan_activations(t, kept, slot_of, &sp, last);
-        sp.nslots = sp.nfree = 0;
-        t->dact_per_sample = plan_gradients(t, slot_of, &sp);
-        if (t->dact_per_sample == (size_t)-1)
-            s = mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory planning buffers",
-                          g->arch);
+    plan_scratch w = {calloc((size_t)nv, 1), malloc((size_t)nv),
+                      malloc((size_t)nv * sizeof(int)), malloc((size_t)nv * sizeof(int)),
+                      malloc((size_t)nv * sizeof(int)),
+                      {0, malloc((size_t)nv * sizeof(size_t)), malloc((size_t)nv * sizeof(int)),
+                       0}};
+    size_t best = (size_t)-1;
+    if (w.kept_base && w.kept && w.slot_of && w.replay_slot && w.last && w.sp.cap &&
+        w.sp.free_list) {
+        mark_kept(t, w.kept_base);
+        mark_recomputable(t, w.kept_base);
+        best = plan_once(t, &w);
+        for (int v = 0; v < nv && best != (size_t)-1; v++) {
+            if (!t->recompute[v])
+                continue;
+            t->recompute[v] = 0;
+            const size_t total = plan_once(t, &w);
+            if (total <= best)
+                best = total;
+            else
+                t->recompute[v] = 1;
+        }
+        if (best != (size_t)-1)
+            best = plan_once(t, &w);
     }
-    free(kept);
-    free(slot_of);
-    free(last);
-    free(sp.cap);
-    free(sp.free_list);
-    return s;
+    free(w.kept_base);
+    free(w.kept);
+    free(w.slot_of);
+    free(w.replay_slot);
+    free(w.last);
+    free(w.sp.cap);
+    free(w.sp.free_list);
+    if (best == (size_t)-1)
+        return mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory planning buffers",
+                         g->arch);
+    return MLIC_OK;
 }
 
 static mlic_status allocate(mlic_train_graph *t)
@@ -280,7 +376,7 @@ static mlic_status allocate(mlic_train_graph *t)
     for (int i = 0; i < g->nnodes; i++) {
         const mlic_node *nd = &g->nodes[i];
         if (nd->op == MLIC_OP_BATCHNORM)
-            nsaved += 2 * (size_t)g->values[nd->out].c;
+            nsaved += 4 * (size_t)g->values[nd->out].c;
         if (nd->op == MLIC_OP_DROPOUT)
             nmask += nb * value_floats(g, nd->out);
         const size_t ws = t->be->op[nd->op].workspace_floats(g, i, t->max_batch);
@@ -309,7 +405,7 @@ static mlic_status allocate(mlic_train_graph *t)
         const mlic_node *nd = &g->nodes[i];
         if (nd->op == MLIC_OP_BATCHNORM) {
             t->c.saved[i] = t->saved_pool + ks;
-            ks += 2 * (size_t)g->values[nd->out].c;
+            ks += 4 * (size_t)g->values[nd->out].c;
         }
         if (nd->op == MLIC_OP_DROPOUT) {
             t->c.mask[i] = t->mask_pool + km;
@@ -352,13 +448,21 @@ mlic_status mlic_train_graph_create(mlic_train_graph **out, mlic_graph *g, int m
     t->act_off = calloc((size_t)g->nvalues, sizeof *t->act_off);
     t->grad_off = calloc((size_t)g->nvalues, sizeof *t->grad_off);
     t->grad_first = calloc((size_t)g->nvalues, sizeof *t->grad_first);
+    t->producer = malloc((size_t)g->nvalues * sizeof *t->producer);
+    t->recompute = calloc((size_t)g->nvalues, 1);
+    t->replay_at = calloc((size_t)g->nvalues, sizeof *t->replay_at);
+    t->replay_off = calloc((size_t)g->nvalues, sizeof *t->replay_off);
     if (!t->param_grad || !t->bn_train || !t->needs_grad || !t->act_off || !t->grad_off ||
-        !t->grad_first) {
+        !t->grad_first || !t->producer || !t->recompute || !t->replay_at || !t->replay_off) {
         mlic_train_graph_destroy(t);
         return mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory", g->arch);
     }
     for (int p = 0; p < g->nparams; p++)
         t->param_grad[p] = (uint8_t)(g->params[p].trainable != 0);
+    for (int v = 0; v < g->nvalues; v++)
+        t->producer[v] = -1;
+    for (int i = 0; i < g->nnodes; i++)
+        t->producer[g->nodes[i].out] = i;
     for (int i = 0; i < g->nnodes; i++)
         t->bn_train[i] = g->nodes[i].op == MLIC_OP_BATCHNORM &&
                          param_trainable(g, g->nodes[i].weight);
@@ -394,6 +498,10 @@ void mlic_train_graph_destroy(mlic_train_graph *t)
     free(t->act_off);
     free(t->grad_off);
     free(t->grad_first);
+    free(t->producer);
+    free(t->recompute);
+    free(t->replay_at);
+    free(t->replay_off);
     free(t->act);
     free(t->dact);
     free(t->grads);
@@ -438,6 +546,20 @@ mlic_status mlic_train_graph_forward(mlic_train_graph *t, const float **logits,
     return MLIC_OK;
 }
 
+/* Recompute the recomputed value v = relu(bn(x)) into its view: both nodes again, the batch
+ * norm in replay mode (train_graph.h). */
+static mlic_status replay(mlic_train_graph *t, int v)
+{
+    mlic_train_ctx *c = &t->c;
+    const int r = t->producer[v], b = t->producer[t->g->nodes[r].in[0]];
+    c->replay = 1;
+    mlic_status s = t->be->op[MLIC_OP_BATCHNORM].forward(c, b);
+    if (s == MLIC_OK)
+        s = t->be->op[t->g->nodes[r].op].forward(c, r);
+    c->replay = 0;
+    return s;
+}
+
 mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits)
 {
     const mlic_graph *g = t->g;
@@ -446,14 +568,27 @@ mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits)
                          "forward before it", g->arch);
     mlic_train_ctx *c = &t->c;
     const int n = t->last_n;
-    for (int v = 0; v < g->nvalues; v++)
+    for (int v = 0; v < g->nvalues; v++) {
         c->dvalue[v] = t->needs_grad[v] ? t->dact + (size_t)n * t->grad_off[v] : NULL;
+        if (t->recompute[v]) /* the batch norm's output too: the replay runs in place */
+            c->value[v] = c->value[g->nodes[t->producer[v]].in[0]] =
+                t->dact + (size_t)n * t->replay_off[v];
+    }
     if (!c->dvalue[g->output])
         return MLIC_OK; /* nothing trains */
     memcpy(c->dvalue[g->output], dlogits, (size_t)n * g->num_classes * sizeof(float));
     for (int i = g->nnodes - 1; i >= 0; i--) {
         const mlic_node *nd = &g->nodes[i];
         if (c->dvalue[nd->out]) {
+            const int r = backward_read(t, i);
+            if (r >= 0 && t->replay_at[r] == i) {
+                mlic_status s = replay(t, r);
+                if (s != MLIC_OK) {
+                    t->forward_done = 0;
+                    return mlic_fail_prefix(s, "%s backward, recomputing the output of %s: ",
+                                            g->arch, label(&g->nodes[t->producer[r]]));
+                }
+            }
             for (int k = 0; k < 2; k++) {
                 const int in = nd->in[k];
                 if (in >= 0 && t->grad_first[in] == i && (k == 0 || in != nd->in[0]))
@@ -488,6 +623,11 @@ float *mlic_train_graph_grads(mlic_train_graph *t)
 const mlic_train_ctx *mlic_train_graph_ctx(const mlic_train_graph *t)
 {
     return &t->c;
+}
+
+const uint8_t *mlic_train_graph_recomputed(const mlic_train_graph *t)
+{
+    return t->recompute;
 }
 
 size_t mlic_train_graph_bytes(const mlic_train_graph *t)

@@ -86,6 +86,7 @@ static mlic_status bn_forward_synced(mlic_train_ctx *c, int i)
     mlic_batchnorm_sq_dev_sums(ss, x, mean, c->n, s.c, hw);
     c->hooks->bn_allreduce(c->hooks->user, ss, s.c);
     return mlic_batchnorm_forward_train_apply(c->value[nd->out], c->saved[i], c->saved[i] + s.c,
+                                              c->saved[i] + 2 * s.c, c->saved[i] + 3 * s.c,
                                               param(c, nd->running_mean),
                                               param(c, nd->running_var), x, param(c, nd->weight),
                                               param(c, nd->bias), mean, ss, m, c->n, s.c, hw,
@@ -97,10 +98,17 @@ static mlic_status bn_forward(mlic_train_ctx *c, int i)
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_shape3 s = c->g->values[nd->out];
     const int hw = s.h * s.w;
+    if (c->replay && c->bn_train[i]) {
+        mlic_batchnorm_forward_replay(c->value[nd->out], c->value[nd->in[0]], c->saved[i],
+                                      c->saved[i] + 2 * s.c, c->saved[i] + 3 * s.c, c->n, s.c,
+                                      hw);
+        return MLIC_OK;
+    }
     if (c->training && c->bn_train[i] && c->hooks && c->hooks->bn_allreduce)
         return bn_forward_synced(c, i);
     if (c->training && c->bn_train[i])
         return mlic_batchnorm_forward_train(c->value[nd->out], c->saved[i], c->saved[i] + s.c,
+                                            c->saved[i] + 2 * s.c, c->saved[i] + 3 * s.c,
                                             param(c, nd->running_mean),
                                             param(c, nd->running_var), c->value[nd->in[0]],
                                             param(c, nd->weight), param(c, nd->bias), c->n, s.c,

@@ -110,7 +110,7 @@ static void test_batchnorm(mlic_rng *r)
     size_t nx = (size_t)n * c * h * w;
     float *x = randn(r, nx), *dy = randn(r, nx), *gamma = randn(r, c), *beta = randn(r, c);
     float *y = zeros(nx), *mean = zeros(c), *invstd = zeros(c), *rm = zeros(c), *rv = zeros(c);
-    CHECK(mlic_batchnorm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, n, c, h * w,
+    CHECK(mlic_batchnorm_forward_train(y, mean, invstd, NULL, NULL, rm, rv, x, gamma, beta, n, c, h * w,
                                        1e-5f, 0.1f) == MLIC_OK, "bn forward: %s", mlic_errmsg());
     float *dx1 = zeros(nx), *dg1 = zeros(c), *db1 = zeros(c);
     float *dx2 = zeros(nx), *dg2 = zeros(c), *db2 = zeros(c);
@@ -122,7 +122,7 @@ static void test_batchnorm(mlic_rng *r)
     check_doubled(db2, db1, c, "bn dbeta");
 
     float *m1 = zeros(c), *is1 = zeros(c);
-    mlic_status s = mlic_batchnorm_forward_train(y, m1, is1, rm, rv, x, gamma, beta, 1, c, 1,
+    mlic_status s = mlic_batchnorm_forward_train(y, m1, is1, NULL, NULL, rm, rv, x, gamma, beta, 1, c, 1,
                                                  1e-5f, 0.1f);
     CHECK(s == MLIC_ERR_INVALID_ARG && strstr(mlic_errmsg(), "batch") != NULL,
           "bn with one value per channel: status %d, message '%s'", (int)s, mlic_errmsg());

@@ -83,7 +83,7 @@ static int forward_extras(mlic_train_ctx *c, int i, float **ptr, size_t *count)
         ptr[k] = c->weights + c->g->params[nd->running_var].offset;
         count[k++] = ch;
         ptr[k] = c->saved[i];
-        count[k++] = 2 * ch;
+        count[k++] = 4 * ch;
     }
     return k;
 }

@@ -144,7 +144,7 @@ static int run_bn(int argc, char **argv)
     float *invstd = malloc(c * sizeof(float) + 1);
     if (!y || !mean || !invstd)
         die("out of memory for %s", "bn outputs");
-    mlic_status s = mlic_batchnorm_forward_train(y, mean, invstd, rmean, rvar, x, gamma, beta, n,
+    mlic_status s = mlic_batchnorm_forward_train(y, mean, invstd, NULL, NULL, rmean, rvar, x, gamma, beta, n,
                                                  c, h * w, eps, momentum);
     if (s != MLIC_OK) {
         fprintf(stderr, "%s: %s\n", mlic_status_name(s), mlic_errmsg());
