@@ -7,6 +7,7 @@
 
 #if MLIC_HAVE_ONEDNN
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -268,6 +269,128 @@ mlic_status mlic_train_onednn_operand_finish(mlic_train_onednn_operand *o,
     return o->user && o->role != ONEDNN_TRAIN_IN ? run_reorder(s, o, 1) : MLIC_OK;
 }
 
+/* ---------------------------------------------------------------- calls and plans */
+
+mlic_status mlic_train_onednn_call_init(mlic_train_onednn_call *k, const_dnnl_primitive_desc_t pd)
+{
+    mlic_status st = MLIC_OK;
+    ONEDNN_CALL(dnnl_primitive_create, (&k->prim, pd));
+done:
+    return st;
+}
+
+mlic_status mlic_train_onednn_call_arg(mlic_train_onednn_call *k, mlic_train_onednn_state *s,
+                                       int arg, const dnnl_memory_desc_t *user_md,
+                                       const dnnl_memory_desc_t *prim_md,
+                                       mlic_train_onednn_role role, size_t *cursor)
+{
+    if (k->nargs == MLIC_TRAIN_ONEDNN_MAX_ARGS)
+        return mlic_fail(MLIC_ERR_INTERNAL, "oneDNN training call: too many arguments");
+    k->arg[k->nargs] = arg;
+    return mlic_train_onednn_operand_init(&k->op[k->nargs++], s, user_md, prim_md, role, cursor);
+}
+
+mlic_status mlic_train_onednn_call_run(mlic_train_onednn_call *k, mlic_train_onednn_state *s,
+                                       const float *const *user)
+{
+    dnnl_exec_arg_t args[MLIC_TRAIN_ONEDNN_MAX_ARGS];
+    mlic_status st = MLIC_OK;
+    for (int a = 0; a < k->nargs && st == MLIC_OK; a++) {
+        st = mlic_train_onednn_operand_bind(&k->op[a], s, user[a]);
+        args[a] = (dnnl_exec_arg_t){k->arg[a], k->op[a].mem};
+    }
+    if (st == MLIC_OK)
+        st = mlic_train_onednn_execute(s, k->prim, k->nargs, args);
+    for (int a = 0; a < k->nargs && st == MLIC_OK; a++)
+        st = mlic_train_onednn_operand_finish(&k->op[a], s);
+    return st;
+}
+
+void mlic_train_onednn_call_free(mlic_train_onednn_call *k)
+{
+    for (int a = 0; a < k->nargs; a++)
+        mlic_train_onednn_operand_free(&k->op[a]);
+    if (k->prim)
+        dnnl_primitive_destroy(k->prim);
+    memset(k, 0, sizeof *k);
+}
+
+static void plan_backward_free(mlic_train_onednn_plan *p)
+{
+    mlic_train_onednn_call_free(&p->bwd[0]);
+    mlic_train_onednn_call_free(&p->bwd[1]);
+    p->backward_ready = 0;
+}
+
+static void plans_free(void *head)
+{
+    for (mlic_train_onednn_plan *p = head, *next; p; p = next) {
+        next = p->next;
+        plan_backward_free(p);
+        mlic_train_onednn_call_free(&p->fwd);
+        if (p->fwd_pd)
+            dnnl_primitive_desc_destroy(p->fwd_pd);
+        free(p);
+    }
+}
+
+static mlic_train_onednn_plan *find_plan(mlic_train_onednn_state *s, int i, int n)
+{
+    const int threads = omp_get_max_threads();
+    mlic_train_onednn_plan *p = s->node[i];
+    while (p && (p->n != n || p->threads != threads))
+        p = p->next;
+    return p;
+}
+
+mlic_train_onednn_plan *mlic_train_onednn_plan_get(mlic_train_onednn_state *s, int i, int n,
+                                                   int backward,
+                                                   mlic_train_onednn_planner forward,
+                                                   mlic_train_onednn_planner backward_fn,
+                                                   mlic_status *st)
+{
+    mlic_train_onednn_plan *p = find_plan(s, i, n);
+    *st = MLIC_OK;
+    if (!p) {
+        p = calloc(1, sizeof *p);
+        if (!p) {
+            *st = nomem(s->g);
+            return NULL;
+        }
+        p->n = n;
+        p->threads = omp_get_max_threads();
+        if ((*st = forward(p, s, i)) != MLIC_OK) {
+            plans_free(p);
+            return NULL;
+        }
+        p->next = s->node[i];
+        s->node[i] = p;
+        s->node_free[i] = plans_free;
+    }
+    if (backward && !p->backward_ready) {
+        if ((*st = backward_fn(p, s, i)) != MLIC_OK) {
+            plan_backward_free(p);
+            return NULL;
+        }
+        p->backward_ready = 1;
+    }
+    return p;
+}
+
+mlic_train_onednn_plan *mlic_train_onednn_plan_for_backward(mlic_train_onednn_state *s, int i,
+                                                            int n, const char *what)
+{
+    mlic_train_onednn_plan *p = find_plan(s, i, n);
+    if (!p || !p->backward_ready) {
+        mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL,
+                                             "%s %s: backward before its training forward (or "
+                                             "with another thread count)",
+                                             what, s->g->nodes[i].name));
+        return NULL;
+    }
+    return p;
+}
+
 int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd)
 {
     const char *impl = NULL;
@@ -306,14 +429,19 @@ static size_t no_workspace(const mlic_graph *g, int i, int n)
         [MLIC_OP_CONV] = {mlic_train_onednn_conv_forward, mlic_train_onednn_conv_backward,      \
                           mlic_train_onednn_conv_workspace},                                    \
         [MLIC_OP_BATCHNORM] = {ref_forward, ref_backward, ref_workspace},                       \
-        [MLIC_OP_RELU] = {ref_forward, ref_backward, ref_workspace},                            \
-        [MLIC_OP_RELU6] = {ref_forward, ref_backward, ref_workspace},                           \
-        [MLIC_OP_ADD] = {ref_forward, ref_backward, ref_workspace},                             \
+        [MLIC_OP_RELU] = {mlic_train_onednn_relu_forward, mlic_train_onednn_relu_backward,      \
+                          no_workspace},                                                        \
+        [MLIC_OP_RELU6] = {mlic_train_onednn_relu_forward, mlic_train_onednn_relu_backward,     \
+                           no_workspace},                                                       \
+        [MLIC_OP_ADD] = {mlic_train_onednn_add_forward, mlic_train_onednn_add_backward,         \
+                         no_workspace},                                                         \
         [MLIC_OP_MAXPOOL] = {mlic_train_onednn_maxpool_forward,                                 \
                              mlic_train_onednn_maxpool_backward, no_workspace},                 \
-        [MLIC_OP_GLOBAL_AVGPOOL] = {ref_forward, ref_backward, ref_workspace},                  \
+        [MLIC_OP_GLOBAL_AVGPOOL] = {mlic_train_onednn_gap_forward,                              \
+                                    mlic_train_onednn_gap_backward, no_workspace},              \
         [MLIC_OP_DROPOUT] = {ref_forward, ref_backward, ref_workspace},                         \
-        [MLIC_OP_LINEAR] = {ref_forward, ref_backward, ref_workspace},                          \
+        [MLIC_OP_LINEAR] = {mlic_train_onednn_linear_forward,                                   \
+                            mlic_train_onednn_linear_backward, no_workspace},                   \
     }
 
 const mlic_train_backend mlic_train_backend_onednn = {

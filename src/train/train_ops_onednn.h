@@ -19,10 +19,16 @@
  *     direct ones), where direct kernels match PyTorch's CPU ones to about 1e-6.
  *     mlic_train_backend_onednn_direct ("onednn-direct", `mlic train --conv direct`) uses direct
  *     convolutions only;
- *   - max pool: oneDNN's pooling, directly on NCHW;
- *   - batch norm, ReLU/ReLU6, add, global average pool, dropout, linear: the reference kernels
- *     (train_ops_ref.c). oneDNN 2.6's NCHW batch norm measured 3x slower than ours, and the
- *     others are single passes over memory already.
+ *   - max pool and global average pool: oneDNN's pooling, directly on NCHW;
+ *   - ReLU/ReLU6 (eltwise, the backward from the output), add (binary; its backward reorders
+ *     with a sum post-op) and linear (inner product) on oneDNN, directly on the executor's
+ *     buffers (train_ops_onednn_eltwise.c, train_ops_onednn_linear.c); about as fast as the
+ *     reference kernels, which are single passes over memory too;
+ *   - batch norm and dropout: the reference kernels (train_ops_ref.c). oneDNN 2.6 has no
+ *     dropout, and its batch norm on NCHW (a plain "ncsp" implementation; the JIT ones need
+ *     the blocked or NHWC layout, so reorders around each) measured 3x slower than
+ *     mlic's, which also gives --sync-bn its hooks and the backward its bit-exact replay
+ *     (train_graph.h).
  *
  * Semantics are the executor's (train/train_graph.h, nn/kernels_train.h): every gradient
  * accumulates. oneDNN's backward primitives overwrite, so their results reach the executor's

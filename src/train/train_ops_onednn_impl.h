@@ -1,7 +1,8 @@
 /* Internals of the oneDNN training op table (train_ops_onednn.h): the per-executor state, the
  * scratch arena and "operands", the glue between the executor's NCHW buffers and a primitive's
- * layouts. Files: train_ops_onednn.c (state, operands, the table), train_ops_onednn_conv.c,
- * train_ops_onednn_pool.c. */
+ * layouts. Files: train_ops_onednn.c (state, operands, calls, plans, the table),
+ * train_ops_onednn_conv.c, train_ops_onednn_pool.c (max pool), train_ops_onednn_eltwise.c (ReLU,
+ * ReLU6, add), train_ops_onednn_linear.c (global average pool, linear). */
 #ifndef MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
 #define MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
 
@@ -77,6 +78,55 @@ mlic_status mlic_train_onednn_bind_arena(dnnl_memory_t mem, mlic_train_onednn_st
 mlic_status mlic_train_onednn_execute(mlic_train_onednn_state *s, dnnl_primitive_t prim,
                                       int nargs, const dnnl_exec_arg_t *args);
 
+/* One primitive with its arguments, each an operand over an executor buffer: bind them all
+ * (inputs reordered in), execute, finish the outputs (reordered or added back). */
+#define MLIC_TRAIN_ONEDNN_MAX_ARGS 6
+typedef struct {
+    dnnl_primitive_t prim; /* NULL: not made */
+    int nargs;
+    int arg[MLIC_TRAIN_ONEDNN_MAX_ARGS]; /* DNNL_ARG_* */
+    mlic_train_onednn_operand op[MLIC_TRAIN_ONEDNN_MAX_ARGS];
+} mlic_train_onednn_call;
+
+/* Make k's primitive from pd (attributes as pd's). */
+mlic_status mlic_train_onednn_call_init(mlic_train_onednn_call *k, const_dnnl_primitive_desc_t pd);
+/* Append an argument (mlic_train_onednn_operand_init's rules). */
+mlic_status mlic_train_onednn_call_arg(mlic_train_onednn_call *k, mlic_train_onednn_state *s,
+                                       int arg, const dnnl_memory_desc_t *user_md,
+                                       const dnnl_memory_desc_t *prim_md,
+                                       mlic_train_onednn_role role, size_t *cursor);
+/* Run with user[a] the executor's buffer of argument a, in the order appended. */
+mlic_status mlic_train_onednn_call_run(mlic_train_onednn_call *k, mlic_train_onednn_state *s,
+                                       const float *const *user);
+void mlic_train_onednn_call_free(mlic_train_onednn_call *k);
+
+/* The primitives of one node of a simple op (one forward call, up to two backward calls) for a
+ * batch size and thread count, cached in the state like the convolutions' plans. */
+typedef struct mlic_train_onednn_plan {
+    int n, threads;
+    struct mlic_train_onednn_plan *next;
+    size_t bytes;                      /* of arena the forward or a backward call needs */
+    dnnl_primitive_desc_t fwd_pd;      /* the backward's hint */
+    mlic_train_onednn_call fwd, bwd[2];
+    int backward_ready;
+} mlic_train_onednn_plan;
+
+/* Fill p's forward (or backward) calls for node i; p->n is the batch size. */
+typedef mlic_status (*mlic_train_onednn_planner)(mlic_train_onednn_plan *p,
+                                                  mlic_train_onednn_state *s, int i);
+
+/* Node i's plan for batch n and the current thread count, made on first use; with `backward`
+ * its backward calls too. NULL with *st set on failure. */
+mlic_train_onednn_plan *mlic_train_onednn_plan_get(mlic_train_onednn_state *s, int i, int n,
+                                                   int backward,
+                                                   mlic_train_onednn_planner forward,
+                                                   mlic_train_onednn_planner backward_fn,
+                                                   mlic_status *st);
+/* The plan a backward runs: made by the training forward; NULL (a failure deferred to the next
+ * forward) when there is none. */
+mlic_train_onednn_plan *mlic_train_onednn_plan_for_backward(mlic_train_onednn_state *s, int i,
+                                                            int n, const char *what);
+
 /* The name of the implementation oneDNN picked; "ref" ones are its slow plain loops. */
 int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd);
 
@@ -87,5 +137,15 @@ void mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i);
 size_t mlic_train_onednn_conv_workspace(const mlic_graph *g, int i, int n);
 mlic_status mlic_train_onednn_maxpool_forward(mlic_train_ctx *c, int i);
 void mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i);
+/* train_ops_onednn_eltwise.c: ReLU, ReLU6, add */
+mlic_status mlic_train_onednn_relu_forward(mlic_train_ctx *c, int i);
+void mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_add_forward(mlic_train_ctx *c, int i);
+void mlic_train_onednn_add_backward(mlic_train_ctx *c, int i);
+/* train_ops_onednn_linear.c: global average pool, linear */
+mlic_status mlic_train_onednn_gap_forward(mlic_train_ctx *c, int i);
+void mlic_train_onednn_gap_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_linear_forward(mlic_train_ctx *c, int i);
+void mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i);
 
 #endif

@@ -1,0 +1,250 @@
+/* ReLU, ReLU6 and add on oneDNN's eltwise, binary and reorder primitives, directly on the
+ * executor's NCHW buffers (elementwise: any layout is a flat array of n * C * H * W floats).
+ *
+ * Semantics are the reference kernels' (nn/kernels.h, nn/kernels_train.h): the backward of
+ * ReLU and ReLU6 reads the forward's OUTPUT (oneDNN's *_use_dst_for_bwd algorithms), so the
+ * gradient passes where 0 < y (ReLU) or 0 < y < 6 (ReLU6), PyTorch's rule. They part on a NaN
+ * input only, which oneDNN's ReLU passes on and the reference maps to 0. The backward of add
+ * passes the output's gradient to both inputs. Gradients accumulate: a result is added into
+ * the executor's buffer (a reorder with a sum post-op), or written where this node is the
+ * input's last reader, whose gradient the executor has just zeroed. */
+#if MLIC_HAVE_ONEDNN
+
+#include "backend/onednn.h"
+#include "core/error.h"
+#include "train/train_ops_onednn_impl.h"
+
+static size_t count_of(const mlic_graph *g, int v, int n)
+{
+    const mlic_shape3 s = g->values[v];
+    return (size_t)n * s.c * s.h * s.w;
+}
+
+/* The value as a flat array. */
+static mlic_status flat_md(dnnl_memory_desc_t *md, size_t count)
+{
+    mlic_status st = MLIC_OK;
+    dnnl_dims_t d = {(dnnl_dim_t)count};
+    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (md, 1, d, dnnl_f32, dnnl_a));
+done:
+    return st;
+}
+
+/* The gradient of input k of node i: write (the executor zeroed it: this node is its last
+ * reader, and k is its first mention here) or add. */
+static mlic_train_onednn_role input_grad_role(const mlic_train_onednn_state *s, int i, int k)
+{
+    const mlic_node *nd = &s->g->nodes[i];
+    const int first_mention = k == 0 || nd->in[1] != nd->in[0];
+    return s->last_reader[nd->in[k]] == i && first_mention ? ONEDNN_TRAIN_OUT
+                                                           : ONEDNN_TRAIN_OUT_ADD;
+}
+
+/* ---------------------------------------------------------------- ReLU, ReLU6 */
+
+static void relu_alg(const mlic_node *nd, dnnl_alg_kind_t *alg, float *alpha, float *beta)
+{
+    *alpha = 0.0f;
+    *beta = nd->op == MLIC_OP_RELU6 ? 6.0f : 0.0f;
+    *alg = nd->op == MLIC_OP_RELU6 ? dnnl_eltwise_clip_v2_use_dst_for_bwd
+                                   : dnnl_eltwise_relu_use_dst_for_bwd;
+}
+
+static mlic_status relu_plan_forward(mlic_train_onednn_plan *p, mlic_train_onednn_state *s, int i)
+{
+    const mlic_node *nd = &s->g->nodes[i];
+    mlic_status st = MLIC_OK;
+    dnnl_memory_desc_t md;
+    dnnl_eltwise_desc_t desc;
+    dnnl_alg_kind_t alg;
+    float alpha, beta;
+    size_t cursor = 0;
+    relu_alg(nd, &alg, &alpha, &beta);
+    if ((st = flat_md(&md, count_of(s->g, nd->out, p->n))) != MLIC_OK)
+        goto done;
+    ONEDNN_CALL(dnnl_eltwise_forward_desc_init,
+                (&desc, dnnl_forward_training, alg, &md, alpha, beta));
+    ONEDNN_CALL(dnnl_primitive_desc_create, (&p->fwd_pd, &desc, NULL, s->engine, NULL));
+    if ((st = mlic_train_onednn_call_init(&p->fwd, p->fwd_pd)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(&p->fwd, s, DNNL_ARG_SRC, &md, &md, ONEDNN_TRAIN_IN,
+                                         &cursor)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(&p->fwd, s, DNNL_ARG_DST, &md, &md, ONEDNN_TRAIN_OUT,
+                                         &cursor)) != MLIC_OK)
+        goto done;
+    p->bytes = cursor;
+done:
+    return st;
+}
+
+static mlic_status relu_plan_backward(mlic_train_onednn_plan *p, mlic_train_onednn_state *s,
+                                      int i)
+{
+    const mlic_node *nd = &s->g->nodes[i];
+    mlic_status st = MLIC_OK;
+    dnnl_memory_desc_t md;
+    dnnl_eltwise_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_alg_kind_t alg;
+    float alpha, beta;
+    size_t cursor = 0;
+    relu_alg(nd, &alg, &alpha, &beta);
+    if ((st = flat_md(&md, count_of(s->g, nd->out, p->n))) != MLIC_OK)
+        goto done;
+    ONEDNN_CALL(dnnl_eltwise_backward_desc_init, (&desc, alg, &md, &md, alpha, beta));
+    ONEDNN_CALL(dnnl_primitive_desc_create, (&pd, &desc, NULL, s->engine, p->fwd_pd));
+    mlic_train_onednn_call *k = &p->bwd[0];
+    if ((st = mlic_train_onednn_call_init(k, pd)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(k, s, DNNL_ARG_DST, &md, &md, ONEDNN_TRAIN_IN,
+                                         &cursor)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(k, s, DNNL_ARG_DIFF_DST, &md, &md, ONEDNN_TRAIN_IN,
+                                         &cursor)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(k, s, DNNL_ARG_DIFF_SRC, &md, &md,
+                                         input_grad_role(s, i, 0), &cursor)) != MLIC_OK)
+        goto done;
+    if (cursor > p->bytes)
+        p->bytes = cursor;
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+mlic_status mlic_train_onednn_relu_forward(mlic_train_ctx *c, int i)
+{
+    mlic_train_onednn_state *s = c->state;
+    const mlic_node *nd = &c->g->nodes[i];
+    mlic_status st = mlic_train_onednn_take_deferred(s);
+    if (st != MLIC_OK)
+        return st;
+    mlic_train_onednn_plan *p =
+        mlic_train_onednn_plan_get(s, i, c->n, c->training && s->needs_grad[nd->out],
+                                   relu_plan_forward, relu_plan_backward, &st);
+    if (!p || (st = mlic_train_onednn_reserve(s, p->bytes)) != MLIC_OK)
+        return st;
+    const float *user[2] = {c->value[nd->in[0]], c->value[nd->out]};
+    return mlic_train_onednn_call_run(&p->fwd, s, user);
+}
+
+void mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i)
+{
+    mlic_train_onednn_state *s = c->state;
+    const mlic_node *nd = &c->g->nodes[i];
+    if (!c->dvalue[nd->in[0]])
+        return;
+    mlic_train_onednn_plan *p = mlic_train_onednn_plan_for_backward(s, i, c->n, "ReLU");
+    if (!p)
+        return;
+    const float *user[3] = {c->value[nd->out], c->dvalue[nd->out], c->dvalue[nd->in[0]]};
+    const mlic_status st = mlic_train_onednn_call_run(&p->bwd[0], s, user);
+    if (st != MLIC_OK)
+        mlic_train_onednn_defer(s, st);
+}
+
+/* ---------------------------------------------------------------- add */
+
+static mlic_status add_plan_forward(mlic_train_onednn_plan *p, mlic_train_onednn_state *s, int i)
+{
+    const mlic_node *nd = &s->g->nodes[i];
+    mlic_status st = MLIC_OK;
+    dnnl_memory_desc_t md;
+    dnnl_binary_desc_t desc;
+    size_t cursor = 0;
+    if ((st = flat_md(&md, count_of(s->g, nd->out, p->n))) != MLIC_OK)
+        goto done;
+    ONEDNN_CALL(dnnl_binary_desc_init, (&desc, dnnl_binary_add, &md, &md, &md));
+    ONEDNN_CALL(dnnl_primitive_desc_create, (&p->fwd_pd, &desc, NULL, s->engine, NULL));
+    if ((st = mlic_train_onednn_call_init(&p->fwd, p->fwd_pd)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(&p->fwd, s, DNNL_ARG_SRC_0, &md, &md, ONEDNN_TRAIN_IN,
+                                         &cursor)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(&p->fwd, s, DNNL_ARG_SRC_1, &md, &md, ONEDNN_TRAIN_IN,
+                                         &cursor)) != MLIC_OK ||
+        (st = mlic_train_onednn_call_arg(&p->fwd, s, DNNL_ARG_DST, &md, &md, ONEDNN_TRAIN_OUT,
+                                         &cursor)) != MLIC_OK)
+        goto done;
+    p->bytes = cursor;
+done:
+    return st;
+}
+
+/* Per input k: a reorder from the output's gradient into the input's, with a sum post-op where
+ * it adds. No arena: both sides are the executor's buffers. */
+static mlic_status add_plan_backward(mlic_train_onednn_plan *p, mlic_train_onednn_state *s,
+                                     int i)
+{
+    const mlic_node *nd = &s->g->nodes[i];
+    mlic_status st = MLIC_OK;
+    dnnl_memory_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    size_t cursor = 0;
+    if ((st = flat_md(&md, count_of(s->g, nd->out, p->n))) != MLIC_OK)
+        goto done;
+    ONEDNN_CALL(dnnl_primitive_attr_create, (&attr));
+    ONEDNN_CALL(dnnl_post_ops_create, (&ops));
+    ONEDNN_CALL(dnnl_post_ops_append_sum, (ops, 1.0f));
+    ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (attr, ops));
+    for (int k = 0; k < 2; k++) {
+        if (!s->needs_grad[nd->in[k]])
+            continue;
+        const int add = input_grad_role(s, i, k) == ONEDNN_TRAIN_OUT_ADD;
+        ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
+                    (&pd, &md, s->engine, &md, s->engine, add ? attr : NULL));
+        if ((st = mlic_train_onednn_call_init(&p->bwd[k], pd)) != MLIC_OK ||
+            (st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_FROM, &md, &md,
+                                             ONEDNN_TRAIN_IN, &cursor)) != MLIC_OK ||
+            (st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_TO, &md, &md,
+                                             ONEDNN_TRAIN_OUT, &cursor)) != MLIC_OK)
+            goto done;
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+    }
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (ops)
+        dnnl_post_ops_destroy(ops);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+mlic_status mlic_train_onednn_add_forward(mlic_train_ctx *c, int i)
+{
+    mlic_train_onednn_state *s = c->state;
+    const mlic_node *nd = &c->g->nodes[i];
+    mlic_status st = mlic_train_onednn_take_deferred(s);
+    if (st != MLIC_OK)
+        return st;
+    mlic_train_onednn_plan *p =
+        mlic_train_onednn_plan_get(s, i, c->n, c->training && s->needs_grad[nd->out],
+                                   add_plan_forward, add_plan_backward, &st);
+    if (!p || (st = mlic_train_onednn_reserve(s, p->bytes)) != MLIC_OK)
+        return st;
+    const float *user[3] = {c->value[nd->in[0]], c->value[nd->in[1]], c->value[nd->out]};
+    return mlic_train_onednn_call_run(&p->fwd, s, user);
+}
+
+void mlic_train_onednn_add_backward(mlic_train_ctx *c, int i)
+{
+    mlic_train_onednn_state *s = c->state;
+    const mlic_node *nd = &c->g->nodes[i];
+    mlic_train_onednn_plan *p = mlic_train_onednn_plan_for_backward(s, i, c->n, "add");
+    for (int k = 0; p && k < 2; k++) {
+        if (!c->dvalue[nd->in[k]])
+            continue;
+        if (!p->bwd[k].prim) {
+            mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL, "add %s: a gradient the "
+                                                 "plan has no primitive for", nd->name));
+            return;
+        }
+        const float *user[2] = {c->dvalue[nd->out], c->dvalue[nd->in[k]]};
+        const mlic_status st = mlic_train_onednn_call_run(&p->bwd[k], s, user);
+        if (st != MLIC_OK) {
+            mlic_train_onednn_defer(s, st);
+            return;
+        }
+    }
+}
+
+#endif /* MLIC_HAVE_ONEDNN */
