@@ -6,6 +6,12 @@ void mlic_relu_backward(float *dx,       // (count)
                         const float *y,  // (count)
                         size_t count)
 {
+    if (dx == dy) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < count; i++)
+            dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
+        return;
+    }
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < count; i++)
         dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
@@ -16,6 +22,12 @@ void mlic_relu6_backward(float *dx,       // (count)
                          const float *y,  // (count)
                          size_t count)
 {
+    if (dx == dy) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < count; i++)
+            dx[i] = y[i] > 0.0f && y[i] < 6.0f ? dx[i] : 0.0f;
+        return;
+    }
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < count; i++)
         dx[i] += y[i] > 0.0f && y[i] < 6.0f ? dy[i] : 0.0f;

@@ -3,6 +3,7 @@
  *   dbeta  = sum dy,  dgamma = sum dy * xhat
  *   dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M)
  * The per-channel sums run in double (as in the forward), parallel over channels. */
+#include "nn/batchnorm_apply.h"
 #include "nn/kernels_train.h"
 
 void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
@@ -31,19 +32,14 @@ void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
         }
         dbeta[ch] += (float)sum_dy;
         dgamma[ch] += (float)sum_dy_xhat;
-        /* dx = a * dy + b * (x - mean) + c0, xhat's invstd folded into b. As in the forward,
-         * x is centred on the float mean and that mean's rounding error moved into c0. */
+        /* nn/batchnorm_apply.h: dx = a * dy + b * (x - mean) + c0. */
         double a = gamma[ch] * invstd, b = -a * invstd * sum_dy_xhat / m;
         float fmean = (float)mean;
         float fa = (float)a, fb = (float)b;
         float fc = (float)(-a * sum_dy / m - b * (mean - fmean));
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * (size_t)hw;
-            const float *xp = x + off, *dp = dy + off;
-            float *dxp = dx + off;
-#pragma omp simd
-            for (int q = 0; q < hw; q++)
-                dxp[q] += fa * dp[q] + fb * (xp[q] - fmean) + fc;
+            mlic_batchnorm_backward_plane(dx + off, dy + off, x + off, fmean, fa, fb, fc, hw);
         }
     }
 }

@@ -137,11 +137,7 @@ void mlic_batchnorm_backward_apply(float *dx,                 // (N, C, H, W)
         const float fc = (float)(-a * sum_dy[ch] / m - b * (mean - fmean));
         for (int i = 0; i < n; i++) {
             const size_t off = ((size_t)i * c + ch) * (size_t)hw;
-            const float *xp = x + off, *dp = dy + off;
-            float *dxp = dx + off;
-#pragma omp simd
-            for (int q = 0; q < hw; q++)
-                dxp[q] += fa * dp[q] + fb * (xp[q] - fmean) + fc;
+            mlic_batchnorm_backward_plane(dx + off, dy + off, x + off, fmean, fa, fb, fc, hw);
         }
     }
 }

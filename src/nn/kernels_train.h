@@ -76,7 +76,9 @@ void mlic_batchnorm_forward_replay(float *y,                // (N, C, H, W)
                                    const float *save_shift, // (C)
                                    int n, int c, int hw);
 
-/* Gradients of mlic_batchnorm_forward_train's y (running statistics carry none). */
+/* Gradients of mlic_batchnorm_forward_train's y (running statistics carry none). dx may be dy
+ * (here and in mlic_batchnorm_backward_apply): the input's gradient then REPLACES dy in place,
+ * as the ReLUs' below. */
 void mlic_batchnorm_backward(float *dx,                // (N, C, H, W)
                              float *dgamma,            // (C)
                              float *dbeta,             // (C)
@@ -134,7 +136,9 @@ void mlic_batchnorm_backward_apply(float *dx,                 // (N, C, H, W)
 
 /* ReLU and ReLU6 backward from the forward OUTPUT y, so the forward may run in place: the
  * gradient passes where 0 < y (ReLU) or 0 < y < 6 (ReLU6), exactly PyTorch's rule on the input
- * (no gradient at x = 0 or x = 6). */
+ * (no gradient at x = 0 or x = 6). dx may be dy: the input's gradient then REPLACES dy in place
+ * (the training executor's in-place backward, train/train_graph.h), the one exception to
+ * accumulating. */
 void mlic_relu_backward(float *dx,       // (count)
                         const float *dy, // (count)
                         const float *y,  // (count)

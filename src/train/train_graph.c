@@ -22,6 +22,7 @@ struct mlic_train_graph {
     uint8_t *recompute;    /* (nvalues) a ReLU output the backward recomputes (train_graph.h) */
     int *replay_at;        /* (nvalues) recomputed before this node's backward, -1 for none */
     size_t *replay_off;    /* (nvalues) per-sample offset into dact of a recomputed value */
+    uint8_t *in_place;     /* (nnodes) the backward writes in[0]'s gradient over out's */
     float *act;            /* activation arena: max_batch * act_per_sample */
     float *dact;           /* value-gradient arena: max_batch * dact_per_sample */
     size_t act_per_sample, dact_per_sample;
@@ -217,6 +218,20 @@ static size_t plan_activations(mlic_train_graph *t, const uint8_t *kept, int *sl
     return total;
 }
 
+/* A ReLU/ReLU6, add or training batch norm whose backward is the first to write its first
+ * input's gradient (a value of its output's shape) writes it over its output's gradient, which
+ * nothing reads afterwards: one view less in the gradient arena where the largest ones live. */
+static int can_run_in_place(const mlic_train_graph *t, int i)
+{
+    const mlic_node *nd = &t->g->nodes[i];
+    const int in = nd->in[0];
+    if (nd->op != MLIC_OP_RELU && nd->op != MLIC_OP_RELU6 && nd->op != MLIC_OP_ADD &&
+        !(nd->op == MLIC_OP_BATCHNORM && t->bn_train[i]))
+        return 0;
+    return in >= 0 && t->needs_grad[in] && t->grad_first[in] == i && nd->in[1] != in &&
+           value_floats(t->g, in) == value_floats(t->g, nd->out);
+}
+
 /* Value-gradient offsets, planned in reverse: a gradient takes a slot at its first writer's
  * backward (its last reader) and gives it back after its producer's backward. */
 static size_t plan_gradients(mlic_train_graph *t, int *slot_of, int *replay_slot,
@@ -243,10 +258,14 @@ static size_t plan_gradients(mlic_train_graph *t, int *slot_of, int *replay_slot
             t->replay_at[r] = i;
             replay_slot[r] = slot_take(sp, value_floats(g, r));
         }
+        t->in_place[i] = can_run_in_place(t, i);
+        if (t->in_place[i])
+            slot_of[nd->in[0]] = slot_of[nd->out];
         for (int k = 0; k < 2; k++)
             if (nd->in[k] >= 0 && t->grad_first[nd->in[k]] == i && slot_of[nd->in[k]] < 0)
                 slot_of[nd->in[k]] = slot_take(sp, value_floats(g, nd->in[k]));
-        slot_give(sp, slot_of[nd->out]);
+        if (!t->in_place[i])
+            slot_give(sp, slot_of[nd->out]);
         if (t->recompute[nd->out])
             slot_give(sp, replay_slot[nd->out]); /* the ReLU's backward is its last reader */
     }
@@ -452,8 +471,10 @@ mlic_status mlic_train_graph_create(mlic_train_graph **out, mlic_graph *g, int m
     t->recompute = calloc((size_t)g->nvalues, 1);
     t->replay_at = calloc((size_t)g->nvalues, sizeof *t->replay_at);
     t->replay_off = calloc((size_t)g->nvalues, sizeof *t->replay_off);
+    t->in_place = calloc((size_t)g->nnodes + 1, 1);
     if (!t->param_grad || !t->bn_train || !t->needs_grad || !t->act_off || !t->grad_off ||
-        !t->grad_first || !t->producer || !t->recompute || !t->replay_at || !t->replay_off) {
+        !t->grad_first || !t->producer || !t->recompute || !t->replay_at || !t->replay_off ||
+        !t->in_place) {
         mlic_train_graph_destroy(t);
         return mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory", g->arch);
     }
@@ -502,6 +523,7 @@ void mlic_train_graph_destroy(mlic_train_graph *t)
     free(t->recompute);
     free(t->replay_at);
     free(t->replay_off);
+    free(t->in_place);
     free(t->act);
     free(t->dact);
     free(t->grads);
@@ -589,7 +611,7 @@ mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits)
                                             g->arch, label(&g->nodes[t->producer[r]]));
                 }
             }
-            for (int k = 0; k < 2; k++) {
+            for (int k = t->in_place[i]; k < 2; k++) {
                 const int in = nd->in[k];
                 if (in >= 0 && t->grad_first[in] == i && (k == 0 || in != nd->in[0]))
                     memset(c->dvalue[in], 0, (size_t)n * value_floats(g, in) * sizeof(float));

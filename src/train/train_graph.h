@@ -17,7 +17,12 @@
  *     gradient at the parameter's offset), so an optimizer step is one pass over two equal
  *     buffers and averaging gradients across processes is one all-reduce;
  *   - one value-gradient arena, planned in reverse node order: a value's gradient lives from its
- *     last reader's backward to its producer's backward, then its memory is reused.
+ *     last reader's backward to its producer's backward, then its memory is reused. A ReLU,
+ *     ReLU6, add or training batch norm whose backward writes its first input's gradient first
+ *     takes over its output's gradient's view: the op sees c->dvalue[in[0]] ==
+ *     c->dvalue[out], already holding the output's gradient, and leaves the input's there
+ *     (ReLU: masked in place; add: nothing to do for that input; batch norm: its sums first,
+ *     then each element replaced).
  *
  * Semantics, as PyTorch's model.train():
  *   - batch norm normalises with batch statistics and updates the running ones (momentum 0.1)
@@ -28,7 +33,8 @@
  *     order;
  *   - gradients follow the accumulate convention of nn/kernels_train.h: the caller zeroes the
  *     parameter gradients once per step (mlic_train_graph_zero_grad), the backward adds into
- *     them; value gradients are zeroed by the executor where they start;
+ *     them; value gradients are zeroed by the executor where they start (except an in-place
+ *     one, above);
  *   - no gradient is computed where none can reach a trainable parameter (the network's input,
  *     a frozen backbone), and no parameter gradient of a frozen parameter.
  *

@@ -231,7 +231,7 @@ void mlic_train_onednn_add_backward(mlic_train_ctx *c, int i)
     const mlic_node *nd = &c->g->nodes[i];
     mlic_train_onednn_plan *p = mlic_train_onednn_plan_for_backward(s, i, c->n, "add");
     for (int k = 0; p && k < 2; k++) {
-        if (!c->dvalue[nd->in[k]])
+        if (!c->dvalue[nd->in[k]] || c->dvalue[nd->in[k]] == c->dvalue[nd->out]) /* in place */
             continue;
         if (!p->bwd[k].prim) {
             mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL, "add %s: a gradient the "

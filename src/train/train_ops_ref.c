@@ -190,7 +190,7 @@ static void add_backward(mlic_train_ctx *c, int i)
     const mlic_node *nd = &c->g->nodes[i];
     const size_t count = (size_t)c->n * floats_of(c->g, nd->out);
     for (int k = 0; k < 2; k++)
-        if (c->dvalue[nd->in[k]])
+        if (c->dvalue[nd->in[k]] && c->dvalue[nd->in[k]] != c->dvalue[nd->out]) /* in place */
             mlic_add_backward(c->dvalue[nd->in[k]], c->dvalue[nd->out], count);
 }
 

@@ -1,6 +1,7 @@
 /* The training kernels' contracts that the torch comparison (tests/py/test_backward.py) cannot
  * see: every gradient accumulates, so running a backward twice from zero doubles it; and the
- * results are bit-identical whatever the number of OpenMP threads. */
+ * results are bit-identical whatever the number of OpenMP threads. The exception, in place
+ * (dx == dy: the input's gradient replaces dy), gives what accumulating into zeros gives. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,48 @@ static void test_elementwise_and_pools(mlic_rng *r)
     free(x), free(dyx), free(dy), free(dyc), free(once), free(twice), free(mask), free(y);
 }
 
+static void check_same(const float *got, const float *want, size_t count, const char *what)
+{
+    CHECK(!memcmp(got, want, count * sizeof(float)), "%s: in place differs from into zeros",
+          what);
+}
+
+static void test_in_place(mlic_rng *r)
+{
+    int n = 3, c = 5, hw = 12;
+    size_t nx = (size_t)n * c * hw;
+    float *x = randn(r, nx), *dy = randn(r, nx), *gamma = randn(r, c), *beta = randn(r, c);
+    float *y = zeros(nx), *st = zeros(4 * (size_t)c), *rm = zeros(c), *rv = zeros(c);
+    float *want = zeros(nx), *dg = zeros(c), *db = zeros(c), *inplace = malloc(nx * sizeof(float));
+    for (size_t i = 0; i < nx; i++)
+        y[i] = x[i] > 0.0f ? (x[i] < 6.0f ? x[i] : 6.0f) : 0.0f;
+    mlic_relu_backward(want, dy, y, nx);
+    memcpy(inplace, dy, nx * sizeof(float));
+    mlic_relu_backward(inplace, inplace, y, nx);
+    check_same(inplace, want, nx, "relu");
+    memset(want, 0, nx * sizeof(float));
+    mlic_relu6_backward(want, dy, y, nx);
+    memcpy(inplace, dy, nx * sizeof(float));
+    mlic_relu6_backward(inplace, inplace, y, nx);
+    check_same(inplace, want, nx, "relu6");
+
+    CHECK(mlic_batchnorm_forward_train(y, st, st + c, NULL, NULL, rm, rv, x, gamma, beta, n, c,
+                                       hw, 1e-5f, 0.1f) == MLIC_OK, "%s", mlic_errmsg());
+    memset(want, 0, nx * sizeof(float));
+    mlic_batchnorm_backward(want, dg, db, dy, x, st, st + c, gamma, n, c, hw);
+    memcpy(inplace, dy, nx * sizeof(float));
+    mlic_batchnorm_backward(inplace, dg, db, inplace, x, st, st + c, gamma, n, c, hw);
+    check_same(inplace, want, nx, "batch norm");
+    double sum_dy[5], sum_dy_xhat[5];
+    mlic_batchnorm_backward_sums(sum_dy, sum_dy_xhat, dy, x, st, st + c, n, c, hw);
+    memcpy(inplace, dy, nx * sizeof(float));
+    mlic_batchnorm_backward_apply(inplace, inplace, x, st, st + c, gamma, sum_dy, sum_dy_xhat,
+                                  (double)n * hw, n, c, hw);
+    check_same(inplace, want, nx, "batch norm (synced steps)");
+    free(x), free(dy), free(gamma), free(beta), free(y), free(st), free(rm), free(rv);
+    free(want), free(dg), free(db), free(inplace);
+}
+
 int main(void)
 {
     mlic_rng r;
@@ -196,5 +239,6 @@ int main(void)
     test_batchnorm(&r);
     test_linear(&r);
     test_elementwise_and_pools(&r);
+    test_in_place(&r);
     CHECK_DONE();
 }
