@@ -1,4 +1,4 @@
-# mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0
+# mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0
 # Targets: all (default), deps, test, demo, bench, bench-train, bench-dist, install PREFIX=..., clean.
 
 CC      ?= gcc
@@ -23,6 +23,12 @@ endif
 ifeq ($(origin MPI), undefined)
 MPI := $(if $(shell pkg-config --exists ompi-c 2>/dev/null && echo y),1,0)
 endif
+# ONNX import: the reader is generated from libonnx-dev's onnx.proto by protoc-c at build time.
+ONNX_PROTO_DIR := /usr/include
+ONNX_PROTO := $(ONNX_PROTO_DIR)/onnx/onnx.proto
+ifeq ($(origin ONNX), undefined)
+ONNX := $(if $(and $(wildcard $(ONNX_PROTO)),$(wildcard /usr/include/protobuf-c/protobuf-c.h),$(shell command -v protoc-c)),1,0)
+endif
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_SRC := $(filter-out src/cli/%,$(LIB_SRC))
@@ -44,6 +50,14 @@ endif
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+GEN := $(BUILD)/gen
+ifeq ($(ONNX),1)
+CFLAGS += -DMLIC_HAVE_ONNX=1 -I$(GEN)
+LDLIBS += -lprotobuf-c
+LIB_OBJ += $(GEN)/onnx/onnx.pb-c.o
+else
+CFLAGS += -DMLIC_HAVE_ONNX=0
+endif
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/c/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
@@ -58,7 +72,7 @@ DEMO_BIN := $(BUILD)/demo/gen_shapes
 all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN) $(BENCH_BIN) $(DEMO_BIN)
 
 config:
-	@echo "mlic build: oneDNN=$(ONEDNN) CUDA=$(CUDA) MPI=$(MPI) (override: make ONEDNN=0 CUDA=0 MPI=0)"
+	@echo "mlic build: oneDNN=$(ONEDNN) CUDA=$(CUDA) MPI=$(MPI) ONNX=$(ONNX) (override: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0)"
 
 deps:
 	scripts/deps.sh test
@@ -70,6 +84,16 @@ $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS)' | cmp -s - $(CONFIG_STAMP) || 
 $(BUILD)/%.o: %.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The generated ONNX reader (not committed): onnx/onnx.pb-c.{c,h} under $(GEN).
+$(GEN)/onnx/onnx.pb-c.c $(GEN)/onnx/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=$(ONNX_PROTO_DIR) --c_out=$(GEN) $(ONNX_PROTO)
+
+$(GEN)/onnx/onnx.pb-c.o: $(GEN)/onnx/onnx.pb-c.c $(CONFIG_STAMP)
+	$(CC) $(CFLAGS) -w -c $< -o $@
+
+$(BUILD)/src/model/onnx_import.o: $(if $(filter 1,$(ONNX)),$(GEN)/onnx/onnx.pb-c.h)
 
 $(BUILD)/libmlic.a: $(LIB_OBJ)
 	@rm -f $@

@@ -124,6 +124,14 @@ mlic_preprocess mlic_preprocess_default(void);
 mlic_status mlic_model_import(const char *weights_path, const mlic_model_spec *spec,
                               const char *out_path);
 
+/* Read an ONNX export of a supported arch (torch.onnx.export of a torchvision resnet18/34/50/101
+ * or mobilenet_v2 with a linear head; float32, weights inside the file; batch norms folded into
+ * the convolutions or kept), match it against spec->arch or, when that is NULL, find which arch
+ * it is, and write a model file (atomically) to out_path. *arch_found (if not NULL) gets the
+ * arch's name. Builds without ONNX support (make ONNX=0) return MLIC_ERR_UNSUPPORTED. */
+mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec *spec,
+                                   const char *out_path, const char **arch_found);
+
 /* ---------------------------------------------------------------- inference engine */
 
 typedef enum {

@@ -1,4 +1,5 @@
-/* mlic import: a torchvision state dict (safetensors) + a class list -> a model file. */
+/* mlic import: a torchvision state dict (safetensors) or an ONNX export + a class list -> a
+ * model file. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +19,21 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: mlic import --arch NAME --weights W.safetensors --classes C.txt "
             "--output M.safetensors\n"
+            "       mlic import [--arch NAME] --onnx M.onnx --classes C.txt --output M.safetensors\n"
             "                   [--resize N] [--crop N] [--mean R,G,B] [--std R,G,B] "
             "[--threshold T]\n\n"
             "Pack a torchvision state dict, saved with safetensors (e.g.\n"
             "safetensors.torch.save_file(model.state_dict(), W.safetensors)), and its class names\n"
-            "into one mlic model file. Names and shapes are checked against the arch.\n\n"
+            "into one mlic model file. Names and shapes are checked against the arch.\n"
+            "Or read the weights from an ONNX export of such a model (torch.onnx.export, float32):\n"
+            "its structure is matched against the archs, so --arch is optional there.\n\n"
             "  --arch NAME       ");
     for (int i = 0; mlic_graph_archs[i]; i++)
         fprintf(f, "%s%s", i ? ", " : "", mlic_graph_archs[i]);
     fprintf(f,
             "\n"
             "  --weights FILE    the state dict (F32; F16, BF16 and F64 are converted)\n"
+            "  --onnx FILE       an ONNX export instead (batch norms folded or kept)\n"
             "  --classes FILE    class names, one per line, in the order of the head's outputs\n"
             "                    (UTF-8; blank lines are skipped)\n"
             "  --output FILE     the model file to write (replaced atomically)\n"
@@ -117,7 +122,7 @@ static int read_classes(class_list *cl, const char *path)
 
 int mlic_cmd_import(int argc, char **argv)
 {
-    const char *arch = NULL, *weights = NULL, *classes = NULL, *output = NULL, *v;
+    const char *arch = NULL, *weights = NULL, *onnx = NULL, *classes = NULL, *output = NULL, *v;
     mlic_model_spec spec = {.threshold = 0.5f, .pre = mlic_preprocess_default()};
     for (int i = 1; i < argc; i++) {
         int r = 0;
@@ -127,6 +132,7 @@ int mlic_cmd_import(int argc, char **argv)
         }
         if ((r = mlic_args_value(CMD, argc, argv, &i, "--arch", &arch)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--weights", &weights)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--onnx", &onnx)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &classes)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--output", &output))) {
             if (r < 0)
@@ -150,11 +156,14 @@ int mlic_cmd_import(int argc, char **argv)
             return mlic_args_usage_error(CMD, "unexpected argument '%s'", argv[i]);
         }
     }
-    if (!arch || !weights || !classes || !output)
-        return mlic_args_usage_error(CMD, "missing %s", !arch ? "--arch" : !weights ? "--weights"
-                                                        : !classes ? "--classes" : "--output");
-    int known = 0;
-    for (int i = 0; mlic_graph_archs[i]; i++)
+    if (weights && onnx)
+        return mlic_args_usage_error(CMD, "--weights and --onnx: give one of them");
+    if ((!arch && !onnx) || (!weights && !onnx) || !classes || !output)
+        return mlic_args_usage_error(CMD, "missing %s",
+                                     !weights && !onnx ? "--weights (or --onnx)"
+                                     : !arch ? "--arch" : !classes ? "--classes" : "--output");
+    int known = !arch;
+    for (int i = 0; arch && mlic_graph_archs[i]; i++)
         known |= !strcmp(arch, mlic_graph_archs[i]);
     if (!known)
         return mlic_args_usage_error(CMD, "unknown --arch '%s'", arch);
@@ -170,8 +179,11 @@ int mlic_cmd_import(int argc, char **argv)
         spec.arch = arch;
         spec.classes = (const char *const *)cl.names;
         spec.num_classes = cl.n;
-        if (mlic_model_import(weights, &spec, output) == MLIC_OK) {
-            fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, arch, cl.n);
+        const char *found = arch;
+        const mlic_status st = onnx ? mlic_model_import_onnx(onnx, &spec, output, &found)
+                                    : mlic_model_import(weights, &spec, output);
+        if (st == MLIC_OK) {
+            fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, found, cl.n);
             rc = 0;
         } else {
             fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
