@@ -216,7 +216,8 @@ def test_classes_file_problems(mlic, tmp_path, mobilenet):
 
 
 @pytest.mark.parametrize("args, piece", [
-    ([], "missing --arch"),
+    ([], "missing --weights (or --onnx)"),
+    (["--weights", "w", "--classes", "c", "--output", "o"], "missing --arch"),
     (["--arch", "resnet18", "--weights", "w", "--classes", "c"], "missing --output"),
     (["--arch", "vgg16", "--weights", "w", "--classes", "c", "--output", "o"], "vgg16"),
     (["--arch", "resnet18", "--weights", "w", "--classes", "c", "--output", "o", "--bogus"],
