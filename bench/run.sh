@@ -16,6 +16,7 @@ out=build/bench/results.md
     echo
     echo "Made by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')."
     echo "PyTorch is Debian's $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'); random weights (seed 0), 20 classes, fp32."
+    echo "Training speed, memory and quality: bench/RESULTS-train.md (\`make bench-train\`); one vs several processes: bench/RESULTS-dist.md (\`make bench-dist\`)."
     /usr/bin/python3 bench/bench_infer.py --reps $reps | grep -v '^{'
     /usr/bin/python3 bench/bench_e2e.py --reps $e2e_reps | grep -v '^{'
 } > $out.tmp
