@@ -132,6 +132,10 @@ mlic_status onednn_fail(dnnl_status_t s, const char *call);
  * streams through hundreds of MB. */
 void *onednn_alloc(size_t size);
 
+/* The blocked activation layout of oneDNN's direct convolutions on this CPU: nChw16c on
+ * AVX-512, nChw8c on AVX2, else dnnl_format_tag_any (none). Shared with the training backend. */
+dnnl_format_tag_t onednn_blocked_tag(void);
+
 /* md of a 4-D activation (n, c, h, w) with a format tag (dnnl_format_tag_any to let a
  * primitive choose). */
 mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag);

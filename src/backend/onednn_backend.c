@@ -70,17 +70,6 @@ static mlic_status get_plan(onednn_state *s, int n, onednn_plan **out)
     return MLIC_OK;
 }
 
-/* The blocked activation layout of oneDNN's direct convolutions on this CPU. */
-static dnnl_format_tag_t blocked_tag(void)
-{
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
-        return dnnl_nChw16c;
-    if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2)
-        return dnnl_nChw8c;
-    return dnnl_format_tag_any;
-}
-
 static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batch, int threads)
 {
     mlic_status st = MLIC_OK;
@@ -99,7 +88,7 @@ static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batc
     s->g = g;
     s->max_batch = max_batch;
     s->threads = threads > 0 ? threads : omp_get_num_procs();
-    s->act_tag = blocked_tag();
+    s->act_tag = onednn_blocked_tag();
     int saved = omp_get_max_threads();
     omp_set_num_threads(s->threads);
     s->packed = calloc((size_t)g->nnodes, sizeof *s->packed);

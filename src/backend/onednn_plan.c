@@ -33,6 +33,16 @@ mlic_status onednn_fail(dnnl_status_t s, const char *call)
     return mlic_fail(MLIC_ERR_BACKEND, "oneDNN %s failed: %s", call, dnnl_status2str(s));
 }
 
+dnnl_format_tag_t onednn_blocked_tag(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
+        return dnnl_nChw16c;
+    if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2)
+        return dnnl_nChw8c;
+    return dnnl_format_tag_any;
+}
+
 mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag)
 {
     mlic_status st = MLIC_OK;

@@ -26,16 +26,6 @@ static mlic_status nomem(const mlic_graph *g)
 
 /* ---------------------------------------------------------------- state */
 
-static dnnl_format_tag_t blocked_tag(void)
-{
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core)
-        return dnnl_nChw16c;
-    if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2)
-        return dnnl_nChw8c;
-    return dnnl_format_tag_any;
-}
-
 static void state_destroy(void *state)
 {
     mlic_train_onednn_state *s = state;
@@ -84,7 +74,7 @@ static mlic_status state_create(void **out, const mlic_graph *g, int winograd)
     if (!s)
         return nomem(g);
     s->g = g;
-    s->blocked = blocked_tag();
+    s->blocked = onednn_blocked_tag();
     s->winograd = winograd;
     s->needs_grad = calloc((size_t)g->nvalues, 1);
     s->last_reader = calloc((size_t)g->nvalues, sizeof *s->last_reader);
@@ -165,6 +155,30 @@ done:
     return st;
 }
 
+mlic_status mlic_train_onednn_reorder_pd(dnnl_primitive_desc_t *pd,
+                                         const mlic_train_onednn_state *s,
+                                         const dnnl_memory_desc_t *from,
+                                         const dnnl_memory_desc_t *to, int add)
+{
+    mlic_status st = MLIC_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    *pd = NULL;
+    if (add) {
+        ONEDNN_CALL(dnnl_primitive_attr_create, (&attr));
+        ONEDNN_CALL(dnnl_post_ops_create, (&ops));
+        ONEDNN_CALL(dnnl_post_ops_append_sum, (ops, 1.0f));
+        ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (attr, ops));
+    }
+    ONEDNN_CALL(dnnl_reorder_primitive_desc_create, (pd, from, s->engine, to, s->engine, attr));
+done:
+    if (ops)
+        dnnl_post_ops_destroy(ops);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
 mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
                                            mlic_train_onednn_state *s,
                                            const dnnl_memory_desc_t *user_md,
@@ -172,8 +186,6 @@ mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
                                            mlic_train_onednn_role role, size_t *cursor)
 {
     mlic_status st = MLIC_OK;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t ops = NULL;
     dnnl_primitive_desc_t pd = NULL;
     memset(o, 0, sizeof *o);
     o->role = role;
@@ -184,26 +196,15 @@ mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
     if ((st = mlic_train_onednn_arena_mem(&o->mem, &o->offset, s, prim_md, cursor)) != MLIC_OK)
         goto done;
     ONEDNN_CALL(dnnl_memory_create, (&o->user, user_md, s->engine, DNNL_MEMORY_NONE));
-    if (role == ONEDNN_TRAIN_OUT_ADD) {
-        ONEDNN_CALL(dnnl_primitive_attr_create, (&attr));
-        ONEDNN_CALL(dnnl_post_ops_create, (&ops));
-        ONEDNN_CALL(dnnl_post_ops_append_sum, (ops, 1.0f));
-        ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (attr, ops));
-    }
-    if (role == ONEDNN_TRAIN_IN)
-        ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
-                    (&pd, user_md, s->engine, prim_md, s->engine, attr));
-    else
-        ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
-                    (&pd, prim_md, s->engine, user_md, s->engine, attr));
+    if ((st = role == ONEDNN_TRAIN_IN
+                  ? mlic_train_onednn_reorder_pd(&pd, s, user_md, prim_md, 0)
+                  : mlic_train_onednn_reorder_pd(&pd, s, prim_md, user_md,
+                                                 role == ONEDNN_TRAIN_OUT_ADD)) != MLIC_OK)
+        goto done;
     ONEDNN_CALL(dnnl_primitive_create, (&o->reorder, pd));
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (ops)
-        dnnl_post_ops_destroy(ops);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
@@ -343,11 +344,11 @@ static mlic_train_onednn_plan *find_plan(mlic_train_onednn_state *s, int i, int 
     return p;
 }
 
-mlic_train_onednn_plan *mlic_train_onednn_plan_get(mlic_train_onednn_state *s, int i, int n,
-                                                   int backward,
-                                                   mlic_train_onednn_planner forward,
-                                                   mlic_train_onednn_planner backward_fn,
-                                                   mlic_status *st)
+/* Node i's plan for batch n and the current thread count, made on first use; with `backward`
+ * its backward calls too. NULL with *st set on failure. */
+static mlic_train_onednn_plan *plan_get(mlic_train_onednn_state *s, int i, int n, int backward,
+                                        mlic_train_onednn_planner forward,
+                                        mlic_train_onednn_planner backward_fn, mlic_status *st)
 {
     mlic_train_onednn_plan *p = find_plan(s, i, n);
     *st = MLIC_OK;
@@ -377,18 +378,40 @@ mlic_train_onednn_plan *mlic_train_onednn_plan_get(mlic_train_onednn_state *s, i
     return p;
 }
 
-mlic_train_onednn_plan *mlic_train_onednn_plan_for_backward(mlic_train_onednn_state *s, int i,
-                                                            int n, const char *what)
+mlic_status mlic_train_onednn_run_forward(mlic_train_ctx *c, int i,
+                                          mlic_train_onednn_planner forward,
+                                          mlic_train_onednn_planner backward,
+                                          const float *const *user)
 {
-    mlic_train_onednn_plan *p = find_plan(s, i, n);
-    if (!p || !p->backward_ready) {
-        mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL,
-                                             "%s %s: backward before its training forward (or "
-                                             "with another thread count)",
-                                             what, s->g->nodes[i].name));
-        return NULL;
-    }
-    return p;
+    mlic_train_onednn_state *s = c->state;
+    mlic_status st = mlic_train_onednn_take_deferred(s);
+    if (st != MLIC_OK)
+        return st;
+    mlic_train_onednn_plan *p =
+        plan_get(s, i, c->n, c->training && s->needs_grad[c->g->nodes[i].out], forward,
+                 backward, &st);
+    if (!p || (st = mlic_train_onednn_reserve(s, p->bytes)) != MLIC_OK)
+        return st;
+    return mlic_train_onednn_call_run(&p->fwd, s, user);
+}
+
+int mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
+                                   const float *const *user)
+{
+    mlic_train_onednn_state *s = c->state;
+    mlic_train_onednn_plan *p = find_plan(s, i, c->n);
+    mlic_status st;
+    if (!p || !p->backward_ready)
+        st = mlic_fail(MLIC_ERR_INTERNAL, "%s %s: backward before its training forward (or with "
+                       "another thread count)", what, c->g->nodes[i].name);
+    else if (!p->bwd[k].prim)
+        st = mlic_fail(MLIC_ERR_INTERNAL, "%s %s: a gradient the plan has no primitive for",
+                       what, c->g->nodes[i].name);
+    else
+        st = mlic_train_onednn_call_run(&p->bwd[k], s, user);
+    if (st != MLIC_OK)
+        mlic_train_onednn_defer(s, st);
+    return st == MLIC_OK;
 }
 
 int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd)

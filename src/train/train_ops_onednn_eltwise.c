@@ -11,7 +11,6 @@
 #if MLIC_HAVE_ONEDNN
 
 #include "backend/onednn.h"
-#include "core/error.h"
 #include "train/train_ops_onednn_impl.h"
 
 static size_t count_of(const mlic_graph *g, int v, int n)
@@ -111,33 +110,17 @@ done:
 
 mlic_status mlic_train_onednn_relu_forward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_status st = mlic_train_onednn_take_deferred(s);
-    if (st != MLIC_OK)
-        return st;
-    mlic_train_onednn_plan *p =
-        mlic_train_onednn_plan_get(s, i, c->n, c->training && s->needs_grad[nd->out],
-                                   relu_plan_forward, relu_plan_backward, &st);
-    if (!p || (st = mlic_train_onednn_reserve(s, p->bytes)) != MLIC_OK)
-        return st;
     const float *user[2] = {c->value[nd->in[0]], c->value[nd->out]};
-    return mlic_train_onednn_call_run(&p->fwd, s, user);
+    return mlic_train_onednn_run_forward(c, i, relu_plan_forward, relu_plan_backward, user);
 }
 
 void mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    if (!c->dvalue[nd->in[0]])
-        return;
-    mlic_train_onednn_plan *p = mlic_train_onednn_plan_for_backward(s, i, c->n, "ReLU");
-    if (!p)
-        return;
     const float *user[3] = {c->value[nd->out], c->dvalue[nd->out], c->dvalue[nd->in[0]]};
-    const mlic_status st = mlic_train_onednn_call_run(&p->bwd[0], s, user);
-    if (st != MLIC_OK)
-        mlic_train_onednn_defer(s, st);
+    if (c->dvalue[nd->in[0]])
+        mlic_train_onednn_run_backward(c, i, 0, "ReLU", user);
 }
 
 /* ---------------------------------------------------------------- add */
@@ -174,76 +157,43 @@ static mlic_status add_plan_backward(mlic_train_onednn_plan *p, mlic_train_onedn
     const mlic_node *nd = &s->g->nodes[i];
     mlic_status st = MLIC_OK;
     dnnl_memory_desc_t md;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t ops = NULL;
     dnnl_primitive_desc_t pd = NULL;
     size_t cursor = 0;
     if ((st = flat_md(&md, count_of(s->g, nd->out, p->n))) != MLIC_OK)
-        goto done;
-    ONEDNN_CALL(dnnl_primitive_attr_create, (&attr));
-    ONEDNN_CALL(dnnl_post_ops_create, (&ops));
-    ONEDNN_CALL(dnnl_post_ops_append_sum, (ops, 1.0f));
-    ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (attr, ops));
-    for (int k = 0; k < 2; k++) {
+        return st;
+    for (int k = 0; k < 2 && st == MLIC_OK; k++) {
         if (!s->needs_grad[nd->in[k]])
             continue;
         const int add = input_grad_role(s, i, k) == ONEDNN_TRAIN_OUT_ADD;
-        ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
-                    (&pd, &md, s->engine, &md, s->engine, add ? attr : NULL));
-        if ((st = mlic_train_onednn_call_init(&p->bwd[k], pd)) != MLIC_OK ||
+        if ((st = mlic_train_onednn_reorder_pd(&pd, s, &md, &md, add)) == MLIC_OK &&
+            (st = mlic_train_onednn_call_init(&p->bwd[k], pd)) == MLIC_OK &&
             (st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_FROM, &md, &md,
-                                             ONEDNN_TRAIN_IN, &cursor)) != MLIC_OK ||
-            (st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_TO, &md, &md,
-                                             ONEDNN_TRAIN_OUT, &cursor)) != MLIC_OK)
-            goto done;
-        dnnl_primitive_desc_destroy(pd);
+                                             ONEDNN_TRAIN_IN, &cursor)) == MLIC_OK)
+            st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_TO, &md, &md,
+                                            ONEDNN_TRAIN_OUT, &cursor);
+        if (pd)
+            dnnl_primitive_desc_destroy(pd);
         pd = NULL;
     }
-done:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (ops)
-        dnnl_post_ops_destroy(ops);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
 mlic_status mlic_train_onednn_add_forward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_status st = mlic_train_onednn_take_deferred(s);
-    if (st != MLIC_OK)
-        return st;
-    mlic_train_onednn_plan *p =
-        mlic_train_onednn_plan_get(s, i, c->n, c->training && s->needs_grad[nd->out],
-                                   add_plan_forward, add_plan_backward, &st);
-    if (!p || (st = mlic_train_onednn_reserve(s, p->bytes)) != MLIC_OK)
-        return st;
     const float *user[3] = {c->value[nd->in[0]], c->value[nd->in[1]], c->value[nd->out]};
-    return mlic_train_onednn_call_run(&p->fwd, s, user);
+    return mlic_train_onednn_run_forward(c, i, add_plan_forward, add_plan_backward, user);
 }
 
 void mlic_train_onednn_add_backward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_train_onednn_plan *p = mlic_train_onednn_plan_for_backward(s, i, c->n, "add");
-    for (int k = 0; p && k < 2; k++) {
+    for (int k = 0; k < 2; k++) {
         if (!c->dvalue[nd->in[k]] || c->dvalue[nd->in[k]] == c->dvalue[nd->out]) /* in place */
             continue;
-        if (!p->bwd[k].prim) {
-            mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL, "add %s: a gradient the "
-                                                 "plan has no primitive for", nd->name));
-            return;
-        }
         const float *user[2] = {c->dvalue[nd->out], c->dvalue[nd->in[k]]};
-        const mlic_status st = mlic_train_onednn_call_run(&p->bwd[k], s, user);
-        if (st != MLIC_OK) {
-            mlic_train_onednn_defer(s, st);
+        if (!mlic_train_onednn_run_backward(c, i, k, "add", user))
             return;
-        }
     }
 }
 

@@ -52,6 +52,12 @@ typedef struct {
     size_t offset;            /* of the copy in the arena */
 } mlic_train_onednn_operand;
 
+/* A reorder from `from` to `to`, adding into `to` (a sum post-op) when `add`. */
+mlic_status mlic_train_onednn_reorder_pd(dnnl_primitive_desc_t *pd,
+                                         const mlic_train_onednn_state *s,
+                                         const dnnl_memory_desc_t *from,
+                                         const dnnl_memory_desc_t *to, int add);
+
 /* Set up o for a primitive argument in layout prim_md over an executor buffer in layout
  * user_md. A copy in the arena, if needed, is placed at *cursor (bytes), which advances. */
 mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
@@ -115,17 +121,17 @@ typedef struct mlic_train_onednn_plan {
 typedef mlic_status (*mlic_train_onednn_planner)(mlic_train_onednn_plan *p,
                                                   mlic_train_onednn_state *s, int i);
 
-/* Node i's plan for batch n and the current thread count, made on first use; with `backward`
- * its backward calls too. NULL with *st set on failure. */
-mlic_train_onednn_plan *mlic_train_onednn_plan_get(mlic_train_onednn_state *s, int i, int n,
-                                                   int backward,
-                                                   mlic_train_onednn_planner forward,
-                                                   mlic_train_onednn_planner backward_fn,
-                                                   mlic_status *st);
-/* The plan a backward runs: made by the training forward; NULL (a failure deferred to the next
- * forward) when there is none. */
-mlic_train_onednn_plan *mlic_train_onednn_plan_for_backward(mlic_train_onednn_state *s, int i,
-                                                            int n, const char *what);
+/* A simple op's forward: the failure a backward deferred first, then node i's plan (made on
+ * first use, with its backward calls for a training forward whose output gets a gradient), then
+ * its forward call on user (mlic_train_onednn_call_run's order). */
+mlic_status mlic_train_onednn_run_forward(mlic_train_ctx *c, int i,
+                                          mlic_train_onednn_planner forward,
+                                          mlic_train_onednn_planner backward,
+                                          const float *const *user);
+/* Backward call k of node i's plan on user. A failure (also a missing plan or call) is
+ * deferred to the next forward, as a backward cannot return one; returns 0 after one. */
+int mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
+                                   const float *const *user);
 
 /* The name of the implementation oneDNN picked; "ref" ones are its slow plain loops. */
 int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd);

@@ -7,7 +7,6 @@
 #if MLIC_HAVE_ONEDNN
 
 #include "backend/onednn.h"
-#include "core/error.h"
 #include "train/train_ops_onednn_impl.h"
 
 static mlic_train_onednn_role input_grad_role(const mlic_train_onednn_state *s, int i)
@@ -96,34 +95,17 @@ done:
 
 mlic_status mlic_train_onednn_gap_forward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_status st = mlic_train_onednn_take_deferred(s);
-    if (st != MLIC_OK)
-        return st;
-    mlic_train_onednn_plan *p =
-        mlic_train_onednn_plan_get(s, i, c->n, c->training && s->needs_grad[nd->out],
-                                   gap_plan_forward, gap_plan_backward, &st);
-    if (!p || (st = mlic_train_onednn_reserve(s, p->bytes)) != MLIC_OK)
-        return st;
     const float *user[2] = {c->value[nd->in[0]], c->value[nd->out]};
-    return mlic_train_onednn_call_run(&p->fwd, s, user);
+    return mlic_train_onednn_run_forward(c, i, gap_plan_forward, gap_plan_backward, user);
 }
 
 void mlic_train_onednn_gap_backward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    if (!c->dvalue[nd->in[0]])
-        return;
-    mlic_train_onednn_plan *p =
-        mlic_train_onednn_plan_for_backward(s, i, c->n, "global average pool");
-    if (!p)
-        return;
     const float *user[2] = {c->dvalue[nd->out], c->dvalue[nd->in[0]]};
-    const mlic_status st = mlic_train_onednn_call_run(&p->bwd[0], s, user);
-    if (st != MLIC_OK)
-        mlic_train_onednn_defer(s, st);
+    if (c->dvalue[nd->in[0]])
+        mlic_train_onednn_run_backward(c, i, 0, "global average pool", user);
 }
 
 /* ---------------------------------------------------------------- linear */
@@ -251,46 +233,24 @@ done:
 
 mlic_status mlic_train_onednn_linear_forward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_status st = mlic_train_onednn_take_deferred(s);
-    if (st != MLIC_OK)
-        return st;
-    mlic_train_onednn_plan *p =
-        mlic_train_onednn_plan_get(s, i, c->n, c->training && s->needs_grad[nd->out],
-                                   linear_plan_forward, linear_plan_backward, &st);
-    if (!p || (st = mlic_train_onednn_reserve(s, p->bytes)) != MLIC_OK)
-        return st;
     const float *user[4] = {c->value[nd->in[0]], param_ptr(c->weights, c->g, nd->weight),
                             c->value[nd->out], param_ptr(c->weights, c->g, nd->bias)};
-    return mlic_train_onednn_call_run(&p->fwd, s, user);
+    return mlic_train_onednn_run_forward(c, i, linear_plan_forward, linear_plan_backward, user);
 }
 
 /* The executor runs it only where the parameters train (train_graph.c refuses a frozen linear
  * after trainable layers). */
 void mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i)
 {
-    mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_train_onednn_plan *p = mlic_train_onednn_plan_for_backward(s, i, c->n, "linear");
-    mlic_status st = MLIC_OK;
-    if (!p)
-        return;
-    if (c->dvalue[nd->in[0]]) {
-        const float *user[3] = {c->dvalue[nd->out], param_ptr(c->weights, c->g, nd->weight),
-                                c->dvalue[nd->in[0]]};
-        st = p->bwd[0].prim ? mlic_train_onednn_call_run(&p->bwd[0], s, user)
-                            : mlic_fail(MLIC_ERR_INTERNAL, "linear %s: an input gradient the "
-                                        "plan has no primitive for", nd->name);
-    }
-    if (st == MLIC_OK) {
-        const float *user[4] = {c->value[nd->in[0]], c->dvalue[nd->out],
-                                param_ptr(c->grads, c->g, nd->weight),
-                                param_ptr(c->grads, c->g, nd->bias)};
-        st = mlic_train_onednn_call_run(&p->bwd[1], s, user);
-    }
-    if (st != MLIC_OK)
-        mlic_train_onednn_defer(s, st);
+    const float *data[3] = {c->dvalue[nd->out], param_ptr(c->weights, c->g, nd->weight),
+                            c->dvalue[nd->in[0]]};
+    const float *params[4] = {c->value[nd->in[0]], c->dvalue[nd->out],
+                              param_ptr(c->grads, c->g, nd->weight),
+                              param_ptr(c->grads, c->g, nd->bias)};
+    if (!c->dvalue[nd->in[0]] || mlic_train_onednn_run_backward(c, i, 0, "linear", data))
+        mlic_train_onednn_run_backward(c, i, 1, "linear", params);
 }
 
 #endif /* MLIC_HAVE_ONEDNN */
