@@ -105,6 +105,15 @@ static mlic_status state_create_direct(void **out, const mlic_graph *g, int max_
     return state_create(out, g, 0);
 }
 
+mlic_train_onednn_role mlic_train_onednn_grad_role(const mlic_train_onednn_state *s, int i,
+                                                   int k)
+{
+    const mlic_node *nd = &s->g->nodes[i];
+    const int first_mention = k == 0 || nd->in[1] != nd->in[0];
+    return s->last_reader[nd->in[k]] == i && first_mention ? ONEDNN_TRAIN_OUT
+                                                           : ONEDNN_TRAIN_OUT_ADD;
+}
+
 mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes)
 {
     if (bytes <= s->arena_size)

@@ -29,16 +29,6 @@ done:
     return st;
 }
 
-/* The gradient of input k of node i: write (the executor zeroed it: this node is its last
- * reader, and k is its first mention here) or add. */
-static mlic_train_onednn_role input_grad_role(const mlic_train_onednn_state *s, int i, int k)
-{
-    const mlic_node *nd = &s->g->nodes[i];
-    const int first_mention = k == 0 || nd->in[1] != nd->in[0];
-    return s->last_reader[nd->in[k]] == i && first_mention ? ONEDNN_TRAIN_OUT
-                                                           : ONEDNN_TRAIN_OUT_ADD;
-}
-
 /* ---------------------------------------------------------------- ReLU, ReLU6 */
 
 static void relu_alg(const mlic_node *nd, dnnl_alg_kind_t *alg, float *alpha, float *beta)
@@ -98,7 +88,7 @@ static mlic_status relu_plan_backward(mlic_train_onednn_plan *p, mlic_train_oned
         (st = mlic_train_onednn_call_arg(k, s, DNNL_ARG_DIFF_DST, &md, &md, ONEDNN_TRAIN_IN,
                                          &cursor)) != MLIC_OK ||
         (st = mlic_train_onednn_call_arg(k, s, DNNL_ARG_DIFF_SRC, &md, &md,
-                                         input_grad_role(s, i, 0), &cursor)) != MLIC_OK)
+                                         mlic_train_onednn_grad_role(s, i, 0), &cursor)) != MLIC_OK)
         goto done;
     if (cursor > p->bytes)
         p->bytes = cursor;
@@ -164,7 +154,7 @@ static mlic_status add_plan_backward(mlic_train_onednn_plan *p, mlic_train_onedn
     for (int k = 0; k < 2 && st == MLIC_OK; k++) {
         if (!s->needs_grad[nd->in[k]])
             continue;
-        const int add = input_grad_role(s, i, k) == ONEDNN_TRAIN_OUT_ADD;
+        const int add = mlic_train_onednn_grad_role(s, i, k) == ONEDNN_TRAIN_OUT_ADD;
         if ((st = mlic_train_onednn_reorder_pd(&pd, s, &md, &md, add)) == MLIC_OK &&
             (st = mlic_train_onednn_call_init(&p->bwd[k], pd)) == MLIC_OK &&
             (st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_FROM, &md, &md,

@@ -52,6 +52,12 @@ typedef struct {
     size_t offset;            /* of the copy in the arena */
 } mlic_train_onednn_operand;
 
+/* How node i's backward writes the gradient of its input k: ONEDNN_TRAIN_OUT where the executor
+ * has just zeroed it (this node is the input's last reader, so its backward writes first, and k
+ * is the input's first mention here), else ONEDNN_TRAIN_OUT_ADD. */
+mlic_train_onednn_role mlic_train_onednn_grad_role(const mlic_train_onednn_state *s, int i,
+                                                   int k);
+
 /* A reorder from `from` to `to`, adding into `to` (a sum post-op) when `add`. */
 mlic_status mlic_train_onednn_reorder_pd(dnnl_primitive_desc_t *pd,
                                          const mlic_train_onednn_state *s,

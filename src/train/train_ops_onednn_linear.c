@@ -9,11 +9,6 @@
 #include "backend/onednn.h"
 #include "train/train_ops_onednn_impl.h"
 
-static mlic_train_onednn_role input_grad_role(const mlic_train_onednn_state *s, int i)
-{
-    return s->last_reader[s->g->nodes[i].in[0]] == i ? ONEDNN_TRAIN_OUT : ONEDNN_TRAIN_OUT_ADD;
-}
-
 static float *param_ptr(float *base, const mlic_graph *g, int p)
 {
     return p >= 0 ? base + g->params[p].offset : NULL;
@@ -83,7 +78,7 @@ static mlic_status gap_plan_backward(mlic_train_onednn_plan *p, mlic_train_onedn
         (st = mlic_train_onednn_call_arg(&p->bwd[0], s, DNNL_ARG_DIFF_DST, &m.dst, &m.dst,
                                          ONEDNN_TRAIN_IN, &cursor)) != MLIC_OK ||
         (st = mlic_train_onednn_call_arg(&p->bwd[0], s, DNNL_ARG_DIFF_SRC, &m.src, &m.src,
-                                         input_grad_role(s, i), &cursor)) != MLIC_OK)
+                                         mlic_train_onednn_grad_role(s, i, 0), &cursor)) != MLIC_OK)
         goto done;
     if (cursor > p->bytes)
         p->bytes = cursor;
@@ -198,7 +193,7 @@ static mlic_status linear_plan_backward(mlic_train_onednn_plan *p, mlic_train_on
                                              ONEDNN_TRAIN_IN, &cursor)) != MLIC_OK ||
             (st = mlic_train_onednn_call_arg(k, s, DNNL_ARG_DIFF_SRC, &m.src,
                                              qmd(dpd, dnnl_query_diff_src_md, 0),
-                                             input_grad_role(s, i), &cursor)) != MLIC_OK)
+                                             mlic_train_onednn_grad_role(s, i, 0), &cursor)) != MLIC_OK)
             goto done;
         most = cursor > most ? cursor : most;
     }

@@ -150,7 +150,9 @@ static pool_plan *get_plan(mlic_train_onednn_state *s, int i, int n, int backwar
         s->node_free[i] = plans_free;
     }
     if (backward && !p->bwd &&
-        (*st = plan_backward(p, s, &m, s->last_reader[nd->in[0]] == i)) != MLIC_OK) {
+        (*st = plan_backward(p, s, &m,
+                            mlic_train_onednn_grad_role(s, i, 0) == ONEDNN_TRAIN_OUT)) !=
+            MLIC_OK) {
         mlic_train_onednn_operand_free(&p->ddst);
         mlic_train_onednn_operand_free(&p->dsrc);
         return NULL;
