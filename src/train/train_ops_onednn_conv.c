@@ -389,7 +389,9 @@ static conv_plan *get_plan(mlic_train_onednn_state *s, int i, int n, int backwar
     }
     if (backward && !p->backward_ready) {
         const int in = nd->in[0];
-        const int want_data = !s->needs_grad[in] ? 0 : s->last_reader[in] == i ? 2 : 1;
+        const int want_data = !s->needs_grad[in]                                      ? 0
+                              : mlic_train_onednn_grad_role(s, i, 0) == ONEDNN_TRAIN_OUT ? 2
+                                                                                         : 1;
         /* The backward takes activation layouts from the forward: only the graph's and the
          * weights' descriptors are needed here. */
         if ((*st = make_mds(&m, &d, m.has_bias, dnnl_format_tag_any, dnnl_format_tag_any)) !=
