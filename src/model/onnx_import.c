@@ -234,16 +234,15 @@ static mlic_status open_onnx(onnx_file *f, const char *path)
     uint8_t *data = NULL;
     size_t len = 0;
     mlic_status st = MLIC_OK;
-    if (fseek(fp, 0, SEEK_END) == 0) {
-        long end = ftell(fp);
-        if (end >= 0 && (size_t)end <= ONNX_MAX_BYTES && fseek(fp, 0, SEEK_SET) == 0) {
-            len = (size_t)end;
-            data = malloc(len + 1);
-            if (data && fread(data, 1, len, fp) != len)
-                st = mlic_fail(MLIC_ERR_IO, "%s: read error", path);
-        } else {
-            st = mlic_fail(MLIC_ERR_FORMAT, "%s: not a readable file of at most 2 GB", path);
-        }
+    const long end = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (end >= 0 && (size_t)end <= ONNX_MAX_BYTES && fseek(fp, 0, SEEK_SET) == 0) {
+        len = (size_t)end;
+        data = malloc(len + 1);
+        if (data && fread(data, 1, len, fp) != len)
+            st = mlic_fail(MLIC_ERR_IO, "%s: read error: %s", path,
+                           ferror(fp) ? strerror(errno) : "shorter than its size");
+    } else {
+        st = mlic_fail(MLIC_ERR_FORMAT, "%s: not a regular file of at most 2 GB", path);
     }
     fclose(fp);
     if (st == MLIC_OK && !data)

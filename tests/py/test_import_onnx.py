@@ -100,6 +100,8 @@ def test_onnx_arch_is_checked_and_bad_files_are_refused(mlic, tmp_path):
     assert r.returncode == 1 and "junk.onnx" in r.stderr
     r, _ = import_onnx(mlic, tmp_path, tmp_path / "missing.onnx", 4)
     assert r.returncode == 1 and "missing.onnx" in r.stderr
+    r, _ = import_onnx(mlic, tmp_path, tmp_path, 4)  # a folder
+    assert r.returncode == 1 and "not a regular file" in r.stderr
 
     class Odd(torch.nn.Module):
         def __init__(self):
