@@ -158,6 +158,8 @@ mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *i
 /* ---------------------------------------------------------------- batch prediction */
 
 typedef enum { MLIC_IMAGE_TYPE_URL = 0, MLIC_IMAGE_TYPE_BASE64 } mlic_image_type;
+/* Holds a base64 line of a 12 MiB image; each line in flight may take this much (docs). */
+#define MLIC_DEFAULT_MAX_LINE_BYTES ((size_t)16 << 20)
 typedef enum { MLIC_FORMAT_EV = 0, MLIC_FORMAT_JSONL } mlic_output_format;
 
 /* Where a run stands, for a progress line. */
@@ -206,6 +208,12 @@ typedef struct {
     mlic_status (*exchange)(void *ctx, uint64_t share_lines, int ok, uint64_t *lines_before,
                             int *all_ok);
     void *exchange_ctx;
+    /* Hosted jobs running lists written by someone else: a local input must lie under root once
+     * "..", and symbolic links are resolved; absolute paths and file:// URLs are refused. */
+    int confine_to_root;
+    /* A list line longer than this (bytes, newline excluded) gets one error output line and is
+     * read past without being held; 0 = MLIC_DEFAULT_MAX_LINE_BYTES. */
+    size_t max_line_bytes;
 } mlic_predict_opts;
 
 typedef struct {

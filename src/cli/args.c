@@ -47,29 +47,51 @@ int mlic_args_int(const char *cmd, const char *name, const char *text, long lo, 
     return 0;
 }
 
-/* One float from the start of s, stopping at a comma or the end; NULL if there is none. */
-static const char *parse_one(const char *s, float *out)
+/* Why a number could not be read. */
+typedef enum { NUM_MALFORMED, NUM_NOT_FINITE, NUM_UNDERFLOW, NUM_OVERFLOW } num_error;
+
+static const char *num_error_text(num_error e)
+{
+    switch (e) {
+    case NUM_UNDERFLOW: return "is out of range (underflows: too close to 0 for a normal float)";
+    case NUM_OVERFLOW: return "is out of range (overflows a float)";
+    case NUM_NOT_FINITE: return "is not a finite number";
+    default: return "is not a number";
+    }
+}
+
+/* One float from the start of s, stopping at a comma or the end: where it stopped, or NULL with
+ * *why set. strtof's ERANGE covers results too small for a normal float as well as too large. */
+static const char *parse_one(const char *s, float *out, num_error *why)
 {
     while (*s == ' ')
         s++;
     char *end;
     errno = 0;
     float v = strtof(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(v))
+    *why = NUM_MALFORMED;
+    if (end == s)
         return NULL;
-    while (*end == ' ')
-        end++;
-    if (*end && *end != ',')
+    const char *after = end;
+    while (*after == ' ')
+        after++;
+    if (*after && *after != ',')
         return NULL;
+    if (errno == ERANGE || !isfinite(v)) {
+        *why = errno != ERANGE ? NUM_NOT_FINITE : isfinite(v) ? NUM_UNDERFLOW : NUM_OVERFLOW;
+        return NULL;
+    }
     *out = v;
-    return end;
+    return after;
 }
 
 int mlic_args_float(const char *cmd, const char *name, const char *text, float *out)
 {
-    const char *end = parse_one(text, out);
+    num_error why;
+    const char *end = parse_one(text, out, &why);
     if (!end || *end) {
-        fprintf(stderr, "mlic %s: %s '%s' is not a number\n", cmd, name, text);
+        fprintf(stderr, "mlic %s: %s '%s' %s\n", cmd, name, text,
+                num_error_text(end ? NUM_MALFORMED : why));
         return -1;
     }
     return 0;
@@ -80,7 +102,13 @@ int mlic_args_float_list(const char *cmd, const char *name, const char *text, fl
     int n = 0;
     for (const char *s = text;; s++) {
         float v;
-        s = parse_one(s, &v);
+        num_error why;
+        s = parse_one(s, &v, &why);
+        if (!s && why != NUM_MALFORMED) {
+            fprintf(stderr, "mlic %s: %s '%s': number %d %s\n", cmd, name, text, n + 1,
+                    num_error_text(why));
+            return -1;
+        }
         if (!s) {
             fprintf(stderr, "mlic %s: %s '%s': number %d is missing or malformed (expected "
                     "comma-separated numbers like 0.5,0.25)\n", cmd, name, text, n + 1);

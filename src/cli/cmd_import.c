@@ -10,6 +10,7 @@
 #include "mlic.h"
 #include "model/model.h"
 #include "nn/graph.h"
+#include "util/file_open.h"
 
 static const char *const CMD = "import";
 
@@ -57,9 +58,9 @@ typedef struct {
 
 static int read_classes(class_list *cl, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "mlic %s: cannot read the classes file %s: %s\n", CMD, path, strerror(errno));
+    FILE *f;
+    if (mlic_file_fopen_read(&f, path, NULL, 0) != MLIC_OK) {
+        fprintf(stderr, "mlic %s: the classes file: %s\n", CMD, mlic_errmsg());
         return -1;
     }
     size_t cap = 4096, len = 0;

@@ -40,6 +40,11 @@ static void predict_usage(FILE *f)
         "  --root DIR            relative paths resolve against DIR (default: the list's folder)\n"
         "  --backend B           auto (default), ref, onednn or cuda\n"
         "  --max-pixels N        refuse larger images (default %llu)\n"
+        "  --max-line-bytes N    a longer list line gets an error line and is skipped unread\n"
+        "                        (default %llu: a base64 image of 12 MiB)\n"
+        "  --confine-to-root     local inputs must lie under --root (after '..' and symbolic\n"
+        "                        links); absolute paths and file:// URLs are refused: for\n"
+        "                        lists written by someone else\n"
         "  --timeout S           seconds per HTTP attempt (default 60; 3 retries)\n"
         "  --workers N           split the list between N processes on this machine (default 1);\n"
         "                        under mpirun/srun the launcher's processes split it instead\n"
@@ -57,7 +62,8 @@ static void predict_usage(FILE *f)
         "Exit status: 0 all inputs ok, 3 some failed (their lines hold an \"error\"), 2 bad usage,\n"
         "1 the run failed. An interrupted or failed run keeps its finished work next to OUT\n"
         "(OUT.part-*): rerun the same command with --resume. docs/distributed.md has more.\n",
-        (unsigned long long)MLIC_DEFAULT_MAX_PIXELS);
+        (unsigned long long)MLIC_DEFAULT_MAX_PIXELS,
+        (unsigned long long)MLIC_DEFAULT_MAX_LINE_BYTES);
 }
 
 #define CMD "predict"
@@ -142,6 +148,15 @@ static int apply_option(mlic_predict_opts *o, int *workers, const char *name, co
             return mlic_args_usage_error(CMD, "%s '%s' must be auto, ref, onednn or cuda", name, v);
     } else if (!strcmp(name, "--max-pixels")) {
         return parse_u64(&o->max_pixels, name, v);
+    } else if (!strcmp(name, "--max-line-bytes")) {
+        uint64_t n;
+        if (parse_u64(&n, name, v))
+            return -1;
+        if (n > SIZE_MAX / 2) {
+            fprintf(stderr, "mlic " CMD ": %s '%s' is larger than this machine can hold\n", name, v);
+            return -1;
+        }
+        o->max_line_bytes = (size_t)n;
     } else if (!strcmp(name, "--timeout")) {
         if (parse_float_in(&x, name, v, 0.001f, 86400.0f))
             return -1;
@@ -357,7 +372,7 @@ int mlic_cmd_predict(int argc, char **argv)
     static const char *const valued[] = {
         "--model", "--input", "--output", "--root", "--image-type", "--format", "--threshold",
         "--batch-size", "--threads", "--decode-threads", "--backend", "--max-pixels", "--timeout",
-        "--workers",
+        "--max-line-bytes", "--workers",
     };
 
     for (int i = 1; i < argc; i++) {
@@ -376,6 +391,10 @@ int mlic_cmd_predict(int argc, char **argv)
         }
         if (mlic_args_flag(a, "--resume")) {
             o.resume = 1;
+            continue;
+        }
+        if (mlic_args_flag(a, "--confine-to-root")) {
+            o.confine_to_root = 1;
             continue;
         }
         char dname[64];

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "data/dataset_build.h"
+#include "util/json_nul.h"
 
 #define MAX_DEPTH 256
 
@@ -241,6 +242,10 @@ static mlic_status read_string(scanner *sc, char **out, const char *what)
     mlic_status st = skip_string(sc);
     if (st != MLIC_OK)
         return st;
+    if (mlic_json_nul_escape(start, (size_t)(sc->s - start)) >= 0) {
+        sc->s = start;
+        return syntax(sc, "a string holds a NUL character (\\u0000), which would cut it short");
+    }
     cJSON *v = cJSON_ParseWithLength(start, (size_t)(sc->s - start));
     if (!cJSON_IsString(v)) {
         cJSON_Delete(v);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "util/file_open.h"
 #include "util/path.h"
 
 static uint64_t hash_name(const char *s, size_t len)
@@ -287,9 +288,10 @@ mlic_status mlic_dataset_builder_finish(mlic_dataset_builder *b, mlic_dataset **
 mlic_status mlic_dataset_read_text(char **text, size_t *len, const char *path)
 {
     *text = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mlic_fail(MLIC_ERR_IO, "open %s: %s", path, strerror(errno));
+    FILE *f;
+    mlic_status st = mlic_file_fopen_read(&f, path, NULL, 0);
+    if (st != MLIC_OK)
+        return st;
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {

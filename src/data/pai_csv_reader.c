@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "data/dataset_build.h"
+#include "util/json_nul.h"
 
 typedef struct {
     mlic_dataset_builder *b;
@@ -53,6 +54,13 @@ static mlic_status unquote(char **out, size_t *len, const char **p, const char *
     return MLIC_OK;
 }
 
+static mlic_status nul_error(const ctx *c, int col, const char *what)
+{
+    return mlic_fail(MLIC_ERR_FORMAT, "%s:%d: column %d: the %s field holds a NUL character "
+                     "(\\u0000), which would cut a path or class name short", c->b->file,
+                     c->lineno, col, what);
+}
+
 /* The JSON object in the field at *p; *p ends up after the field. */
 static mlic_status json_field(cJSON **out, const char **p, const char *end, const char *what,
                               const ctx *c)
@@ -67,6 +75,10 @@ static mlic_status json_field(cJSON **out, const char **p, const char *end, cons
         mlic_status st = unquote(&buf, &len, p, end, c);
         if (st != MLIC_OK)
             return st;
+        if (mlic_json_nul_escape(buf, len) >= 0) {
+            free(buf);
+            return nul_error(c, col, what);
+        }
         *out = cJSON_ParseWithLengthOpts(buf, len, &parse_end, 0);
         int trailing = 0;
         if (*out)
@@ -85,6 +97,11 @@ static mlic_status json_field(cJSON **out, const char **p, const char *end, cons
             return mlic_fail(MLIC_ERR_FORMAT, "%s:%d: column %d: the %s field is not valid JSON "
                              "(error near column %d)", c->b->file, c->lineno, col, what,
                              parse_end ? (int)(parse_end - c->line) + 1 : col);
+        if (mlic_json_nul_escape(*p, (size_t)(parse_end - *p)) >= 0) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            return nul_error(c, col, what);
+        }
         *p = parse_end;
     } else {
         return mlic_fail(MLIC_ERR_FORMAT, "%s:%d: column %d: the %s field should be a JSON object "

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "util/file_open.h"
 
 /* Entry layout: magic (8), type u32 (8), then the fields, CRC-32 of bytes [0, 76) at 76. */
 static const char magic[8] = {'M', 'L', 'I', 'C', 'J', 'R', 'N', '1'};
@@ -223,11 +224,13 @@ mlic_status mlic_journal_read(const char *path, int *header_ok, mlic_journal_hea
     *header_ok = 0;
     *points = NULL;
     *npoints = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mlic_fail(MLIC_ERR_IO, "cannot open the journal '%s': %s", path, strerror(errno));
+    char name[512];
+    snprintf(name, sizeof name, "the journal '%s'", path);
+    FILE *f;
+    mlic_status st = mlic_file_fopen_read(&f, path, name, 0);
+    if (st != MLIC_OK)
+        return st;
     uint8_t e[MLIC_JOURNAL_ENTRY];
-    mlic_status st = MLIC_OK;
     if (fread(e, 1, sizeof e, f) == sizeof e && entry_type(e) == TYPE_HEADER) {
         *header_ok = 1;
         decode_header(h, e);

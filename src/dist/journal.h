@@ -5,8 +5,9 @@
  * with a CRC-32): one header naming the run, then one checkpoint per written batch. An entry is
  * appended with a single write(), so a killed process leaves whole entries in the page cache; a
  * machine crash can leave a torn last entry (its CRC fails) or entries whose part bytes never
- * reached the disk, which is why a checkpoint carries the CRC of the part bytes it added: resuming
- * walks back to the last checkpoint whose bytes are really in the part.
+ * reached the disk, and a part can be damaged after the fact, which is why a checkpoint carries the
+ * CRC of the part bytes it added: resuming checks every checkpoint's bytes from the first and
+ * continues after the last one before the first mismatch.
  */
 #ifndef MLIC_DIST_JOURNAL_H
 #define MLIC_DIST_JOURNAL_H

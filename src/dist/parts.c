@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "dist/journal.h"
+#include "util/file_open.h"
 #include "util/path.h"
 
 #define COPY_CHUNK (1 << 20)
@@ -123,10 +124,12 @@ static mlic_status done_point(int r, int nranks, const char *part,
 
 static mlic_status append_file(int out, const char *tmp, const char *part, char *buf)
 {
-    int in = open(part, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return mlic_fail(MLIC_ERR_IO, "cannot open the part '%s': %s", part, strerror(errno));
-    mlic_status st = MLIC_OK;
+    char name[512];
+    snprintf(name, sizeof name, "the part '%s'", part);
+    int in;
+    mlic_status st = mlic_file_open_read(&in, part, name, 0);
+    if (st != MLIC_OK)
+        return st;
     for (;;) {
         ssize_t n = read(in, buf, COPY_CHUNK);
         if (n < 0 && errno == EINTR)

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "dist/parts.h"
 #include "dist/shard.h"
+#include "util/file_open.h"
 
 static uint64_t mtime_ns(const struct stat *sb)
 {
@@ -28,6 +29,13 @@ static mlic_status options_fingerprint(uint64_t *fp, const mlic_predict_opts *o,
     uint64_t h = mlic_journal_fingerprint(0, model, sizeof model);
     h = mlic_journal_fingerprint(h, kinds, sizeof kinds);
     h = mlic_journal_fingerprint(h, &o->threshold, sizeof o->threshold);
+    /* Only when set, so that journals of runs without them still match. */
+    if (o->confine_to_root)
+        h = mlic_journal_fingerprint(h, "confined", 8);
+    if (o->max_line_bytes) {
+        uint64_t max = o->max_line_bytes;
+        h = mlic_journal_fingerprint(h, &max, sizeof max);
+    }
     *fp = mlic_journal_fingerprint(h, root, strlen(root) + 1);
     return MLIC_OK;
 }
@@ -103,19 +111,20 @@ static mlic_status read_journal(mlic_share *s)
     s->header.share_lines = old.share_lines;
     s->header.lines_before = old.lines_before;
     s->keep_entries = 1;
-    int fd = open(s->part_path, O_RDONLY | O_CLOEXEC);
+    /* Every batch's bytes are checked, from the first: a damaged byte anywhere in the part (not
+     * only in its last batches) makes the run redo the batches from the damaged one on. A part
+     * that is missing or not a regular file holds nothing. */
+    int fd;
     struct stat sb;
-    if (fd >= 0 && fstat(fd, &sb) == 0) {
-        for (size_t i = n; i-- > 0;) {
-            if (part_holds(fd, (uint64_t)sb.st_size, pts, i)) {
-                s->resumed = 1;
-                s->at = pts[i];
-                s->done = (pts[i].flags & MLIC_JOURNAL_DONE) != 0;
-                s->keep_entries = i + 2;
-                break;
-            }
+    if (mlic_file_open_read(&fd, s->part_path, NULL, 0) == MLIC_OK && fstat(fd, &sb) == 0) {
+        for (size_t i = 0; i < n && part_holds(fd, (uint64_t)sb.st_size, pts, i); i++) {
+            s->resumed = 1;
+            s->at = pts[i];
+            s->done = (pts[i].flags & MLIC_JOURNAL_DONE) != 0;
+            s->keep_entries = i + 2;
         }
     }
+    mlic_clear_error();
     if (fd >= 0)
         close(fd);
     free(pts);

@@ -30,23 +30,41 @@ void mlic_eval_result_free(mlic_eval_result *r)
     memset(r, 0, sizeof *r);
 }
 
+typedef struct {
+    const char *name;
+    int index;
+} named_index;
+
+static int cmp_named_index(const void *a, const void *b)
+{
+    return strcmp(((const named_index *)a)->name, ((const named_index *)b)->name);
+}
+
 mlic_status mlic_eval_map_classes(int *map, const mlic_model *m, const mlic_dataset *d,
                                   const char *what)
 {
     int k = mlic_model_num_classes(m), unknown = 0;
+    /* The model's names sorted (they are unique), then a binary search per data set class: many
+     * labels on both sides cost n log n, not n * k. */
+    named_index *sorted = malloc((size_t)k * sizeof *sorted);
+    if (!sorted)
+        return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory matching %d classes", what, k);
+    for (int i = 0; i < k; i++)
+        sorted[i] = (named_index){mlic_model_class_name(m, i), i};
+    qsort(sorted, (size_t)k, sizeof *sorted, cmp_named_index);
     mlic_strbuf names;
     mlic_strbuf_init(&names);
     for (int j = 0; j < d->num_classes; j++) {
-        map[j] = -1;
-        for (int i = 0; i < k && map[j] < 0; i++)
-            if (!strcmp(d->classes[j], mlic_model_class_name(m, i)))
-                map[j] = i;
+        const named_index key = {d->classes[j], -1};
+        const named_index *hit = bsearch(&key, sorted, (size_t)k, sizeof *sorted, cmp_named_index);
+        map[j] = hit ? hit->index : -1;
         if (map[j] >= 0)
             continue;
         if (unknown < MAX_NAMES_LISTED)
             mlic_strbuf_printf(&names, "%s'%s'", unknown ? ", " : "", d->classes[j]);
         unknown++;
     }
+    free(sorted);
     if (!unknown) {
         mlic_strbuf_free(&names);
         return MLIC_OK;

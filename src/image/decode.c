@@ -70,23 +70,17 @@ static mlic_status unknown_format(const uint8_t *d, size_t len)
                          "image data is %s, which is not supported. "
                          "HINT: convert it to JPEG, PNG, WebP, GIF or BMP",
                          name);
-    if (looks_like_text(d, len)) {
-        char head[33];
-        size_t n = len < sizeof head - 1 ? len : sizeof head - 1;
-        for (size_t i = 0; i < n; i++) head[i] = isprint(d[i]) ? (char)d[i] : ' ';
-        head[n] = '\0';
+    /* Never quote the bytes: a list line may name any readable file (a key, a password file),
+     * and the error line would publish its start. What kind of data it is says enough. */
+    if (looks_like_text(d, len))
         return mlic_fail(MLIC_ERR_DECODE,
-                         "not an image: the %zu bytes are text (\"%s\"...). "
+                         "not an image: the %zu bytes are text. "
                          "HINT: an HTML error page or a wrong path/URL?",
-                         len, head);
-    }
-    char hex[3 * 8 + 1] = "";
-    size_t n = len < 8 ? len : 8;
-    for (size_t i = 0; i < n; i++) snprintf(hex + 3 * i, 4, "%02x ", d[i]);
+                         len);
     return mlic_fail(MLIC_ERR_DECODE,
-                     "not an image: unknown format (first bytes %s). "
+                     "not an image: %zu bytes of an unknown format. "
                      "HINT: supported formats are JPEG, PNG, WebP, GIF and BMP",
-                     hex);
+                     len);
 }
 
 mlic_status mlic_image_check_size(int64_t width, int64_t height, uint64_t max_pixels,

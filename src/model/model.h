@@ -24,6 +24,8 @@ struct mlic_model {
 
 /* Build an empty model around a freshly built graph (weights as mlic_graph_build leaves them). */
 mlic_status mlic_model_create(mlic_model **out, const mlic_model_spec *spec);
+/* The same for a spec that has passed the checks below already (a loaded file's metadata). */
+mlic_status mlic_model_create_checked(mlic_model **out, const mlic_model_spec *spec);
 /* Write the model atomically (temp file + rename). */
 mlic_status mlic_model_save(const mlic_model *m, const char *path);
 
@@ -32,7 +34,7 @@ mlic_status mlic_model_save(const mlic_model *m, const char *path);
 mlic_status mlic_model_check_classes(const char *const *classes, int n, const char *what);
 /* Thresholds in [0, 1]. */
 mlic_status mlic_model_check_thresholds(const float *t, int n, const char *what);
-/* crop in [32, 4096]; resize 0 (none) or in [crop, 8192]; std > 0; all finite. */
+/* crop in [32, 4096]; resize 0 (none) or in [crop, 8192]; std a normal float > 0; all finite. */
 mlic_status mlic_model_check_preprocess(const mlic_preprocess *p, const char *what);
 
 /* Trainable parameters (PyTorch's sum(p.numel() for p in model.parameters())). */

@@ -1,4 +1,5 @@
 /* Model files: mlic_model_load and mlic_model_save (format: docs/model-format.md). */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
+#include "util/json_nul.h"
 
 #define META_KEY "mlic"
 
@@ -46,7 +48,34 @@ static int json_float3(const cJSON *j, float out[3])
     return 1;
 }
 
-static mlic_status parse_meta(meta_fields *m, const cJSON *root, const char *path)
+/* The class count against the head tensor's shape, before any per-class work: a crafted file
+ * listing millions of classes is refused here in time linear in its size. */
+static mlic_status check_head_size(const mlic_safetensors *f, const char *arch, int n,
+                                   const char *path)
+{
+    const char *head = mlic_graph_head_name(arch);
+    if (!head)
+        return mlic_fail(MLIC_ERR_UNSUPPORTED, "%s: metadata \"mlic\": arch '%s' is not one this "
+                         "mlic knows. HINT: a model of a newer mlic?", path, arch);
+    char name[80];
+    snprintf(name, sizeof name, "%s.weight", head);
+    int i = mlic_safetensors_find(f, name);
+    if (i < 0)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: the classifier head '%s' is missing. HINT: the "
+                         "file is inconsistent; re-create it with 'mlic import' or 'mlic train'",
+                         path, name);
+    const mlic_safetensors_tensor *t = mlic_safetensors_tensor_at(f, i);
+    if (t->ndim != 2 || t->dims[0] != n)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" lists %d classes but the "
+                         "classifier head '%s' has %s%" PRId64 " outputs. HINT: the file is "
+                         "inconsistent; re-create it with 'mlic import' or 'mlic train'", path, n,
+                         name, t->ndim == 2 ? "" : "not 2 dimensions, ",
+                         t->ndim >= 1 ? t->dims[0] : (int64_t)0);
+    return MLIC_OK;
+}
+
+static mlic_status parse_meta(meta_fields *m, const cJSON *root, const mlic_safetensors *f,
+                              const char *path)
 {
     if (!cJSON_IsObject(root))
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" is not a JSON object", path);
@@ -69,6 +98,9 @@ static mlic_status parse_meta(meta_fields *m, const cJSON *root, const char *pat
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"classes\" is missing or not a "
                          "non-empty array", path);
     m->num_classes = cJSON_GetArraySize(classes);
+    mlic_status st = check_head_size(f, m->arch, m->num_classes, path);
+    if (st)
+        return st;
     if (!cJSON_IsArray(thresholds) || cJSON_GetArraySize(thresholds) != m->num_classes)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"thresholds\" must be an array "
                          "of %d numbers, one per class", path, m->num_classes);
@@ -76,8 +108,9 @@ static mlic_status parse_meta(meta_fields *m, const cJSON *root, const char *pat
     m->thresholds = calloc((size_t)m->num_classes, sizeof *m->thresholds);
     if (!m->classes || !m->thresholds)
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
-    for (int i = 0; i < m->num_classes; i++) {
-        const cJSON *c = cJSON_GetArrayItem(classes, i), *t = cJSON_GetArrayItem(thresholds, i);
+    /* Walking the lists (cJSON_GetArrayItem(a, i) walks from the start each time). */
+    const cJSON *c = classes->child, *t = thresholds->child;
+    for (int i = 0; i < m->num_classes; i++, c = c->next, t = t->next) {
         if (!cJSON_IsString(c))
             return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": classes[%d] is not a string",
                              path, i);
@@ -95,7 +128,7 @@ static mlic_status parse_meta(meta_fields *m, const cJSON *root, const char *pat
         !json_float3(cJSON_GetObjectItemCaseSensitive(root, "std"), m->pre.std))
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"mean\" and \"std\" must be "
                          "arrays of 3 numbers", path);
-    mlic_status st = mlic_model_check_classes(m->classes, m->num_classes, path);
+    st = mlic_model_check_classes(m->classes, m->num_classes, path);
     if (!st)
         st = mlic_model_check_thresholds(m->thresholds, m->num_classes, path);
     if (!st)
@@ -112,17 +145,22 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: a safetensors file without \"mlic\" metadata, so "
                          "not an mlic model. HINT: make a model from a state dict with 'mlic import'",
                          path);
+    long long nul = mlic_json_nul_escape(text, strlen(text));
+    if (nul >= 0)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" holds a NUL character (\\u0000, "
+                         "byte %lld), which would cut a class name short. HINT: a corrupt or "
+                         "crafted file", path, nul);
     cJSON *root = cJSON_ParseWithOpts(text, NULL, 1);
     if (!root)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" is not valid JSON", path);
     meta_fields meta = {0};
-    mlic_status st = parse_meta(&meta, root, path);
+    mlic_status st = parse_meta(&meta, root, f, path);
     mlic_model *m = NULL;
     if (!st) {
         mlic_model_spec spec = {.arch = meta.arch, .classes = meta.classes,
                                 .num_classes = meta.num_classes, .threshold = meta.thresholds[0],
                                 .pre = meta.pre};
-        st = mlic_model_create(&m, &spec);
+        st = mlic_model_create_checked(&m, &spec);
         if (st)
             mlic_fail_prefix(st, "%s: ", path);
     }

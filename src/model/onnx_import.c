@@ -25,6 +25,7 @@
 
 #include "core/error.h"
 #include "model/model.h"
+#include "util/file_open.h"
 
 #if MLIC_HAVE_ONNX
 
@@ -228,12 +229,12 @@ static mlic_status open_onnx(onnx_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return mlic_fail(MLIC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp;
+    mlic_status st = mlic_file_fopen_read(&fp, path, NULL, 0);
+    if (st != MLIC_OK)
+        return st;
     uint8_t *data = NULL;
     size_t len = 0;
-    mlic_status st = MLIC_OK;
     const long end = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
     if (end >= 0 && (size_t)end <= ONNX_MAX_BYTES && fseek(fp, 0, SEEK_SET) == 0) {
         len = (size_t)end;

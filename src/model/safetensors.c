@@ -13,6 +13,8 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
+#include "util/file_open.h"
+#include "util/json_nul.h"
 
 /* The format is little-endian; tensors are copied to and from memory without byte swapping. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
@@ -45,6 +47,7 @@ struct mlic_safetensors {
     uint64_t data_start; /* 8 + header length */
     int ntensors;
     mlic_safetensors_tensor *tensors;
+    int *by_name;        /* (ntensors) tensor indices sorted by name, for mlic_safetensors_find */
     int nmeta;
     char **meta_keys;
     char **meta_values;
@@ -177,18 +180,28 @@ static int cmp_name(const void *a, const void *b)
     return strcmp((*x)->name, (*y)->name);
 }
 
+/* The name index: lookups in a header of a million tensors stay logarithmic. */
+static mlic_status index_names(mlic_safetensors *f, const mlic_safetensors_tensor **by_name)
+{
+    f->by_name = malloc(((size_t)f->ntensors + 1) * sizeof *f->by_name);
+    if (!f->by_name)
+        return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory reading the header", f->path);
+    for (int i = 0; i < f->ntensors; i++)
+        f->by_name[i] = (int)(by_name[i] - f->tensors);
+    return MLIC_OK;
+}
+
 static int cmp_begin(const void *a, const void *b)
 {
     const mlic_safetensors_tensor *const *x = a, *const *y = b;
     return (*x)->begin < (*y)->begin ? -1 : (*x)->begin > (*y)->begin;
 }
 
-/* Duplicate names (JSON allows repeated keys; cJSON keeps both) and overlapping data. */
-static mlic_status check_disjoint(const mlic_safetensors *f)
+/* Duplicate names (JSON allows repeated keys; cJSON keeps both) and overlapping data; indexes
+ * the names. */
+static mlic_status check_disjoint(mlic_safetensors *f)
 {
-    if (f->ntensors < 2)
-        return MLIC_OK;
-    const mlic_safetensors_tensor **v = malloc((size_t)f->ntensors * sizeof *v);
+    const mlic_safetensors_tensor **v = malloc(((size_t)f->ntensors + 1) * sizeof *v);
     if (!v)
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory reading the header", f->path);
     for (int i = 0; i < f->ntensors; i++)
@@ -199,6 +212,8 @@ static mlic_status check_disjoint(const mlic_safetensors *f)
         if (!strcmp(v[i - 1]->name, v[i]->name))
             st = mlic_fail(MLIC_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", f->path,
                            v[i]->name);
+    if (!st)
+        st = index_names(f, v);
     qsort(v, (size_t)f->ntensors, sizeof *v, cmp_begin);
     const mlic_safetensors_tensor *prev = NULL;
     for (int i = 0; i < f->ntensors && !st; i++) {
@@ -217,6 +232,11 @@ static mlic_status check_disjoint(const mlic_safetensors *f)
 
 static mlic_status parse_header(mlic_safetensors *f, const char *text, size_t len)
 {
+    long long nul = mlic_json_nul_escape(text, len);
+    if (nul >= 0)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: the header holds a NUL character (byte %lld of %zu), "
+                         "which no tensor name or metadata value may contain. HINT: a corrupt or "
+                         "crafted file", f->path, nul, len);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
@@ -307,13 +327,9 @@ mlic_status mlic_safetensors_open(mlic_safetensors **out, const char *path)
         free(f);
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
     }
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0) {
-        mlic_status st = mlic_fail(MLIC_ERR_IO, "%s: %s", path, strerror(errno));
-        mlic_safetensors_close(f);
-        return st;
-    }
-    mlic_status st = open_file(f);
+    mlic_status st = mlic_file_open_read(&f->fd, path, NULL, 0);
+    if (st == MLIC_OK)
+        st = open_file(f);
     if (st) {
         mlic_safetensors_close(f);
         return st;
@@ -342,6 +358,7 @@ void mlic_safetensors_close(mlic_safetensors *f)
     free(f->meta_keys);
     free(f->meta_values);
     free(f->tensors);
+    free(f->by_name);
     free(f->path);
     free(f);
 }
@@ -357,9 +374,17 @@ const mlic_safetensors_tensor *mlic_safetensors_tensor_at(const mlic_safetensors
 
 int mlic_safetensors_find(const mlic_safetensors *f, const char *name)
 {
-    for (int i = 0; i < f->ntensors; i++)
-        if (!strcmp(f->tensors[i].name, name))
-            return i;
+    int lo = 0, hi = f->ntensors;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->tensors[f->by_name[mid]].name, name);
+        if (c == 0)
+            return f->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -1;
 }
 

@@ -40,6 +40,8 @@ static int inverted_residual(mlic_graph_builder *b, const char *name, int in, in
     return x;
 }
 
+const char mlic_arch_mobilenet_v2_head[] = "classifier.1";
+
 mlic_status mlic_arch_build_mobilenet_v2(mlic_graph **out, const char *arch, int num_classes)
 {
     /* expansion t, output channels c, repeats n, first stride s: torchvision's table */
@@ -67,6 +69,6 @@ mlic_status mlic_arch_build_mobilenet_v2(mlic_graph **out, const char *arch, int
     x = conv_bn_relu6(&b, name, x, cin, 1280, 1, 1, 1);
     x = mlic_graph_emit_global_avgpool(&b, "", x);
     x = mlic_graph_emit_dropout(&b, "classifier.0", x, 0.2f);
-    x = mlic_graph_emit_linear(&b, "classifier.1", x, 1280, num_classes);
+    x = mlic_graph_emit_linear(&b, mlic_arch_mobilenet_v2_head, x, 1280, num_classes);
     return mlic_graph_builder_finish(&b, out, x);
 }

@@ -51,6 +51,8 @@ static int block(mlic_graph_builder *b, const char *name, int in, int inplanes, 
     return mlic_graph_emit_act(b, relu, x, MLIC_ACT_RELU);
 }
 
+const char mlic_arch_resnet_head[] = "fc";
+
 mlic_status mlic_arch_build_resnet(mlic_graph **out, const char *arch, int depth, int num_classes)
 {
     resnet_config cfg;
@@ -83,6 +85,6 @@ mlic_status mlic_arch_build_resnet(mlic_graph **out, const char *arch, int depth
         }
     }
     x = mlic_graph_emit_global_avgpool(&b, "avgpool", x);
-    x = mlic_graph_emit_linear(&b, "fc", x, inplanes, num_classes);
+    x = mlic_graph_emit_linear(&b, mlic_arch_resnet_head, x, inplanes, num_classes);
     return mlic_graph_builder_finish(&b, out, x);
 }

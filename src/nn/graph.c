@@ -27,6 +27,17 @@ mlic_status mlic_graph_build(mlic_graph **out, const char *arch, int num_classes
                      "resnet101, mobilenet_v2", arch);
 }
 
+const char *mlic_graph_head_name(const char *arch)
+{
+    if (arch && !strncmp(arch, "resnet", 6))
+        for (int i = 0; mlic_graph_archs[i]; i++)
+            if (!strcmp(arch, mlic_graph_archs[i]))
+                return mlic_arch_resnet_head;
+    if (arch && !strcmp(arch, "mobilenet_v2"))
+        return mlic_arch_mobilenet_v2_head;
+    return NULL;
+}
+
 void mlic_graph_free(mlic_graph *g)
 {
     if (!g)

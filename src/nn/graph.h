@@ -87,6 +87,10 @@ extern const char *const mlic_graph_archs[];
  * weight (1) so that an unloaded graph is still well defined. */
 mlic_status mlic_graph_build(mlic_graph **out, const char *arch, int num_classes);
 void mlic_graph_free(mlic_graph *g);
+/* The torchvision module name of arch's classifier head ("fc"), whose weight is [num_classes,
+ * features]: what a file's class count is checked against before anything is built. NULL for an
+ * arch this build does not know. */
+const char *mlic_graph_head_name(const char *arch);
 
 /* Compute every value's shape for an input of (3, h, w). */
 mlic_status mlic_graph_infer_shapes(mlic_graph *g, int h, int w);

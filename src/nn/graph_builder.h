@@ -42,5 +42,8 @@ mlic_status mlic_graph_builder_finish(mlic_graph_builder *b, mlic_graph **out, i
  * in the graph. */
 mlic_status mlic_arch_build_resnet(mlic_graph **out, const char *arch, int depth, int num_classes);
 mlic_status mlic_arch_build_mobilenet_v2(mlic_graph **out, const char *arch, int num_classes);
+/* The module names of their classifier heads (mlic_graph_head_name). */
+extern const char mlic_arch_resnet_head[];
+extern const char mlic_arch_mobilenet_v2_head[];
 
 #endif

@@ -10,10 +10,12 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "util/file_open.h"
 #include "util/path.h"
 
 struct mlic_fetcher {
     char *root;
+    char *real_root; /* confined: root's realpath, else NULL */
     CURL *curl;    /* created on the first HTTP request */
     long timeout_ms;
     long connect_timeout_ms;
@@ -25,13 +27,19 @@ typedef struct {
     int too_large;
 } grow_buf;
 
-mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout)
+mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout, int confine)
 {
     *out = NULL;
     mlic_fetcher *f = calloc(1, sizeof *f);
     if (!f || !(f->root = strdup(root))) {
         free(f);
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory creating a fetcher");
+    }
+    if (confine && !(f->real_root = realpath(root, NULL))) {
+        mlic_status st = mlic_fail(MLIC_ERR_IO, "the root '%s' to confine inputs to: %s", root,
+                                   strerror(errno));
+        mlic_fetcher_destroy(f);
+        return st;
     }
     if (timeout <= 0)
         timeout = MLIC_FETCH_DEFAULT_TIMEOUT;
@@ -51,24 +59,23 @@ void mlic_fetcher_destroy(mlic_fetcher *f)
     if (f->curl)
         curl_easy_cleanup(f->curl);
     free(f->root);
+    free(f->real_root);
     free(f);
 }
 
 static mlic_status read_file(uint8_t **data, size_t *len, const char *path, const char *source)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return mlic_fail(MLIC_ERR_IO, "cannot open '%s' (%s): %s", source, path, strerror(errno));
+    char name[512];
+    snprintf(name, sizeof name, "'%s' (%s)", source, path);
+    FILE *fp;
+    mlic_status status = mlic_file_fopen_read(&fp, path, name, 0);
+    if (status != MLIC_OK)
+        return status;
     struct stat st;
     if (fstat(fileno(fp), &st) != 0) {
         int e = errno;
         fclose(fp);
         return mlic_fail(MLIC_ERR_IO, "cannot stat '%s' (%s): %s", source, path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return mlic_fail(MLIC_ERR_IO, "'%s' (%s) is not a regular file%s", source, path,
-                         S_ISDIR(st.st_mode) ? " but a folder" : "");
     }
     if ((uint64_t)st.st_size > MLIC_FETCH_MAX_BYTES) {
         fclose(fp);
@@ -269,11 +276,46 @@ static size_t url_scheme_len(const char *s)
     return strncmp(s + i, "://", 3) ? 0 : i;
 }
 
+/* Confined: the real path of a relative source if it lies under the root (*path malloc'd). */
+static mlic_status confined_path(char **path, const mlic_fetcher *f, const char *source)
+{
+    *path = NULL;
+    if (source[0] == '/')
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s' is an absolute path, which --confine-to-root "
+                         "refuses. HINT: list paths relative to the root", source);
+    char *joined = mlic_path_join(f->root, source);
+    if (!joined)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    char *real = realpath(joined, NULL);
+    int e = errno;
+    free(joined);
+    if (!real)
+        return mlic_fail(MLIC_ERR_IO, "cannot open '%s': %s", source, strerror(e));
+    size_t n = strlen(f->real_root);
+    int under = !strncmp(real, f->real_root, n) &&
+                (real[n] == '/' || (n > 0 && f->real_root[n - 1] == '/'));
+    if (!under) {
+        free(real);
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s' leads outside the root '%s' (through '..' or "
+                         "a symbolic link), which --confine-to-root refuses", source, f->root);
+    }
+    *path = real;
+    return MLIC_OK;
+}
+
 mlic_status mlic_fetcher_get(mlic_fetcher *f, uint8_t **data, size_t *len, const char *source)
 {
     *data = NULL;
     *len = 0;
     size_t scheme = url_scheme_len(source);
+    if (scheme == 0 && f->real_root) {
+        char *path;
+        mlic_status st = confined_path(&path, f, source);
+        if (st == MLIC_OK)
+            st = read_file(data, len, path, source);
+        free(path);
+        return st;
+    }
     if (scheme == 0) {
         char *path = mlic_path_join(f->root, source);
         if (!path)
@@ -284,6 +326,9 @@ mlic_status mlic_fetcher_get(mlic_fetcher *f, uint8_t **data, size_t *len, const
     }
     if (!strncasecmp(source, "http://", 7) || !strncasecmp(source, "https://", 8))
         return http_get(f, data, len, source);
+    if (!strncasecmp(source, "file://", 7) && f->real_root)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s': file:// URLs name absolute paths, which "
+                         "--confine-to-root refuses. HINT: list paths relative to the root", source);
     if (!strncasecmp(source, "file://", 7)) {
         char *path = NULL;
         mlic_status st = file_url_path(&path, source);

@@ -21,6 +21,26 @@ char *mlic_input_label(mlic_image_type type, const char *line, size_t len, uint6
     return strndup(line, len);
 }
 
+/* How much of an overlong url line its label keeps. */
+#define LONG_LABEL_BYTES 64
+
+mlic_status mlic_input_too_long(char **label, mlic_image_type type, const char *line, size_t len,
+                                uint64_t total, size_t max, uint64_t lineno)
+{
+    if (type == MLIC_IMAGE_TYPE_URL) {
+        size_t keep = len < LONG_LABEL_BYTES ? len : LONG_LABEL_BYTES;
+        *label = malloc(keep + 4);
+        if (*label)
+            snprintf(*label, keep + 4, "%.*s...", (int)keep, line);
+    } else {
+        *label = mlic_input_label(type, line, len, lineno);
+    }
+    return mlic_fail(MLIC_ERR_TOO_LARGE, "line %llu of the list is %llu bytes long, over the "
+                     "limit of %zu; skipped. HINT: raise the limit (--max-line-bytes) if such "
+                     "lines are expected", (unsigned long long)lineno, (unsigned long long)total,
+                     max);
+}
+
 /* The encoded image bytes of a line, malloc'd into *data. */
 static mlic_status input_bytes(uint8_t **data, size_t *n, const mlic_input_ctx *c, const char *line,
                                size_t len, uint64_t lineno)

@@ -23,6 +23,12 @@ typedef struct {
  * malloc'd; NULL only when out of memory. */
 char *mlic_input_label(mlic_image_type type, const char *line, size_t len, uint64_t lineno);
 
+/* A line of `total` bytes, over the limit of max, of which the first len are kept in line: its
+ * label (the base64 ID when the tab is among the kept bytes, else the line number; the first
+ * bytes of a url line and "...") into *label (malloc'd, NULL when out of memory) and the error. */
+mlic_status mlic_input_too_long(char **label, mlic_image_type type, const char *line, size_t len,
+                                uint64_t total, size_t max, uint64_t lineno);
+
 /* out: (3, pre.crop, pre.crop). line: without its newline; len may exceed strlen(line) when the
  * line holds NUL bytes (an error). On failure the message says which input and what is wrong. */
 mlic_status mlic_input_prepare(float *out, const mlic_input_ctx *c, const char *line, size_t len,

@@ -34,6 +34,8 @@
 #include "predict/input.h"
 #include "predict/progress.h"
 #include "predict/result_line.h"
+#include "util/file_open.h"
+#include "util/line_read.h"
 #include "util/path.h"
 #include "util/queue.h"
 #include "util/strbuf.h"
@@ -59,6 +61,7 @@ typedef struct {
     uint64_t end_offset; /* list byte offset after this line */
     char *line;      /* the list line without its newline; the worker frees it */
     size_t line_len; /* may exceed strlen(line) if the line holds NUL bytes */
+    uint64_t line_total; /* bytes the line had: more than line_len when it was over the limit */
     char *label;     /* what the output line names the input by */
     int ok;          /* the input is preprocessed in owner->input */
     char *error;     /* why not (NULL if even that message could not be allocated) */
@@ -82,6 +85,7 @@ typedef struct {
     size_t tensor_floats; /* 3 * crop * crop */
     int num_classes;
     FILE *list;
+    size_t max_line_bytes;
     int out_fd;             /* the part */
     const char *out_path;
     mlic_journal *journal;
@@ -180,25 +184,25 @@ static void seal_batch(pipeline *p, batch *b)
 static void *reader_main(void *arg)
 {
     pipeline *p = arg;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = 0;
+    mlic_line l = {0};
+    int r = 1;
     uint64_t lineno = p->first_lineno - 1, k = 0, offset = p->start_offset, taken = 0;
     batch *b = NULL;
     /* The first lines of a share finish the previous share's last batch. */
     for (uint64_t i = 0; i < p->skip_lines && p->max_lines > 0; i++) {
-        if ((n = getline(&line, &cap, p->list)) < 0)
+        if ((r = mlic_line_read(p->list, p->max_line_bytes, &l)) <= 0)
             break;
-        offset += (uint64_t)n;
+        offset += l.consumed;
     }
-    while (n >= 0 && taken < p->max_lines && (n = getline(&line, &cap, p->list)) >= 0) {
-        offset += (uint64_t)n;
+    while (r > 0 && taken < p->max_lines && (r = mlic_line_read(p->list, p->max_line_bytes, &l)) > 0) {
+        offset += l.consumed;
         taken++;
         lineno++;
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = '\0';
-        if (n > 0 && line[n - 1] == '\r')
-            line[--n] = '\0';
+        size_t n = l.len;
+        if (l.total == n && n > 0 && l.data[n - 1] == '\r') {
+            l.data[--n] = '\0';
+            l.total = n;
+        }
         if (!b && !(b = acquire_batch(p, k)))
             break;
         pthread_mutex_lock(&p->mu);
@@ -206,10 +210,11 @@ static void *reader_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         s->lineno = lineno;
         s->end_offset = offset;
-        s->line = line;
-        s->line_len = (size_t)n;
-        line = NULL; /* the slot owns it now; getline allocates the next */
-        cap = 0;
+        s->line = l.data;
+        s->line_len = n;
+        s->line_total = l.total;
+        l.data = NULL; /* the slot owns it now */
+        l.cap = 0;
         if (!mlic_queue_push(p->jobs, s))
             break; /* closed: the run failed */
         if (b->count == p->batch_size) {
@@ -218,10 +223,10 @@ static void *reader_main(void *arg)
             k++;
         }
     }
-    if (n < 0 && ferror(p->list))
+    if (r < 0)
         pipeline_fail(p, mlic_fail(MLIC_ERR_IO, "reading the list '%s' after line %llu: %s",
                                    p->o->input_path, (unsigned long long)lineno, strerror(errno)));
-    free(line);
+    mlic_line_free(&l);
     if (b) {
         seal_batch(p, b);
         k++;
@@ -240,9 +245,15 @@ static void *reader_main(void *arg)
 static void prepare_slot(pipeline *p, const mlic_input_ctx *ctx, slot *s)
 {
     batch *b = s->owner;
-    s->label = mlic_input_label(ctx->type, s->line, s->line_len, s->lineno);
-    mlic_status st = mlic_input_prepare(b->input + (size_t)s->pos * p->tensor_floats, ctx, s->line,
-                                        s->line_len, s->lineno);
+    mlic_status st;
+    if (s->line_total > s->line_len) {
+        st = mlic_input_too_long(&s->label, ctx->type, s->line, s->line_len, s->line_total,
+                                 p->max_line_bytes, s->lineno);
+    } else {
+        s->label = mlic_input_label(ctx->type, s->line, s->line_len, s->lineno);
+        st = mlic_input_prepare(b->input + (size_t)s->pos * p->tensor_floats, ctx, s->line,
+                                s->line_len, s->lineno);
+    }
     s->ok = st == MLIC_OK;
     if (!s->ok)
         s->error = strdup(mlic_errmsg());
@@ -255,7 +266,8 @@ static void *worker_main(void *arg)
     worker *w = arg;
     pipeline *p = w->p;
     mlic_input_ctx ctx = p->input;
-    mlic_status st = mlic_fetcher_create(&ctx.fetcher, p->root, p->o->http_timeout);
+    mlic_status st = mlic_fetcher_create(&ctx.fetcher, p->root, p->o->http_timeout,
+                                         p->o->confine_to_root);
     if (st != MLIC_OK)
         pipeline_fail(p, st);
     void *item;
@@ -635,13 +647,11 @@ static mlic_status open_share(pipeline *p, mlic_share *share, char **root)
     mlic_status st = check_opts(o);
     if (st != MLIC_OK)
         return st;
-    p->list = fopen(o->input_path, "r");
-    if (!p->list)
-        return mlic_fail(MLIC_ERR_IO, "cannot open the input list '%s': %s", o->input_path, strerror(errno));
-    struct stat lst;
-    if (fstat(fileno(p->list), &lst) == 0 && S_ISDIR(lst.st_mode))
-        return mlic_fail(MLIC_ERR_IO, "the input list '%s' is a folder. HINT: pass a text file with one "
-                         "image per line", o->input_path);
+    char name[512];
+    snprintf(name, sizeof name, "the input list '%s'", o->input_path);
+    if ((st = mlic_file_fopen_read(&p->list, o->input_path, name, MLIC_FILE_STREAM_OK)) != MLIC_OK)
+        return st;
+    p->max_line_bytes = o->max_line_bytes ? o->max_line_bytes : MLIC_DEFAULT_MAX_LINE_BYTES;
     *root = o->root ? strdup(o->root) : mlic_path_dirname(o->input_path);
     if (!*root)
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");

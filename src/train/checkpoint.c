@@ -1,5 +1,6 @@
 #include "train/checkpoint.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "core/error.h"
 #include "model/safetensors.h"
+#include "util/json_nul.h"
 
 #define META_KEY "mlic_checkpoint"
 #define OPTIM_TENSOR "optim.state"
@@ -92,18 +94,26 @@ static mlic_status check_config(const cJSON *stored, const char *config, const c
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(stored, item->string);
         if (old && cJSON_Compare(old, item, 1))
             continue;
-        char *was = old ? cJSON_PrintUnformatted(old) : NULL;
+        /* Every checkpoint of this format records every setting: a missing one is damage, not
+         * a setting this run changed. */
+        if (!old) {
+            s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: corrupt checkpoint header: \"config\" "
+                          "lacks the setting \"%s\". HINT: start afresh without --resume", path,
+                          item->string);
+            break;
+        }
+        char *was = cJSON_PrintUnformatted(old);
         char *is = cJSON_PrintUnformatted(item);
         if (!strcmp(item->string, "batch_size"))
             s = mlic_fail(MLIC_ERR_INVALID_ARG, "--resume: checkpoint %s was made with a global "
                           "batch of %s images (ranks x --batch-size), this run's is %s. HINT: "
                           "resume with a --batch-size that makes ranks x --batch-size = %s (any "
                           "number of ranks), or start afresh without --resume", path,
-                          was ? was : "(unset)", is ? is : "?", was ? was : "(unset)");
+                          was ? was : "?", is ? is : "?", was ? was : "?");
         else
             s = mlic_fail(MLIC_ERR_INVALID_ARG, "--resume: checkpoint %s was made with %s %s, this "
                           "run has %s. HINT: resume with the same settings, or start afresh "
-                          "without --resume", path, item->string, was ? was : "(unset)",
+                          "without --resume", path, item->string, was ? was : "?",
                           is ? is : "?");
         free(was);
         free(is);
@@ -122,41 +132,61 @@ static int json_count(const cJSON *j, int64_t *out)
     return 1;
 }
 
+/* A damaged or crafted header names the field it lacks rather than reading as "(unset)". */
+static mlic_status corrupt(const char *path, const char *field, const char *what)
+{
+    return mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: corrupt checkpoint header: \"%s\" is %s. "
+                     "HINT: start afresh without --resume", path, field, what);
+}
+
+static mlic_status meta_count(int64_t *out, const cJSON *root, const char *field, const char *path)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, field);
+    if (!json_count(j, out))
+        return corrupt(path, field, j ? "not a non-negative integer" : "missing");
+    return MLIC_OK;
+}
+
 static mlic_status parse_meta(mlic_checkpoint_state *st, int64_t *optim_steps, const cJSON *root,
                               const mlic_graph *g, const char *config, const char *path)
 {
-    const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "format_version");
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "arch");
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(root, "seed");
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(root, "best_map");
+    const cJSON *stored = cJSON_GetObjectItemCaseSensitive(root, "config");
     int64_t v = 0;
-    if (!json_count(version, &v) || v < 1)
-        return mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: \"format_version\" is missing", path);
+    mlic_status s = meta_count(&v, root, "format_version", path);
+    if (s == MLIC_OK && v < 1)
+        s = corrupt(path, "format_version", "0");
+    if (s != MLIC_OK)
+        return s;
     if (v > MLIC_CHECKPOINT_FORMAT_VERSION)
         return mlic_fail(MLIC_ERR_UNSUPPORTED, "checkpoint %s: format_version %" PRId64 " is newer "
                          "than this mlic reads (%d). HINT: upgrade mlic", path, v,
                          MLIC_CHECKPOINT_FORMAT_VERSION);
-    if (!cJSON_IsString(arch) || strcmp(arch->valuestring, g->arch))
+    if (!cJSON_IsString(arch))
+        return corrupt(path, "arch", arch ? "not a string" : "missing");
+    if (strcmp(arch->valuestring, g->arch))
         return mlic_fail(MLIC_ERR_INVALID_ARG, "--resume: checkpoint %s is for arch %s, this run "
                          "trains %s. HINT: use the same --arch, or start afresh without --resume",
-                         path, cJSON_IsString(arch) ? arch->valuestring : "(none)", g->arch);
+                         path, arch->valuestring, g->arch);
+    if ((s = meta_count(&st->epoch, root, "epoch", path)) != MLIC_OK ||
+        (s = meta_count(&st->step, root, "step", path)) != MLIC_OK ||
+        (s = meta_count(optim_steps, root, "optim_steps", path)) != MLIC_OK ||
+        (s = meta_count(&st->best_epoch, root, "best_epoch", path)) != MLIC_OK)
+        return s;
+    if (!(cJSON_IsNull(best) || cJSON_IsNumber(best)))
+        return corrupt(path, "best_map", best ? "neither a number nor null" : "missing");
+    if (!cJSON_IsString(seed))
+        return corrupt(path, "seed", seed ? "not a string" : "missing");
     char *end = NULL;
-    if (!cJSON_IsString(seed) || !json_count(cJSON_GetObjectItemCaseSensitive(root, "epoch"),
-                                             &st->epoch) ||
-        !json_count(cJSON_GetObjectItemCaseSensitive(root, "step"), &st->step) ||
-        !json_count(cJSON_GetObjectItemCaseSensitive(root, "optim_steps"), optim_steps) ||
-        !json_count(cJSON_GetObjectItemCaseSensitive(root, "best_epoch"), &st->best_epoch) ||
-        !(cJSON_IsNull(best) || cJSON_IsNumber(best)))
-        return mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: the metadata lacks epoch, step, "
-                         "optim_steps, seed, best_map or best_epoch, or one is malformed", path);
+    errno = 0;
     st->seed = strtoull(seed->valuestring, &end, 10);
-    if (!end || *end)
-        return mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: seed \"%s\" is not an integer", path,
-                         seed->valuestring);
+    if (!end || *end || end == seed->valuestring || errno || seed->valuestring[0] == '-')
+        return corrupt(path, "seed", "not an unsigned 64-bit integer");
     st->best_map = cJSON_IsNumber(best) ? best->valuedouble : NAN;
-    const cJSON *stored = cJSON_GetObjectItemCaseSensitive(root, "config");
     if (!cJSON_IsObject(stored))
-        return mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: \"config\" is missing", path);
+        return corrupt(path, "config", stored ? "not an object" : "missing");
     return check_config(stored, config, path);
 }
 
@@ -219,11 +249,22 @@ mlic_status mlic_checkpoint_load(const char *path, mlic_graph *g, mlic_optim *o,
     if (s != MLIC_OK)
         return mlic_fail_prefix(s, "--resume: ");
     const char *text = mlic_safetensors_metadata(f, META_KEY);
-    cJSON *root = text ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;
+    const long long nul = text ? mlic_json_nul_escape(text, strlen(text)) : -1;
+    cJSON *root = text && nul < 0 ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;
     int64_t optim_steps = 0;
-    if (!root)
-        s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: no valid \"%s\" metadata, so not an mlic "
+    if (!text)
+        s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: no \"%s\" metadata, so not an mlic "
                       "checkpoint", path, META_KEY);
+    else if (nul >= 0)
+        s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: corrupt checkpoint header: the \"%s\" "
+                      "metadata holds a NUL character (\\u0000, byte %lld). HINT: start afresh "
+                      "without --resume", path, META_KEY, nul);
+    else if (!root)
+        s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: corrupt checkpoint header: the \"%s\" "
+                      "metadata is not valid JSON. HINT: start afresh without --resume", path,
+                      META_KEY);
+    else if (!cJSON_IsObject(root))
+        s = corrupt(path, META_KEY, "not a JSON object");
     if (s == MLIC_OK)
         s = parse_meta(st, &optim_steps, root, g, config, path);
     if (s == MLIC_OK)

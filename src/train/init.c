@@ -131,10 +131,9 @@ static int same_model_classes(const mlic_safetensors *f, const char *const *clas
     cJSON *root = cJSON_Parse(text);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "classes");
     int same = cJSON_IsArray(list) && cJSON_GetArraySize(list) == n;
-    for (int i = 0; same && i < n; i++) {
-        const cJSON *c = cJSON_GetArrayItem(list, i);
+    const cJSON *c = same ? list->child : NULL;
+    for (int i = 0; same && i < n; i++, c = c->next)
         same = cJSON_IsString(c) && !strcmp(c->valuestring, classes[i]);
-    }
     cJSON_Delete(root);
     return same;
 }

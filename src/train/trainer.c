@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -250,13 +251,12 @@ static mlic_status setup(trainer *t)
 static mlic_status maybe_resume(trainer *t)
 {
     const mlic_train_opts *o = t->o;
-    FILE *f = o->resume ? fopen(t->ckpt_path, "rb") : NULL;
-    if (!f) {
+    /* Whether it exists, without opening it: mlic_checkpoint_load checks what it is. */
+    if (!o->resume || access(t->ckpt_path, F_OK) != 0) {
         if (o->resume)
             info(t, "no checkpoint %s yet: starting from the beginning", t->ckpt_path);
         return o->log_path && t->rank == 0 ? mlic_trainer_log_truncate(o->log_path) : MLIC_OK;
     }
-    fclose(f);
     mlic_status s = mlic_checkpoint_load(t->ckpt_path, t->model->graph, t->optim, t->order,
                                          t->train->nitems, &t->st, t->config);
     if (s == MLIC_OK)

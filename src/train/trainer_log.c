@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
+#include "util/file_open.h"
 #include "util/json_write.h"
 #include "util/strbuf.h"
 
@@ -71,8 +72,13 @@ static mlic_status rewrite(const char *path, const char *line, int keep)
 {
     mlic_strbuf all;
     mlic_strbuf_init(&all);
-    FILE *in = keep ? fopen(path, "rb") : NULL;
-    if (in) {
+    FILE *in = NULL;
+    if (keep && access(path, F_OK) == 0) {
+        mlic_status s = mlic_file_fopen_read(&in, path, NULL, 0);
+        if (s != MLIC_OK) {
+            mlic_strbuf_free(&all);
+            return mlic_fail_prefix(s, "--log: ");
+        }
         char buf[8192];
         for (size_t got; (got = fread(buf, 1, sizeof buf, in)) > 0;)
             mlic_strbuf_append(&all, buf, got);
