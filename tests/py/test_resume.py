@@ -198,3 +198,22 @@ def test_resume_must_match_the_interrupted_run(mlic, work, reference, tmp_path):
     assert r.returncode == 3, r.stderr
     assert out.read_bytes() == reference
     assert leftovers(tmp_path) == []
+
+
+def test_resume_redoes_batches_whose_bytes_were_damaged(mlic, work, reference, tmp_path):
+    """A byte of an early batch changed after it was written (a disk error, a stray edit) while
+    the later batches are intact: --resume checks every batch's bytes against its journal entry,
+    not only the last ones, and redoes the run from the damaged batch on."""
+    out = tmp_path / "out.txt"
+    cmd = cmd_for("single", mlic, work, out)
+    part, journal = f"{out}.part-00000-of-00001", f"{out}.part-00000-of-00001.journal"
+    interrupted(cmd, journal, 20)
+    data = bytearray(open(part, "rb").read())
+    first_batch = data.index(b"\n", data.index(b"\n") + 1)  # BATCH = 2 lines a batch
+    at = first_batch + 10  # inside the second batch, far from the last one
+    data[at] ^= 0x20
+    open(part, "wb").write(bytes(data))
+    r = run(cmd + ["--resume"])
+    assert r.returncode == 3, r.stderr
+    assert out.read_bytes() == reference
+    assert leftovers(tmp_path) == []
