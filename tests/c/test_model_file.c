@@ -93,6 +93,29 @@ static void expect_spec_error(mlic_model_spec spec, const char *piece)
     mlic_model_free(m);
 }
 
+/* A million class names, the first duplicate near the end: the check sorts (a pairwise one
+ * would take hours) and still names the duplicate a walk in list order meets first. */
+static void test_many_classes(void)
+{
+    enum { N = 1000000 };
+    char **names = malloc(N * sizeof *names);
+    char *pool = malloc((size_t)N * 12);
+    for (int i = 0; i < N; i++) {
+        names[i] = pool + (size_t)i * 12;
+        snprintf(names[i], 12, "c%d", i);
+    }
+    CHECK(mlic_model_check_classes((const char *const *)names, N, "many") == MLIC_OK, "%s",
+          mlic_errmsg());
+    snprintf(names[N - 1], 12, "c7");      /* duplicates class 8 */
+    snprintf(names[N - 2], 12, "c999990"); /* duplicates class 999991, but later in list order */
+    snprintf(names[N - 3], 12, "c999990");
+    CHECK(mlic_model_check_classes((const char *const *)names, N, "many") == MLIC_ERR_INVALID_ARG &&
+              strstr(mlic_errmsg(), "class 'c999990' is listed twice (classes 999991 and 999998)"),
+          "%s", mlic_errmsg());
+    free(pool);
+    free(names);
+}
+
 static void test_spec_checks(void)
 {
     mlic_model_spec s = spec_of("resnet18");
@@ -126,6 +149,8 @@ static void test_spec_checks(void)
     expect_spec_error(t, "resize 100");
     t = s, t.pre.std[1] = 0;
     expect_spec_error(t, "std[1]");
+    t = s, t.pre.std[2] = 1e-40f; /* denormal: every pixel / std would overflow */
+    expect_spec_error(t, "must be a positive normal number");
     t = s, t.pre.mean[0] = INFINITY;
     expect_spec_error(t, "mean[0]");
     t = s, t.pre.resize = 0;
@@ -182,6 +207,7 @@ int main(void)
     test_round_trip("resnet18");
     test_round_trip("mobilenet_v2");
     test_spec_checks();
+    test_many_classes();
     test_load_errors();
     unlink(path_in("m.safetensors"));
     unlink(path_in("plain.safetensors"));

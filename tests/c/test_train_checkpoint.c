@@ -2,6 +2,7 @@
  * and a resume is refused, naming what differs, for other settings, other training data or
  * another arch. (tests/py/test_train.py checks a whole resumed run against an uninterrupted
  * one.) */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,21 @@
 #include "train/init.h"
 
 #define N_ITEMS 10
+
+/* Overwrite the first `from` in the file with `to` (the same length): damage to the header. */
+static int patch_file(const char *path, const char *from, const char *to)
+{
+    FILE *f = fopen(path, "r+b");
+    if (!f)
+        return 0;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    char *at = memmem(buf, n, from, strlen(from));
+    int ok = at && strlen(to) == strlen(from) && fseek(f, at - buf, SEEK_SET) == 0 &&
+             fwrite(to, 1, strlen(to), f) == strlen(to);
+    fclose(f);
+    return ok;
+}
 
 static mlic_optim *make_optim(const mlic_graph *g)
 {
@@ -79,6 +95,24 @@ int main(void)
     CHECK(mlic_checkpoint_load(path, r18, q, back, N_ITEMS, &got, config) == MLIC_ERR_INVALID_ARG,
           "another arch is refused");
     CHECK(strstr(mlic_errmsg(), "mobilenet_v2") && strstr(mlic_errmsg(), "resnet18"), "%s",
+          mlic_errmsg());
+    /* a setting the run has but the stored config lacks: damage, not "(unset)" */
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,
+                               "{\"lr\":0.1,\"seed\":\"7\",\"classes\":[\"a\",\"b\"],\"arch\":1}") ==
+              MLIC_ERR_FORMAT, "a config without a setting is corrupt");
+    CHECK(strstr(mlic_errmsg(), "corrupt checkpoint header") &&
+          strstr(mlic_errmsg(), "lacks the setting \"arch\"") && !strstr(mlic_errmsg(), "unset"),
+          "%s", mlic_errmsg());
+    /* a damaged field name in the header is named */
+    CHECK(patch_file(path, "\\\"epoch\\\"", "\\\"epocX\\\""), "patching the header");
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_ERR_FORMAT,
+          "a header without epoch is corrupt");
+    CHECK(strstr(mlic_errmsg(), "corrupt checkpoint header: \"epoch\" is missing"), "%s",
+          mlic_errmsg());
+    CHECK(patch_file(path, "\\\"arch\\\"", "\\\"arcX\\\""), "patching the header");
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_ERR_FORMAT,
+          "a header without arch is corrupt");
+    CHECK(strstr(mlic_errmsg(), "corrupt checkpoint header: \"arch\" is missing"), "%s",
           mlic_errmsg());
     /* not a checkpoint */
     CHECK(mlic_checkpoint_load("/nonexistent/ckpt", h, p, back, N_ITEMS, &got, config) ==

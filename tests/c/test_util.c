@@ -1,15 +1,24 @@
 /* src/util: base64 against RFC 4648's test vectors, the JSON writer against cJSON's parser, the
- * bounded queue under several producers and consumers, path helpers against POSIX dirname(3). */
+ * bounded queue under several producers and consumers, path helpers against POSIX dirname(3);
+ * the hostile-input guards: the safe open against special files, the bounded line reader, the
+ * JSON NUL scan. */
 #include <cjson/cJSON.h>
 #include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "util/base64.h"
+#include "util/file_open.h"
+#include "util/json_nul.h"
 #include "util/json_write.h"
+#include "util/line_read.h"
 #include "util/path.h"
 #include "util/queue.h"
 
@@ -224,11 +233,105 @@ static void test_path(void)
     free(j);
 }
 
+/* Special files are refused without blocking (a FIFO without a writer would hang a plain
+ * open), with a message naming the file and what it is; a regular file opens and reads. */
+static void test_file_open(void)
+{
+    char dir[] = "/tmp/mlic_test_util_XXXXXX";
+    CHECK(mkdtemp(dir), "mkdtemp");
+    char fifo[64], link[64], file[64], sock[64];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(link, sizeof link, "%s/link", dir);
+    snprintf(file, sizeof file, "%s/file", dir);
+    snprintf(sock, sizeof sock, "%s/sock", dir);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+    CHECK(symlink(fifo, link) == 0, "symlink");
+    FILE *w = fopen(file, "wb");
+    fputs("hello\n", w);
+    fclose(w);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock);
+    CHECK(s >= 0 && bind(s, (struct sockaddr *)&addr, sizeof addr) == 0, "bind");
+    const struct { const char *path, *kind; } bad[] = {
+        {fifo, "a FIFO"}, {link, "a FIFO"}, {dir, "a folder"}, {"/dev/null", "a character device"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int fd = 123;
+        mlic_status st = mlic_file_open_read(&fd, bad[i].path, NULL, 0);
+        CHECK(st == MLIC_ERR_IO && fd == -1, "%s opened (%d)", bad[i].path, (int)st);
+        CHECK(strstr(mlic_errmsg(), bad[i].path) && strstr(mlic_errmsg(), "not a regular file") &&
+              strstr(mlic_errmsg(), bad[i].kind), "%s", mlic_errmsg());
+    }
+    /* A socket cannot even be opened: the message still names it. */
+    int fd;
+    CHECK(mlic_file_open_read(&fd, sock, "the socket", 0) == MLIC_ERR_IO &&
+          strstr(mlic_errmsg(), "cannot open the socket"), "%s", mlic_errmsg());
+    FILE *f = NULL;
+    CHECK(mlic_file_fopen_read(&f, file, NULL, 0) == MLIC_OK && f, "%s", mlic_errmsg());
+    char buf[16] = "";
+    CHECK(f && fgets(buf, sizeof buf, f) && !strcmp(buf, "hello\n"), "read '%s'", buf);
+    if (f)
+        fclose(f);
+    /* A list may be a stream: a character device is accepted then. */
+    CHECK(mlic_file_open_read(&fd, "/dev/null", NULL, MLIC_FILE_STREAM_OK) == MLIC_OK && fd >= 0,
+          "%s", mlic_errmsg());
+    close(fd);
+    close(s);
+    unlink(sock);
+    unlink(link);
+    unlink(fifo);
+    unlink(file);
+    rmdir(dir);
+}
+
+/* Lines under, at and over the limit, NUL bytes, a last line without a newline. */
+static void test_line_read(void)
+{
+    static const char text[] = "short\nexactly8\nthis one is too long\nnu\0l\nlast";
+    FILE *f = fmemopen((void *)text, sizeof text - 1, "rb");
+    mlic_line l = {0};
+    const struct { const char *kept; size_t len; uint64_t total; } want[] = {
+        {"short", 5, 5}, {"exactly8", 8, 8}, {"this one", 8, 20}, {"nu\0l", 4, 4}, {"last", 4, 4},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        int r = mlic_line_read(f, 8, &l);
+        CHECK(r == 1 && l.len == want[i].len && l.total == want[i].total &&
+              !memcmp(l.data, want[i].kept, l.len) && l.data[l.len] == '\0',
+              "line %zu: r %d len %zu total %llu", i, r, l.len, (unsigned long long)l.total);
+        CHECK(l.cap <= 9, "line %zu: %zu bytes held for a limit of 8", i, l.cap);
+    }
+    CHECK(mlic_line_read(f, 8, &l) == 0, "no end of stream");
+    mlic_line_free(&l);
+    fclose(f);
+}
+
+static void test_json_nul(void)
+{
+    static const struct { const char *text; long long at; } cases[] = {
+        {"{\"a\": \"b\"}", -1},
+        {"[\"a\\u0000b\"]", 3},
+        {"[\"\\\\u0000\"]", -1}, /* an escaped backslash, then the text u0000 */
+        {"[\"\\\\\\u0000\"]", 4},   /* an escaped backslash, then a NUL */
+        {"[\"\\u00001\"]", 2},
+        {"[\"\\u0001\"]", -1},
+        {"\\u000", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        long long at = mlic_json_nul_escape(cases[i].text, strlen(cases[i].text));
+        CHECK(at == cases[i].at, "'%s': %lld, expected %lld", cases[i].text, at, cases[i].at);
+    }
+    CHECK(mlic_json_nul_escape("ab\0c", 4) == 2, "a raw NUL byte");
+}
+
 int main(void)
 {
     test_base64();
     test_json_write();
     test_queue();
     test_path();
+    test_file_open();
+    test_line_read();
+    test_json_nul();
     CHECK_DONE();
 }

@@ -293,7 +293,7 @@ def test_malformed_voc(tmp_path):
     voc_set(root, {"1": [("cat", [], False)], "2": [("unicorn", [], False)]})
     write(os.path.join(root, "Annotations/3.xml"), "<annotation>\n<object><pose>x</pose></object>\n"
           "</annotation>")
-    for ids, message in [("1\n4\n", "trainval.txt:2: image 4: open"),
+    for ids, message in [("1\n4\n", "trainval.txt:2: image 4: cannot open"),
                          ("1\n2\n", "2.xml:3: object class \"unicorn\" is not in the class list"),
                          ("3\n", "3.xml:2: an <object> without a <name>")]:
         write(os.path.join(root, "ImageSets/Main/trainval.txt"), ids)
