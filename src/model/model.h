@@ -10,6 +10,7 @@
 #define MLIC_MODEL_MODEL_H
 
 #include "mlic.h"
+#include "model/safetensors.h"
 #include "nn/graph.h"
 
 #define MLIC_MODEL_FORMAT_VERSION 1
@@ -36,6 +37,14 @@ mlic_status mlic_model_check_classes(const char *const *classes, int n, const ch
 mlic_status mlic_model_check_thresholds(const float *t, int n, const char *what);
 /* crop in [32, 4096]; resize 0 (none) or in [crop, 8192]; std a normal float > 0; all finite. */
 mlic_status mlic_model_check_preprocess(const mlic_preprocess *p, const char *what);
+
+/* Before any per-class work: n, the classes counted (`counted`: "metadata lists", "the class list
+ * has"), against the rows of arch's head tensor in f, so that a crafted class count is refused in
+ * time linear in the file. A missing head is an error, unless hint is given (the state-dict
+ * check then reports it with its own hints); hint ends a mismatch's message. An unknown arch
+ * passes (building its graph names it). */
+mlic_status mlic_model_check_head(const mlic_safetensors *f, const char *arch, int n,
+                                  const char *counted, const char *hint);
 
 /* Trainable parameters (PyTorch's sum(p.numel() for p in model.parameters())). */
 uint64_t mlic_model_num_parameters(const mlic_model *m);

@@ -48,30 +48,29 @@ static int json_float3(const cJSON *j, float out[3])
     return 1;
 }
 
-/* The class count against the head tensor's shape, before any per-class work: a crafted file
- * listing millions of classes is refused here in time linear in its size. */
-static mlic_status check_head_size(const mlic_safetensors *f, const char *arch, int n,
-                                   const char *path)
+mlic_status mlic_model_check_head(const mlic_safetensors *f, const char *arch, int n,
+                                  const char *counted, const char *hint)
 {
+    const char *path = mlic_safetensors_path(f);
     const char *head = mlic_graph_head_name(arch);
     if (!head)
-        return mlic_fail(MLIC_ERR_UNSUPPORTED, "%s: metadata \"mlic\": arch '%s' is not one this "
-                         "mlic knows. HINT: a model of a newer mlic?", path, arch);
+        return MLIC_OK; /* building the graph names the unknown arch */
     char name[80];
     snprintf(name, sizeof name, "%s.weight", head);
     int i = mlic_safetensors_find(f, name);
     if (i < 0)
-        return mlic_fail(MLIC_ERR_FORMAT, "%s: the classifier head '%s' is missing. HINT: the "
-                         "file is inconsistent; re-create it with 'mlic import' or 'mlic train'",
-                         path, name);
+        return hint ? MLIC_OK
+                    : mlic_fail(MLIC_ERR_FORMAT, "%s: the classifier head '%s' is missing. HINT: "
+                                "the file is inconsistent; re-create it with 'mlic import' or "
+                                "'mlic train'", path, name);
     const mlic_safetensors_tensor *t = mlic_safetensors_tensor_at(f, i);
-    if (t->ndim != 2 || t->dims[0] != n)
-        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" lists %d classes but the "
-                         "classifier head '%s' has %s%" PRId64 " outputs. HINT: the file is "
-                         "inconsistent; re-create it with 'mlic import' or 'mlic train'", path, n,
-                         name, t->ndim == 2 ? "" : "not 2 dimensions, ",
-                         t->ndim >= 1 ? t->dims[0] : (int64_t)0);
-    return MLIC_OK;
+    if (t->ndim == 2 && t->dims[0] == n)
+        return MLIC_OK;
+    return mlic_fail(MLIC_ERR_FORMAT, "%s: %s %d classes but the classifier head '%s' has %s%"
+                     PRId64 " outputs. %s", path, counted, n, name,
+                     t->ndim == 2 ? "" : "not 2 dimensions, ", t->ndim >= 1 ? t->dims[0] : (int64_t)0,
+                     hint ? hint : "HINT: the file is inconsistent; re-create it with 'mlic "
+                     "import' or 'mlic train'");
 }
 
 static mlic_status parse_meta(meta_fields *m, const cJSON *root, const mlic_safetensors *f,
@@ -98,7 +97,8 @@ static mlic_status parse_meta(meta_fields *m, const cJSON *root, const mlic_safe
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"classes\" is missing or not a "
                          "non-empty array", path);
     m->num_classes = cJSON_GetArraySize(classes);
-    mlic_status st = check_head_size(f, m->arch, m->num_classes, path);
+    mlic_status st = mlic_model_check_head(f, m->arch, m->num_classes,
+                                           "metadata \"mlic\" lists", NULL);
     if (st)
         return st;
     if (!cJSON_IsArray(thresholds) || cJSON_GetArraySize(thresholds) != m->num_classes)

@@ -7,16 +7,20 @@
 mlic_status mlic_model_import(const char *weights_path, const mlic_model_spec *spec,
                               const char *out_path)
 {
+    static const char hint[] = "HINT: the class list needs one name per output of the head, in "
+                               "the order the head was trained with; an ImageNet checkpoint (1000 "
+                               "outputs) needs a multi-label head trained first ('mlic train')";
     mlic_model *m = NULL;
     mlic_safetensors *f = NULL;
-    mlic_status st = mlic_model_create(&m, spec);
+    /* The weights first: their head's shape bounds the class count before the graph is built
+     * for it. */
+    mlic_status st = mlic_safetensors_open(&f, weights_path);
     if (!st)
-        st = mlic_safetensors_open(&f, weights_path);
+        st = mlic_model_check_head(f, spec->arch, spec->num_classes, "the class list has", hint);
     if (!st)
-        st = mlic_state_dict_load(m->graph, f, "HINT: the class list needs one name per output of "
-                                  "the head, in the order the head was trained with; an ImageNet "
-                                  "checkpoint (1000 outputs) needs a multi-label head trained first "
-                                  "('mlic train')");
+        st = mlic_model_create(&m, spec);
+    if (!st)
+        st = mlic_state_dict_load(m->graph, f, hint);
     if (!st)
         st = mlic_model_save(m, out_path);
     mlic_safetensors_close(f);
