@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/model.h"
 
 /* How many names an error lists before "and N more". */
 #define LIST_MAX 5
@@ -42,14 +43,6 @@ static const char *list_more(const name_list *l, char *buf, size_t n)
     return buf;
 }
 
-static const mlic_node *head_node(const mlic_graph *g)
-{
-    for (int i = g->nnodes - 1; i >= 0; i--)
-        if (g->nodes[i].op == MLIC_OP_LINEAR)
-            return &g->nodes[i];
-    return NULL;
-}
-
 /* name is "<bn>.num_batches_tracked" for a batch norm node of g. */
 static int is_batch_counter(const mlic_graph *g, const char *name)
 {
@@ -62,24 +55,6 @@ static int is_batch_counter(const mlic_graph *g, const char *name)
             !strncmp(g->nodes[i].name, name, len))
             return 1;
     return 0;
-}
-
-static mlic_status check_head(const mlic_graph *g, const mlic_safetensors *f, const char *hint)
-{
-    const mlic_node *head = head_node(g);
-    if (!head)
-        return MLIC_OK;
-    const mlic_param *w = &g->params[head->weight];
-    int ti = mlic_safetensors_find(f, w->name);
-    if (ti < 0)
-        return MLIC_OK;
-    const mlic_safetensors_tensor *t = mlic_safetensors_tensor_at(f, ti);
-    if (t->ndim != 2 || t->dims[0] == w->dims[0] || t->dims[1] != w->dims[1])
-        return MLIC_OK;
-    return mlic_fail(MLIC_ERR_FORMAT, "%s: the classifier head '%s' has %" PRId64 " outputs "
-                     "(shape [%" PRId64 ", %" PRId64 "]) but there are %d classes. %s",
-                     mlic_safetensors_path(f), w->name, t->dims[0], t->dims[0], t->dims[1],
-                     g->num_classes, hint);
 }
 
 /* A common cause of "missing": names saved with a wrapper's prefix ("module." from
@@ -153,7 +128,7 @@ static mlic_status check_tensor(const mlic_param *p, const mlic_safetensors_tens
 mlic_status mlic_state_dict_load(mlic_graph *g, const mlic_safetensors *f, const char *head_hint)
 {
     const char *path = mlic_safetensors_path(f);
-    mlic_status st = check_head(g, f, head_hint);
+    mlic_status st = mlic_model_check_head(f, g->arch, g->num_classes, "there are", head_hint);
     if (!st)
         st = check_names(g, f);
     for (int i = 0; i < g->nparams && !st; i++)
