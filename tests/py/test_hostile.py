@@ -229,13 +229,23 @@ def test_crafted_metadata_is_refused(mlic, work, tmp_path, field, value, needle)
     assert r.returncode == 1 and needle in r.stderr, r.stderr
 
 
-def test_a_nul_in_a_coco_file_name_is_refused(mlic, work, tmp_path):
-    coco = {"images": [{"id": 1, "file_name": "good.png\u0000../../etc/passwd"}],
-            "annotations": [{"image_id": 1, "category_id": 1}],
-            "categories": [{"id": 1, "name": "cat"}]}
-    path = tmp_path / "coco.json"
-    path.write_text(json.dumps(coco))
-    r = run(mlic, "eval", "--model", work["model"], "--data", path, "--format", "coco")
+@pytest.mark.parametrize("fmt", ["coco", "pai_csv", "pai_csv_quoted"])
+def test_a_nul_in_a_data_set_string_is_refused(mlic, work, tmp_path, fmt):
+    """cJSON would cut "good.png\u0000../x" to "good.png": the data set is refused instead."""
+    name = "good.png\u0000../../etc/passwd"
+    path = tmp_path / "data.txt"
+    if fmt == "coco":
+        path.write_text(json.dumps({"images": [{"id": 1, "file_name": name}],
+                                    "annotations": [{"image_id": 1, "category_id": 1}],
+                                    "categories": [{"id": 1, "name": "cat"}]}))
+    elif fmt == "pai_csv":
+        path.write_text("1," + json.dumps({"url": name}) + ',{"option": ["cat"]}\n')
+    else:
+        field = json.dumps({"url": "good.png"}).replace('"', '""')
+        label = json.dumps({"option": ["ca\u0000t"]}).replace('"', '""')
+        path.write_text(f'1,"{field}","{label}"\n')
+    r = run(mlic, "eval", "--model", work["model"], "--data", path, "--format",
+            fmt.replace("_quoted", ""))
     assert r.returncode in (1, 2) and "NUL character" in r.stderr, r.stderr
 
 
