@@ -243,7 +243,7 @@ static mlic_status open_onnx(onnx_file *f, const char *path)
             st = mlic_fail(MLIC_ERR_IO, "%s: read error: %s", path,
                            ferror(fp) ? strerror(errno) : "shorter than its size");
     } else {
-        st = mlic_fail(MLIC_ERR_FORMAT, "%s: not a regular file of at most 2 GB", path);
+        st = mlic_fail(MLIC_ERR_TOO_LARGE, "%s: larger than the 2 GB an ONNX file can hold", path);
     }
     fclose(fp);
     if (st == MLIC_OK && !data)
