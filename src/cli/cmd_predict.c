@@ -153,7 +153,8 @@ static int apply_option(mlic_predict_opts *o, int *workers, const char *name, co
         if (parse_u64(&n, name, v))
             return -1;
         if (n > SIZE_MAX / 2) {
-            fprintf(stderr, "mlic " CMD ": %s '%s' is larger than this machine can hold\n", name, v);
+            fprintf(stderr, "mlic " CMD ": %s '%s' is larger than this machine can hold\n", name,
+                    v);
             return -1;
         }
         o->max_line_bytes = (size_t)n;

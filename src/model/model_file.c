@@ -68,7 +68,8 @@ mlic_status mlic_model_check_head(const mlic_safetensors *f, const char *arch, i
         return MLIC_OK;
     return mlic_fail(MLIC_ERR_FORMAT, "%s: %s %d classes but the classifier head '%s' has %s%"
                      PRId64 " outputs. %s", path, counted, n, name,
-                     t->ndim == 2 ? "" : "not 2 dimensions, ", t->ndim >= 1 ? t->dims[0] : (int64_t)0,
+                     t->ndim == 2 ? "" : "not 2 dimensions, ",
+                     t->ndim >= 1 ? t->dims[0] : (int64_t)0,
                      hint ? hint : "HINT: the file is inconsistent; re-create it with 'mlic "
                      "import' or 'mlic train'");
 }

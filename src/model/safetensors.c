@@ -234,9 +234,9 @@ static mlic_status parse_header(mlic_safetensors *f, const char *text, size_t le
 {
     long long nul = mlic_json_nul_escape(text, len);
     if (nul >= 0)
-        return mlic_fail(MLIC_ERR_FORMAT, "%s: the header holds a NUL character (byte %lld of %zu), "
-                         "which no tensor name or metadata value may contain. HINT: a corrupt or "
-                         "crafted file", f->path, nul, len);
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: the header holds a NUL character (byte %lld of "
+                         "%zu), which no tensor name or metadata value may contain. HINT: a "
+                         "corrupt or crafted file", f->path, nul, len);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {

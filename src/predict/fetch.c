@@ -328,7 +328,8 @@ mlic_status mlic_fetcher_get(mlic_fetcher *f, uint8_t **data, size_t *len, const
         return http_get(f, data, len, source);
     if (!strncasecmp(source, "file://", 7) && f->real_root)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s': file:// URLs name absolute paths, which "
-                         "--confine-to-root refuses. HINT: list paths relative to the root", source);
+                         "--confine-to-root refuses. HINT: list paths relative to the root",
+                         source);
     if (!strncasecmp(source, "file://", 7)) {
         char *path = NULL;
         mlic_status st = file_url_path(&path, source);

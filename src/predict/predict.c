@@ -194,7 +194,8 @@ static void *reader_main(void *arg)
             break;
         offset += l.consumed;
     }
-    while (r > 0 && taken < p->max_lines && (r = mlic_line_read(p->list, p->max_line_bytes, &l)) > 0) {
+    while (r > 0 && taken < p->max_lines &&
+           (r = mlic_line_read(p->list, p->max_line_bytes, &l)) > 0) {
         offset += l.consumed;
         taken++;
         lineno++;

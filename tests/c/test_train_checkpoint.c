@@ -97,9 +97,9 @@ int main(void)
     CHECK(strstr(mlic_errmsg(), "mobilenet_v2") && strstr(mlic_errmsg(), "resnet18"), "%s",
           mlic_errmsg());
     /* a setting the run has but the stored config lacks: damage, not "(unset)" */
-    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,
-                               "{\"lr\":0.1,\"seed\":\"7\",\"classes\":[\"a\",\"b\"],\"arch\":1}") ==
-              MLIC_ERR_FORMAT, "a config without a setting is corrupt");
+    const char *more = "{\"lr\":0.1,\"seed\":\"7\",\"classes\":[\"a\",\"b\"],\"arch\":1}";
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, more) == MLIC_ERR_FORMAT,
+          "a config without a setting is corrupt");
     CHECK(strstr(mlic_errmsg(), "corrupt checkpoint header") &&
           strstr(mlic_errmsg(), "lacks the setting \"arch\"") && !strstr(mlic_errmsg(), "unset"),
           "%s", mlic_errmsg());
