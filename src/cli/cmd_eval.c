@@ -28,6 +28,9 @@ static void usage(FILE *f)
             "  --format F          auto (default), list, pai_csv, coco or voc\n"
             "  --root DIR          relative image paths resolve against DIR (default: the data\n"
             "                      file's folder; COCO and VOC have their own defaults)\n"
+            "  --confine-to-root   every image path must resolve under that root after '..' and\n"
+            "                      symbolic links: absolute paths, escapes and missing files\n"
+            "                      fail the load (for data sets written by someone else)\n"
             "  --classes C.txt     the data's class list (one name a line): a label outside it is\n"
             "                      an error (default: the format's list, or the labels seen)\n"
             "  --split S           VOC split when --data is a VOC folder (default trainval)\n"
@@ -174,6 +177,8 @@ int mlic_cmd_eval(int argc, char **argv)
             eopts.max_pixels = (uint64_t)mp;
         } else if (mlic_args_flag(argv[i], "--json")) {
             json = 1;
+        } else if (mlic_args_flag(argv[i], "--confine-to-root")) {
+            dopts.confine_to_root = 1;
         } else {
             return mlic_args_usage_error(CMD, "unexpected argument '%s'", argv[i]);
         }

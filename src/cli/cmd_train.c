@@ -39,6 +39,10 @@ static void usage(FILE *f)
         "  --val VAL             validation data (any of those formats)\n"
         "  --classes C.txt       class names, one a line (default: the data's own)\n"
         "  --root DIR            relative image paths resolve against DIR\n"
+        "  --confine-to-root     every image path of --data and --val must resolve under the\n"
+        "                        root (--root, else the data set's default) after '..' and\n"
+        "                        symbolic links: absolute paths, escapes and missing files\n"
+        "                        fail the load (for data sets written by someone else)\n"
         "  --output M            the model file (written atomically)\n"
         "  --checkpoint FILE     the checkpoint (default: OUTPUT.ckpt)\n"
         "  --resume              continue from the checkpoint (from the start if there is none);\n"
@@ -267,6 +271,10 @@ int mlic_cmd_train(int argc, char **argv)
         }
         if (mlic_args_flag(a, "--check-weights")) {
             o.check_weights = 1;
+            continue;
+        }
+        if (mlic_args_flag(a, "--confine-to-root")) {
+            o.confine_to_root = 1;
             continue;
         }
         int r = 0;

@@ -22,6 +22,7 @@ typedef struct {
 typedef struct {
     int64_t id;
     char *file_name;
+    size_t offset; /* in the file, for messages */
 } coco_image;
 
 typedef struct {
@@ -281,6 +282,7 @@ static mlic_status read_array(scanner *sc, coco *c, member_fn member, done_fn do
     mlic_status st = arr_begin(sc, "expected an array");
     int more, first = 1;
     while (st == MLIC_OK && (st = arr_next(sc, &more, &first)) == MLIC_OK && more) {
+        ws(sc); /* messages name the line where the object opens */
         size_t offset = (size_t)(sc->s - sc->base);
         if ((st = obj_begin(sc, "expected an object")) != MLIC_OK)
             break;
@@ -318,6 +320,7 @@ static mlic_status image_done(scanner *sc, coco *c, int got, size_t offset)
                          line_of(sc, offset), got & 1 ? "\"file_name\"" : "\"id\"");
     if (!reserve((void **)&c->images, &c->images_cap, c->nimages, sizeof *c->images))
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory for images", sc->file);
+    c->image.offset = offset;
     c->images[c->nimages++] = c->image;
     c->image.file_name = NULL;
     return MLIC_OK;
@@ -507,7 +510,8 @@ static mlic_status build(mlic_dataset_builder *b, const scanner *sc, coco *c)
             if (n == 0 || labels[n - 1] != pairs[k].label)
                 labels[n++] = pairs[k].label;
         const char *fn = c->images[i].file_name;
-        st = mlic_dataset_builder_add(b, fn, strlen(fn), labels, n);
+        if ((st = mlic_dataset_builder_add(b, fn, strlen(fn), labels, n)) != MLIC_OK)
+            mlic_fail_prefix(st, "%s:%d: ", b->file, line_of(sc, c->images[i].offset));
     }
 done:
     free(cat_class);

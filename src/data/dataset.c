@@ -226,7 +226,8 @@ static mlic_status load_voc(mlic_dataset **out, const char *voc, const char *spl
     if (!images)
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
     mlic_dataset_builder b;
-    mlic_status st = mlic_dataset_builder_init(&b, split_path, images, o->classes_path);
+    mlic_status st = mlic_dataset_builder_init(&b, split_path, images, o->classes_path,
+                                               o->confine_to_root);
     free(images);
     if (st == MLIC_OK)
         st = mlic_dataset_read_voc(&b, voc, split_path);
@@ -252,7 +253,7 @@ static mlic_status load_text(mlic_dataset **out, const char *path, const mlic_da
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
     }
     mlic_dataset_builder b;
-    st = mlic_dataset_builder_init(&b, path, root, o->classes_path);
+    st = mlic_dataset_builder_init(&b, path, root, o->classes_path, o->confine_to_root);
     free(root);
     if (st == MLIC_OK) {
         if (f == MLIC_DATASET_LIST)

@@ -20,7 +20,10 @@
  * Image paths: absolute paths and URLs (scheme://) are kept; relative ones are joined to `root`,
  * or by default to: the list's folder (LIST, PAI_CSV); for COCO, <parent>/<split> when the file is
  * <parent>/annotations/instances_<split>.json, else the file's folder; for VOC, <voc>/JPEGImages
- * (and ".jpg" is appended to the id).
+ * (and ".jpg" is appended to the id). With confine_to_root (hosted jobs on someone else's data)
+ * each relative path must resolve (realpath) under that root and is kept resolved; absolute
+ * paths, file:// URLs, '..' escapes, symbolic links out and missing files fail the load, the
+ * message naming the file, the line and the path; http(s) URLs pass.
  *
  * Errors name the file and line and what is wrong. */
 #ifndef MLIC_DATA_DATASET_H
@@ -59,6 +62,7 @@ typedef struct {
     const char *root;           /* NULL = the format's default (above) */
     const char *classes_path;   /* NULL = the format's list or the labels seen */
     const char *split;          /* VOC split when given a folder; NULL = "trainval" */
+    int confine_to_root;        /* every image path must exist under the root (util/confine.h) */
 } mlic_dataset_opts;
 
 void mlic_dataset_opts_init(mlic_dataset_opts *o);

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/error.h"
+#include "util/confine.h"
 #include "util/file_open.h"
 #include "util/path.h"
 
@@ -89,13 +91,18 @@ static mlic_status add_fixed_names(mlic_dataset_builder *b, const char *const *n
 }
 
 mlic_status mlic_dataset_builder_init(mlic_dataset_builder *b, const char *file, const char *root,
-                                      const char *classes_path)
+                                      const char *classes_path, int confine)
 {
     memset(b, 0, sizeof *b);
     b->file = file;
     b->root = strdup(root);
     if (!b->root)
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", file);
+    if (confine) {
+        mlic_status st = mlic_confine_root(&b->real_root, root);
+        if (st != MLIC_OK)
+            return mlic_fail_prefix(st, "%s: ", file);
+    }
     if (!classes_path)
         return MLIC_OK;
     char **names;
@@ -123,6 +130,7 @@ void mlic_dataset_builder_free(mlic_dataset_builder *b)
     free(b->offsets);
     free(b->pool);
     free(b->root);
+    free(b->real_root);
     memset(b, 0, sizeof *b);
 }
 
@@ -162,7 +170,7 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
             b->items = it;
         size_t *off = it ? realloc(b->offsets, cap * sizeof *off) : NULL;
         if (!off)
-            return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory for items", b->file);
+            return mlic_fail(MLIC_ERR_NOMEM, "out of memory for items");
         b->offsets = off;
         b->items_cap = cap;
     }
@@ -172,16 +180,26 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
             cap *= 2;
         int *p = realloc(b->pool, cap * sizeof *p);
         if (!p)
-            return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory for labels", b->file);
+            return mlic_fail(MLIC_ERR_NOMEM, "out of memory for labels");
         b->pool = p;
         b->pool_cap = cap;
     }
     char *rel = strndup(path, path_len), *full = NULL;
-    if (rel)
-        full = is_url(rel, path_len) ? strdup(rel) : mlic_path_join(b->root, rel);
-    free(rel);
-    if (!full)
-        return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory for paths", b->file);
+    if (!rel)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory for paths");
+    /* Confined, http(s) URLs pass as in predict; file:// URLs name absolute paths: refused. */
+    int url = is_url(rel, path_len);
+    if (b->real_root && (!url || !strncasecmp(rel, "file://", 7))) {
+        mlic_status st = mlic_confine_path(&full, b->root, b->real_root, rel);
+        free(rel);
+        if (st != MLIC_OK)
+            return st;
+    } else {
+        full = url ? strdup(rel) : mlic_path_join(b->root, rel);
+        free(rel);
+        if (!full)
+            return mlic_fail(MLIC_ERR_NOMEM, "out of memory for paths");
+    }
     b->offsets[b->nitems] = b->npool;
     mlic_item *it = &b->items[b->nitems++];
     it->path = full;

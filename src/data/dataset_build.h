@@ -10,6 +10,7 @@
 typedef struct {
     const char *file;  /* the file being read, for messages */
     char *root;        /* relative image paths are joined to this */
+    char *real_root;   /* confined (util/confine.h): root's real path, else NULL */
     char **names;      /* (nnames) class names by provisional id */
     int nnames, names_cap;
     int fixed;         /* no new names: they come from a class file or the format */
@@ -23,9 +24,10 @@ typedef struct {
     size_t npool, pool_cap;
 } mlic_dataset_builder;
 
-/* classes_path: an explicit class file or NULL. root: the folder relative paths resolve against. */
+/* classes_path: an explicit class file or NULL. root: the folder relative paths resolve against.
+ * confine: every image path must lie under root (util/confine.h), checked as it is added. */
 mlic_status mlic_dataset_builder_init(mlic_dataset_builder *b, const char *file, const char *root,
-                                      const char *classes_path);
+                                      const char *classes_path, int confine);
 void mlic_dataset_builder_free(mlic_dataset_builder *b);
 
 /* A format's own class list; ignored when a class file was given (it has priority). */
@@ -35,7 +37,9 @@ mlic_status mlic_dataset_builder_set_classes(mlic_dataset_builder *b, const char
  * it. */
 mlic_status mlic_dataset_builder_class(mlic_dataset_builder *b, int *id, const char *name,
                                        size_t len);
-/* An item: path (path_len bytes) resolved against the root; labels in any order, repeats ok. */
+/* An item: path (path_len bytes) resolved against the root (confined: its real path, refused
+ * if it leads outside); labels in any order, repeats ok. The message does not name b->file or
+ * the line: the reader, which knows where the item is, puts them first. */
 mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, size_t path_len,
                                      const int *labels, int n);
 /* Hands the result over (sorting the classes when they were collected from the labels) and

@@ -87,7 +87,8 @@ static mlic_status read_line(mlic_dataset_builder *b, id_list *ids, const char *
     mlic_status st = parse_labels(b, ids, rest, (size_t)(line + n - rest), seps, lineno);
     if (st != MLIC_OK)
         return st;
-    return mlic_dataset_builder_add(b, path, plen, ids->v, ids->n);
+    st = mlic_dataset_builder_add(b, path, plen, ids->v, ids->n);
+    return st == MLIC_OK ? st : mlic_fail_prefix(st, "%s:%d: ", b->file, lineno);
 }
 
 mlic_status mlic_dataset_read_list(mlic_dataset_builder *b, const char *text, size_t len)

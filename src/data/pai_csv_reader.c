@@ -209,6 +209,8 @@ static mlic_status read_line(mlic_dataset_builder *b, const char *line, size_t n
         goto done;
     }
     st = mlic_dataset_builder_add(b, url->valuestring, strlen(url->valuestring), ids, nids);
+    if (st != MLIC_OK)
+        mlic_fail_prefix(st, "%s:%d: ", b->file, lineno);
 done:
     free(ids);
     cJSON_Delete(image);

@@ -149,7 +149,8 @@ static mlic_status read_image(mlic_dataset_builder *b, const char *annotations, 
     if ((st = scan_xml(b, &x, ids, &n, cap)) != MLIC_OK)
         goto done;
     memcpy(file + id_len, ".jpg", 5);
-    st = mlic_dataset_builder_add(b, file, id_len + 4, *ids, n);
+    if ((st = mlic_dataset_builder_add(b, file, id_len + 4, *ids, n)) != MLIC_OK)
+        mlic_fail_prefix(st, "%s:%d: ", b->file, lineno);
 done:
     free(file);
     free(xml_path);

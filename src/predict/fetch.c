@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "util/confine.h"
 #include "util/file_open.h"
 #include "util/path.h"
 
@@ -35,9 +36,8 @@ mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double tim
         free(f);
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory creating a fetcher");
     }
-    if (confine && !(f->real_root = realpath(root, NULL))) {
-        mlic_status st = mlic_fail(MLIC_ERR_IO, "the root '%s' to confine inputs to: %s", root,
-                                   strerror(errno));
+    mlic_status st = confine ? mlic_confine_root(&f->real_root, root) : MLIC_OK;
+    if (st != MLIC_OK) {
         mlic_fetcher_destroy(f);
         return st;
     }
@@ -276,41 +276,14 @@ static size_t url_scheme_len(const char *s)
     return strncmp(s + i, "://", 3) ? 0 : i;
 }
 
-/* Confined: the real path of a relative source if it lies under the root (*path malloc'd). */
-static mlic_status confined_path(char **path, const mlic_fetcher *f, const char *source)
-{
-    *path = NULL;
-    if (source[0] == '/')
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s' is an absolute path, which --confine-to-root "
-                         "refuses. HINT: list paths relative to the root", source);
-    char *joined = mlic_path_join(f->root, source);
-    if (!joined)
-        return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
-    char *real = realpath(joined, NULL);
-    int e = errno;
-    free(joined);
-    if (!real)
-        return mlic_fail(MLIC_ERR_IO, "cannot open '%s': %s", source, strerror(e));
-    size_t n = strlen(f->real_root);
-    int under = !strncmp(real, f->real_root, n) &&
-                (real[n] == '/' || (n > 0 && f->real_root[n - 1] == '/'));
-    if (!under) {
-        free(real);
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s' leads outside the root '%s' (through '..' or "
-                         "a symbolic link), which --confine-to-root refuses", source, f->root);
-    }
-    *path = real;
-    return MLIC_OK;
-}
-
 mlic_status mlic_fetcher_get(mlic_fetcher *f, uint8_t **data, size_t *len, const char *source)
 {
     *data = NULL;
     *len = 0;
     size_t scheme = url_scheme_len(source);
-    if (scheme == 0 && f->real_root) {
+    if (f->real_root && (scheme == 0 || !strncasecmp(source, "file://", 7))) {
         char *path;
-        mlic_status st = confined_path(&path, f, source);
+        mlic_status st = mlic_confine_path(&path, f->root, f->real_root, source);
         if (st == MLIC_OK)
             st = read_file(data, len, path, source);
         free(path);
@@ -326,10 +299,6 @@ mlic_status mlic_fetcher_get(mlic_fetcher *f, uint8_t **data, size_t *len, const
     }
     if (!strncasecmp(source, "http://", 7) || !strncasecmp(source, "https://", 8))
         return http_get(f, data, len, source);
-    if (!strncasecmp(source, "file://", 7) && f->real_root)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s': file:// URLs name absolute paths, which "
-                         "--confine-to-root refuses. HINT: list paths relative to the root",
-                         source);
     if (!strncasecmp(source, "file://", 7)) {
         char *path = NULL;
         mlic_status st = file_url_path(&path, source);

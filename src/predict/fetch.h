@@ -21,9 +21,9 @@ typedef struct mlic_fetcher mlic_fetcher;
 
 /* root: the folder relative paths resolve against; timeout: seconds per HTTP attempt
  * (0 = MLIC_FETCH_DEFAULT_TIMEOUT). confine: local files must lie under root once every symbolic
- * link and ".." is resolved (realpath); absolute paths and file:// URLs are refused (for hosted
- * jobs whose lists come from someone else; http(s) URLs are not affected). curl_global_init must
- * have been called. */
+ * link and ".." is resolved (util/confine.h); absolute paths and file:// URLs are refused (for
+ * hosted jobs whose lists come from someone else; http(s) URLs are not affected).
+ * curl_global_init must have been called. */
 mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout, int confine);
 void mlic_fetcher_destroy(mlic_fetcher *f);
 

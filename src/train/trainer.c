@@ -125,6 +125,7 @@ static mlic_status load_data(trainer *t)
     mlic_dataset_opts_init(&dopts);
     dopts.root = o->root;
     dopts.classes_path = o->classes_path;
+    dopts.confine_to_root = o->confine_to_root;
     mlic_status s = mlic_dataset_load(&t->train, o->train_path, &dopts);
     if (s != MLIC_OK)
         return mlic_fail_prefix(s, "--data: ");

@@ -62,6 +62,7 @@ typedef struct {
     const char *val_path;         /* NULL: no validation */
     const char *classes_path;     /* NULL: the data set's own class list */
     const char *root;             /* image paths' root; NULL = the data set's default */
+    int confine_to_root;          /* every image path must lie under the root (data/dataset.h) */
     const char *output_path;      /* the model file */
     const char *checkpoint_path;  /* NULL = output_path + ".ckpt" */
     const char *log_path;         /* JSON Lines, NULL = none */

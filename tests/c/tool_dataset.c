@@ -1,5 +1,5 @@
 /* Prints a parsed data set as JSON for tests/py/test_dataset.py.
- *   tool_dataset PATH [--root DIR] [--classes FILE] [--format F] [--split S]
+ *   tool_dataset PATH [--root DIR] [--classes FILE] [--format F] [--split S] [--confine-to-root]
  * Output: {"format": F, "classes": [...], "items": [{"path": P, "labels": [ids]}, ...]}.
  * On failure prints the error message on stderr and exits 1. */
 #include <cJSON.h>
@@ -19,6 +19,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--root") == 0 && val) o.root = argv[++i];
         else if (strcmp(argv[i], "--classes") == 0 && val) o.classes_path = argv[++i];
         else if (strcmp(argv[i], "--split") == 0 && val) o.split = argv[++i];
+        else if (strcmp(argv[i], "--confine-to-root") == 0) o.confine_to_root = 1;
         else if (strcmp(argv[i], "--format") == 0 && val) {
             if (mlic_dataset_parse_format(&o.format, argv[++i]) != MLIC_OK) {
                 fprintf(stderr, "%s\n", mlic_errmsg());
@@ -27,7 +28,7 @@ int main(int argc, char **argv)
         } else if (!path) path = argv[i];
         else {
             fprintf(stderr, "usage: tool_dataset PATH [--root DIR] [--classes FILE] [--format F] "
-                    "[--split S]\n");
+                    "[--split S] [--confine-to-root]\n");
             return 2;
         }
     }
