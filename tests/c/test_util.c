@@ -1,7 +1,7 @@
 /* src/util: base64 against RFC 4648's test vectors, the JSON writer against cJSON's parser, the
  * bounded queue under several producers and consumers, path helpers against POSIX dirname(3);
  * the hostile-input guards: the safe open against special files, the bounded line reader, the
- * JSON NUL scan. */
+ * JSON NUL scan, confinement to a root. */
 #include <cjson/cJSON.h>
 #include <libgen.h>
 #include <math.h>
@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "util/base64.h"
+#include "util/confine.h"
 #include "util/file_open.h"
 #include "util/json_nul.h"
 #include "util/json_write.h"
@@ -324,6 +325,52 @@ static void test_json_nul(void)
     CHECK(mlic_json_nul_escape("ab\0c", 4) == 2, "a raw NUL byte");
 }
 
+/* What lies under the root is kept (resolved); a sibling whose name starts like the root's is
+ * not under it; a root of "/" takes every relative path. */
+static void test_confine(void)
+{
+    char dir[] = "/tmp/mlic_test_confine_XXXXXX";
+    CHECK(mkdtemp(dir), "mkdtemp");
+    char root[64], sibling[64], in[80], out[80], link[80];
+    snprintf(root, sizeof root, "%s/r", dir);
+    snprintf(sibling, sizeof sibling, "%s/rx", dir);
+    snprintf(in, sizeof in, "%s/f", root);
+    snprintf(out, sizeof out, "%s/f", sibling);
+    snprintf(link, sizeof link, "%s/l", root);
+    CHECK(mkdir(root, 0700) == 0 && mkdir(sibling, 0700) == 0, "mkdir");
+    fclose(fopen(in, "wb"));
+    fclose(fopen(out, "wb"));
+    CHECK(symlink(out, link) == 0, "symlink");
+    char *real_root = NULL, *real = NULL;
+    CHECK(mlic_confine_root(&real_root, root) == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(mlic_confine_path(&real, root, real_root, "./x/../f") == MLIC_ERR_IO && !real,
+          "a missing folder on the way");
+    CHECK(mlic_confine_path(&real, root, real_root, "f") == MLIC_OK && real &&
+          !strcmp(real, in), "%s", real ? real : mlic_errmsg());
+    free(real);
+    static const char *const refused[] = {"../rx/f", "l", "..", ".", "/etc/passwd",
+                                          "FILE:///etc/passwd"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        real = (char *)1;
+        mlic_status st = mlic_confine_path(&real, root, real_root, refused[i]);
+        CHECK(st == MLIC_ERR_INVALID_ARG && !real, "'%s' accepted (%d)", refused[i], (int)st);
+        CHECK(strstr(mlic_errmsg(), refused[i]) && strstr(mlic_errmsg(), "--confine-to-root"),
+              "%s", mlic_errmsg());
+    }
+    CHECK(mlic_confine_path(&real, "/", "/", in + 1) == MLIC_OK && real && !strcmp(real, in),
+          "%s", mlic_errmsg());
+    free(real);
+    free(real_root);
+    CHECK(mlic_confine_root(&real_root, "/nonexistent/mlic") == MLIC_ERR_IO && !real_root &&
+          strstr(mlic_errmsg(), "/nonexistent/mlic"), "%s", mlic_errmsg());
+    unlink(link);
+    unlink(in);
+    unlink(out);
+    rmdir(root);
+    rmdir(sibling);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_base64();
@@ -333,5 +380,6 @@ int main(void)
     test_file_open();
     test_line_read();
     test_json_nul();
+    test_confine();
     CHECK_DONE();
 }
