@@ -23,7 +23,8 @@
  * (and ".jpg" is appended to the id). With confine_to_root (hosted jobs on someone else's data)
  * each relative path must resolve (realpath) under that root and is kept resolved; absolute
  * paths, file:// URLs, '..' escapes, symbolic links out and missing files fail the load, the
- * message naming the file, the line and the path; http(s) URLs pass.
+ * message naming the file, the line and the path; other URLs are left to the loader, which reads
+ * http(s) only.
  *
  * Errors name the file and line and what is wrong. */
 #ifndef MLIC_DATA_DATASET_H
