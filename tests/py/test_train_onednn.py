@@ -66,33 +66,23 @@ def test_gradients_match_torch(tmp_path, arch, backend):
     x, y = tts.make_batch(n, size, 11)
     out = run(tmp_path, arch, model, x, y, backend, threads=2)
     masks = tts.masks_of(out, 1)
-    (losses, logits, grads, state), (_, logits32, grads32, state32) = tts.oracles(
-        model, x, y, "bce", masks)
-    assert abs(out["loss"][0] - losses[0]) <= 1e-5 * max(1.0, abs(losses[0]))
-    tts.check_tensors({"logits": out["logits"]}, {"logits": logits}, {"logits": logits32},
+    o64, o32 = tts.oracles(model, x, y, "bce", masks)
+    assert abs(out["loss"][0] - o64.loss) <= 1e-5 * max(1.0, abs(o64.loss))
+    tts.check_tensors({"logits": out["logits"]}, {"logits": o64.logits}, {"logits": o32.logits},
                       "forward")
-    tts.check_tensors({k[5:]: v for k, v in out.items() if k.startswith("grad.")}, grads,
-                      grads32, "gradient of")
+    tts.check_gradients({k[5:]: v for k, v in out.items() if k.startswith("grad.")}, o64, o32,
+                        "gradient of")
     running = lambda d: {k: v for k, v in d.items() if "running" in k}
-    tts.check_tensors(running(out), running(state), running(state32), "after the step,")
+    tts.check_tensors(running(out), running(o64.state), running(o32.state), "after the step,")
 
 
 @pytest.mark.parametrize("arch", list(CASES))
 def test_sgd_steps_match_torch(tmp_path, arch):
     """Weights change between steps: each forward must reorder the current ones."""
     n, size = CASES[arch]
-    model = make_model(arch, 3)
-    x, y = tts.make_batch(n, size, 5)
     o = {"lr": 0.01, "momentum": 0.9, "nesterov": 1, "wd": 1e-3}
-    w0 = {k: v.copy() for k, v in tts.st.state_dict_numpy(model).items()}
-    out = run(tmp_path, arch, model, x, y, optim="sgd", steps=3, threads=2, **o)
-    f32 = {k: float(np.float32(v)) for k, v in o.items()}
-    (losses, _, _, state), (losses32, _, _, state32) = tts.oracles(
-        model, x, y, "bce", tts.masks_of(out, 3), steps=3, optim="sgd", **f32)
-    err, err32 = np.abs(out["loss"] - losses), np.abs(np.array(losses32) - losses)
-    assert (err <= 1e-5 + 2 * err32).all(), (out["loss"], losses, losses32)
-    delta = lambda d: {k: d[k] - w0[k] for k in state}
-    tts.check_tensors(delta(out), delta(state), delta(state32), "update of")
+    tts.check_optimizer_steps(tmp_path, arch, make_model(arch, 3), *tts.make_batch(n, size, 5),
+                              "sgd", o, backend="onednn", threads=2)
 
 
 @pytest.mark.parametrize("arch", list(CASES))
