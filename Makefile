@@ -4,7 +4,19 @@
 CC      ?= gcc
 PREFIX  ?= /usr/local
 BUILD   ?= build
-OPT     ?= -O2 -march=native
+# Instruction set: a portable baseline by default, so that one build (say on a cluster's shared
+# file system) runs on every node, its own kernels computing the same on each: x86-64-v3 (AVX2,
+# FMA, BMI2: Intel Haswell, AMD Zen and later; README "Which CPUs a build runs on"). oneDNN
+# picks its kernels at run time whatever this says. make NATIVE=1: -march=native, for CPUs like
+# the build machine's only; make MARCH=x86-64-v2 for x86-64 CPUs without AVX2. Other
+# architectures get the compiler's default.
+ifeq ($(NATIVE),1)
+MARCH   := native
+endif
+ifeq ($(origin MARCH), undefined)
+MARCH   := $(if $(filter x86_64-%,$(shell $(CC) -dumpmachine)),x86-64-v3)
+endif
+OPT     ?= -O2 $(if $(MARCH),-march=$(MARCH))
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -pthread -Iinclude -Isrc
 LDLIBS  := -pthread -lm
@@ -73,6 +85,7 @@ all: config $(BUILD)/libmlic.a $(BUILD)/libmlic.so $(BUILD)/mlic $(TEST_BIN) $(B
 
 config:
 	@echo "mlic build: oneDNN=$(ONEDNN) CUDA=$(CUDA) MPI=$(MPI) ONNX=$(ONNX) (override: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0)"
+	@echo "mlic build: CPU baseline $(or $(MARCH),the compiler default) (make NATIVE=1: this machine's)"
 
 deps:
 	scripts/deps.sh test
