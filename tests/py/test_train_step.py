@@ -173,7 +173,8 @@ class Oracle:
                     setattr(mod, name, RecordedKink(hi, self.kinks))
         logits = self.model(torch.tensor(x, dtype=dtype))
         self.loss_t = loss_fn(kind)(logits, torch.tensor(y, dtype=dtype))
-        self.loss_t.backward(retain_graph=True)
+        # float64 keeps its graph for flip_effect's further backward passes
+        self.loss_t.backward(retain_graph=dtype == torch.float64)
         self.loss, self.logits = self.loss_t.item(), f64(logits)
         self.grads = {n: f64(p.grad) for n, p in self.model.named_parameters()}
         self.state = {n: f64(v) for n, v in self.model.state_dict().items()
@@ -240,22 +241,27 @@ def check_gradients(got, o64, o32, what):
     makes to the gradients when flipped is computed, and the flips that best explain the
     difference are chosen greedily (each at most once); the gradients with those flipped must
     then pass the plain check."""
-    if not tensor_errors(got, o64.grads, o32.grads):
+    bad = tensor_errors(got, o64.grads, o32.grads)
+    if not bad:
         return
     names = list(o64.grads)
     got = {n: np.asarray(got[n], np.float64).reshape(o64.grads[n].shape) for n in names}
-    # each tensor weighed by its bound, so that the choice fits the check's measure
-    weight = {n: 1.0 / bound for n, bound in tensor_bounds(o64.grads, o32.grads).items()}
-    vec = lambda d: np.concatenate([d[n].ravel() * weight[n] for n in names])
-    effects = []
+    # The choice is made on the tensors that fail, each weighed by its bound so that it fits the
+    # check's measure (and kept in float32: one vector per candidate); the final check then
+    # takes every tensor.
+    bounds = tensor_bounds(o64.grads, o32.grads)
+    focus = [b[0] for b in bad]
+    vec = lambda d: np.concatenate([d[n].ravel() / bounds[n] for n in focus]).astype(np.float32)
+    candidates = []
     for rec, rec32 in zip(o64.kinks, o32.kinks):
         margin = KINK_MARGIN * float((rec.z - rec32.z.double()).abs().max())
         near = ((rec.z - rec.lo).abs() <= margin) | ((rec.z - rec.hi).abs() <= margin)
-        effects += [o64.flip_effect(rec, i) for i in torch.nonzero(near.flatten()).flatten()]
+        candidates += [(rec, int(i)) for i in torch.nonzero(near.flatten()).flatten()]
     want, chosen = {n: o64.grads[n].copy() for n in names}, []
-    if effects:
-        e = np.stack([vec(d) for d in effects])
-        gram, dots = e @ e.T, e @ vec({n: got[n] - want[n] for n in names})
+    if candidates:
+        e = np.stack([vec(o64.flip_effect(rec, i)) for rec, i in candidates])
+        gram = (e @ e.T).astype(np.float64)
+        dots = (e @ vec({n: got[n] - want[n] for n in names})).astype(np.float64)
         while True:
             gain = 2 * (dots - gram[:, chosen].sum(1)) - np.diag(gram)
             gain[chosen] = -np.inf
@@ -264,10 +270,11 @@ def check_gradients(got, o64, o32, what):
                 break
             chosen.append(best)
         for i in chosen:
+            effect = o64.flip_effect(*candidates[i])
             for n in names:
-                want[n] += effects[i][n]
+                want[n] += effect[n]
     check_tensors(got, want, o32.grads, "%s (with %d of the %d activations near a kink flipped)"
-                  % (what, len(chosen), len(effects)))
+                  % (what, len(chosen), len(candidates)))
 
 
 def assert_near(got, want, what, tol):
