@@ -599,30 +599,29 @@ mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits)
     if (!c->dvalue[g->output])
         return MLIC_OK; /* nothing trains */
     memcpy(c->dvalue[g->output], dlogits, (size_t)n * g->num_classes * sizeof(float));
+    t->forward_done = 0;
+    mlic_status s = MLIC_OK;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         const mlic_node *nd = &g->nodes[i];
-        if (c->dvalue[nd->out]) {
+        if (c->dvalue[nd->out] && s == MLIC_OK) {
             const int r = backward_read(t, i);
-            if (r >= 0 && t->replay_at[r] == i) {
-                mlic_status s = replay(t, r);
-                if (s != MLIC_OK) {
-                    t->forward_done = 0;
-                    return mlic_fail_prefix(s, "%s backward, recomputing the output of %s: ",
-                                            g->arch, label(&g->nodes[t->producer[r]]));
+            if (r >= 0 && t->replay_at[r] == i && (s = replay(t, r)) != MLIC_OK) {
+                mlic_fail_prefix(s, "%s backward, recomputing the output of %s: ", g->arch,
+                                 label(&g->nodes[t->producer[r]]));
+            } else {
+                for (int k = t->in_place[i]; k < 2; k++) {
+                    const int in = nd->in[k];
+                    if (in >= 0 && t->grad_first[in] == i && (k == 0 || in != nd->in[0]))
+                        memset(c->dvalue[in], 0, (size_t)n * value_floats(g, in) * sizeof(float));
                 }
+                if ((s = t->be->op[nd->op].backward(c, i)) != MLIC_OK)
+                    mlic_fail_prefix(s, "%s backward, node %s: ", g->arch, label(nd));
             }
-            for (int k = t->in_place[i]; k < 2; k++) {
-                const int in = nd->in[k];
-                if (in >= 0 && t->grad_first[in] == i && (k == 0 || in != nd->in[0]))
-                    memset(c->dvalue[in], 0, (size_t)n * value_floats(g, in) * sizeof(float));
-            }
-            t->be->op[nd->op].backward(c, i);
         }
         if (c->hooks && c->hooks->backward_done)
             c->hooks->backward_done(c->hooks->user, i);
     }
-    t->forward_done = 0;
-    return MLIC_OK;
+    return s;
 }
 
 void mlic_train_graph_set_hooks(mlic_train_graph *t, const mlic_train_hooks *h)

@@ -59,8 +59,8 @@
 #define MLIC_TRAIN_BN_MOMENTUM 0.1f
 
 /* Data-parallel training's hooks into the passes (dist/train_comm.h). Called on the thread that
- * runs the pass, outside parallel regions; a hook records its own failures (the backward returns
- * none), for the trainer to collect after the pass. */
+ * runs the pass, outside parallel regions; a hook records its own failures (its MPI requests
+ * must still be completed on every rank), for the trainer to collect after the pass. */
 typedef struct {
     /* --sync-bn: sum count doubles element-wise over all processes, in place. A batch norm op in
      * training mode of any backend must call it on its per-channel sums, its count of values per
@@ -104,8 +104,9 @@ typedef struct {
     mlic_status (*forward)(mlic_train_ctx *c, int i);
     /* Add node i's input and parameter gradients from its output's gradient. Called only when
      * the output has a gradient (c->dvalue[out] != NULL); input gradients to compute are the
-     * non-NULL c->dvalue[in], parameter gradients those with c->param_grad set. */
-    void (*backward)(mlic_train_ctx *c, int i);
+     * non-NULL c->dvalue[in], parameter gradients those with c->param_grad set. A failure
+     * leaves the gradients partial: the step must not be taken. */
+    mlic_status (*backward)(mlic_train_ctx *c, int i);
     /* Floats of scratch node i needs for a batch of n (forward or backward). */
     size_t (*workspace_floats)(const mlic_graph *g, int i, int n);
 } mlic_train_op_impl;
@@ -139,7 +140,9 @@ mlic_status mlic_train_graph_forward(mlic_train_graph *t, const float **logits,
                                      uint64_t stream);
 
 /* Backward of the last training forward from dlogits (n, num_classes): adds into the parameter
- * gradients. */
+ * gradients. On failure (naming the node) they are partial: the caller must not step on them.
+ * The hooks' backward_done still runs for every node, so that the collectives started for the
+ * other ranks complete. */
 mlic_status mlic_train_graph_backward(mlic_train_graph *t, const float *dlogits);
 
 /* Install (a copy of) h, or none with NULL, for the following passes. */

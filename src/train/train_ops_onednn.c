@@ -127,23 +127,6 @@ mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes)
     return MLIC_OK;
 }
 
-void mlic_train_onednn_defer(mlic_train_onednn_state *s, mlic_status st)
-{
-    if (s->deferred != MLIC_OK)
-        return;
-    s->deferred = st;
-    snprintf(s->deferred_msg, sizeof s->deferred_msg, "%s", mlic_errmsg());
-}
-
-mlic_status mlic_train_onednn_take_deferred(mlic_train_onednn_state *s)
-{
-    const mlic_status st = s->deferred;
-    if (st == MLIC_OK)
-        return MLIC_OK;
-    s->deferred = MLIC_OK;
-    return mlic_fail(st, "an earlier backward failed: %s", s->deferred_msg);
-}
-
 /* ---------------------------------------------------------------- operands */
 
 static size_t reserve_bytes(size_t *cursor, size_t bytes)
@@ -393,9 +376,7 @@ mlic_status mlic_train_onednn_run_forward(mlic_train_ctx *c, int i,
                                           const float *const *user)
 {
     mlic_train_onednn_state *s = c->state;
-    mlic_status st = mlic_train_onednn_take_deferred(s);
-    if (st != MLIC_OK)
-        return st;
+    mlic_status st = MLIC_OK;
     mlic_train_onednn_plan *p =
         plan_get(s, i, c->n, c->training && s->needs_grad[c->g->nodes[i].out], forward,
                  backward, &st);
@@ -404,23 +385,18 @@ mlic_status mlic_train_onednn_run_forward(mlic_train_ctx *c, int i,
     return mlic_train_onednn_call_run(&p->fwd, s, user);
 }
 
-int mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
+mlic_status mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
                                    const float *const *user)
 {
     mlic_train_onednn_state *s = c->state;
     mlic_train_onednn_plan *p = find_plan(s, i, c->n);
-    mlic_status st;
     if (!p || !p->backward_ready)
-        st = mlic_fail(MLIC_ERR_INTERNAL, "%s %s: backward before its training forward (or with "
-                       "another thread count)", what, c->g->nodes[i].name);
-    else if (!p->bwd[k].prim)
-        st = mlic_fail(MLIC_ERR_INTERNAL, "%s %s: a gradient the plan has no primitive for",
-                       what, c->g->nodes[i].name);
-    else
-        st = mlic_train_onednn_call_run(&p->bwd[k], s, user);
-    if (st != MLIC_OK)
-        mlic_train_onednn_defer(s, st);
-    return st == MLIC_OK;
+        return mlic_fail(MLIC_ERR_INTERNAL, "%s %s: backward before its training forward (or "
+                         "with another thread count)", what, c->g->nodes[i].name);
+    if (!p->bwd[k].prim)
+        return mlic_fail(MLIC_ERR_INTERNAL, "%s %s: a gradient the plan has no primitive for",
+                         what, c->g->nodes[i].name);
+    return mlic_train_onednn_call_run(&p->bwd[k], s, user);
 }
 
 int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd)
@@ -435,15 +411,12 @@ int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd)
 /* Ops without a oneDNN implementation here run the reference table's. */
 static mlic_status ref_forward(mlic_train_ctx *c, int i)
 {
-    mlic_status st = mlic_train_onednn_take_deferred(c->state);
-    if (st != MLIC_OK)
-        return st;
     return mlic_train_backend_ref.op[c->g->nodes[i].op].forward(c, i);
 }
 
-static void ref_backward(mlic_train_ctx *c, int i)
+static mlic_status ref_backward(mlic_train_ctx *c, int i)
 {
-    mlic_train_backend_ref.op[c->g->nodes[i].op].backward(c, i);
+    return mlic_train_backend_ref.op[c->g->nodes[i].op].backward(c, i);
 }
 
 static size_t ref_workspace(const mlic_graph *g, int i, int n)

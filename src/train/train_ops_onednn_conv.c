@@ -415,9 +415,7 @@ mlic_status mlic_train_onednn_conv_forward(mlic_train_ctx *c, int i)
 {
     mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_status st = mlic_train_onednn_take_deferred(s);
-    if (st != MLIC_OK)
-        return st;
+    mlic_status st;
     conv_plan *p = get_plan(s, i, c->n, c->training && s->needs_grad[nd->out], &st);
     if (!p)
         return st;
@@ -494,27 +492,19 @@ static mlic_status backward(mlic_train_ctx *c, int i, conv_plan *p)
     return with_bias ? mlic_train_onednn_operand_finish(&p->w_dbias, s) : MLIC_OK;
 }
 
-void mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i)
+mlic_status mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i)
 {
     mlic_train_onednn_state *s = c->state;
     conv_plan *p = s->node[i];
     const int threads = omp_get_max_threads();
     while (p && (p->n != c->n || p->threads != threads))
         p = p->next;
-    if (!p || !p->backward_ready) {
-        mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL,
-                                             "convolution %s: backward before its training "
-                                             "forward (or with another thread count)",
-                                             c->g->nodes[i].name));
-        return;
-    }
-    if (p->ref_backward) {
-        mlic_train_backend_ref.op[MLIC_OP_CONV].backward(c, i);
-        return;
-    }
-    const mlic_status st = backward(c, i, p);
-    if (st != MLIC_OK)
-        mlic_train_onednn_defer(s, st);
+    if (!p || !p->backward_ready)
+        return mlic_fail(MLIC_ERR_INTERNAL, "convolution %s: backward before its training "
+                         "forward (or with another thread count)", c->g->nodes[i].name);
+    if (p->ref_backward)
+        return mlic_train_backend_ref.op[MLIC_OP_CONV].backward(c, i);
+    return backward(c, i, p);
 }
 
 /* The reference kernel's scratch, for the nodes that fall back to it. */

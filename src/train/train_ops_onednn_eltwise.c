@@ -105,12 +105,11 @@ mlic_status mlic_train_onednn_relu_forward(mlic_train_ctx *c, int i)
     return mlic_train_onednn_run_forward(c, i, relu_plan_forward, relu_plan_backward, user);
 }
 
-void mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i)
+mlic_status mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const float *user[3] = {c->value[nd->out], c->dvalue[nd->out], c->dvalue[nd->in[0]]};
-    if (c->dvalue[nd->in[0]])
-        mlic_train_onednn_run_backward(c, i, 0, "ReLU", user);
+    return c->dvalue[nd->in[0]] ? mlic_train_onednn_run_backward(c, i, 0, "ReLU", user) : MLIC_OK;
 }
 
 /* ---------------------------------------------------------------- add */
@@ -175,16 +174,18 @@ mlic_status mlic_train_onednn_add_forward(mlic_train_ctx *c, int i)
     return mlic_train_onednn_run_forward(c, i, add_plan_forward, add_plan_backward, user);
 }
 
-void mlic_train_onednn_add_backward(mlic_train_ctx *c, int i)
+mlic_status mlic_train_onednn_add_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     for (int k = 0; k < 2; k++) {
         if (!c->dvalue[nd->in[k]] || c->dvalue[nd->in[k]] == c->dvalue[nd->out]) /* in place */
             continue;
         const float *user[2] = {c->dvalue[nd->out], c->dvalue[nd->in[k]]};
-        if (!mlic_train_onednn_run_backward(c, i, k, "add", user))
-            return;
+        const mlic_status st = mlic_train_onednn_run_backward(c, i, k, "add", user);
+        if (st != MLIC_OK)
+            return st;
     }
+    return MLIC_OK;
 }
 
 #endif /* MLIC_HAVE_ONEDNN */

@@ -22,18 +22,11 @@ typedef struct {
     void (**node_free)(void *); /* (nnodes) frees node[i] */
     void *arena;                /* scratch for reordered operands and oneDNN's scratchpads */
     size_t arena_size;          /* bytes */
-    mlic_status deferred;       /* a failure in a backward, returned by the next forward */
-    char deferred_msg[256];
 } mlic_train_onednn_state;
 
 /* Make the arena at least `bytes` (its contents are not kept). Only between ops: operands
  * point into it only while one op runs. */
 mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes);
-
-/* Record a failure inside a backward (which cannot return one) for the next forward, which
- * calls mlic_train_onednn_take_deferred first. */
-void mlic_train_onednn_defer(mlic_train_onednn_state *s, mlic_status st);
-mlic_status mlic_train_onednn_take_deferred(mlic_train_onednn_state *s);
 
 typedef enum {
     ONEDNN_TRAIN_IN,          /* read by the primitive */
@@ -127,16 +120,15 @@ typedef struct mlic_train_onednn_plan {
 typedef mlic_status (*mlic_train_onednn_planner)(mlic_train_onednn_plan *p,
                                                   mlic_train_onednn_state *s, int i);
 
-/* A simple op's forward: the failure a backward deferred first, then node i's plan (made on
- * first use, with its backward calls for a training forward whose output gets a gradient), then
- * its forward call on user (mlic_train_onednn_call_run's order). */
+/* A simple op's forward: node i's plan (made on first use, with its backward calls for a
+ * training forward whose output gets a gradient), then its forward call on user
+ * (mlic_train_onednn_call_run's order). */
 mlic_status mlic_train_onednn_run_forward(mlic_train_ctx *c, int i,
                                           mlic_train_onednn_planner forward,
                                           mlic_train_onednn_planner backward,
                                           const float *const *user);
-/* Backward call k of node i's plan on user. A failure (also a missing plan or call) is
- * deferred to the next forward, as a backward cannot return one; returns 0 after one. */
-int mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
+/* Backward call k of node i's plan on user (a missing plan or call is an error). */
+mlic_status mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
                                    const float *const *user);
 
 /* The name of the implementation oneDNN picked; "ref" ones are its slow plain loops. */
@@ -145,19 +137,19 @@ int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd);
 /* ---- ops (train_ops_onednn_conv.c, train_ops_onednn_pool.c) */
 
 mlic_status mlic_train_onednn_conv_forward(mlic_train_ctx *c, int i);
-void mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i);
 size_t mlic_train_onednn_conv_workspace(const mlic_graph *g, int i, int n);
 mlic_status mlic_train_onednn_maxpool_forward(mlic_train_ctx *c, int i);
-void mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i);
 /* train_ops_onednn_eltwise.c: ReLU, ReLU6, add */
 mlic_status mlic_train_onednn_relu_forward(mlic_train_ctx *c, int i);
-void mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_add_forward(mlic_train_ctx *c, int i);
-void mlic_train_onednn_add_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_add_backward(mlic_train_ctx *c, int i);
 /* train_ops_onednn_linear.c: global average pool, linear */
 mlic_status mlic_train_onednn_gap_forward(mlic_train_ctx *c, int i);
-void mlic_train_onednn_gap_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_gap_backward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_linear_forward(mlic_train_ctx *c, int i);
-void mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i);
+mlic_status mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i);
 
 #endif

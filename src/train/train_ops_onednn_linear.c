@@ -95,12 +95,13 @@ mlic_status mlic_train_onednn_gap_forward(mlic_train_ctx *c, int i)
     return mlic_train_onednn_run_forward(c, i, gap_plan_forward, gap_plan_backward, user);
 }
 
-void mlic_train_onednn_gap_backward(mlic_train_ctx *c, int i)
+mlic_status mlic_train_onednn_gap_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const float *user[2] = {c->dvalue[nd->out], c->dvalue[nd->in[0]]};
-    if (c->dvalue[nd->in[0]])
-        mlic_train_onednn_run_backward(c, i, 0, "global average pool", user);
+    return c->dvalue[nd->in[0]]
+               ? mlic_train_onednn_run_backward(c, i, 0, "global average pool", user)
+               : MLIC_OK;
 }
 
 /* ---------------------------------------------------------------- linear */
@@ -236,7 +237,7 @@ mlic_status mlic_train_onednn_linear_forward(mlic_train_ctx *c, int i)
 
 /* The executor runs it only where the parameters train (train_graph.c refuses a frozen linear
  * after trainable layers). */
-void mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i)
+mlic_status mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const float *data[3] = {c->dvalue[nd->out], param_ptr(c->weights, c->g, nd->weight),
@@ -244,8 +245,10 @@ void mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i)
     const float *params[4] = {c->value[nd->in[0]], c->dvalue[nd->out],
                               param_ptr(c->grads, c->g, nd->weight),
                               param_ptr(c->grads, c->g, nd->bias)};
-    if (!c->dvalue[nd->in[0]] || mlic_train_onednn_run_backward(c, i, 0, "linear", data))
-        mlic_train_onednn_run_backward(c, i, 1, "linear", params);
+    mlic_status st = MLIC_OK;
+    if (c->dvalue[nd->in[0]])
+        st = mlic_train_onednn_run_backward(c, i, 0, "linear", data);
+    return st == MLIC_OK ? mlic_train_onednn_run_backward(c, i, 1, "linear", params) : st;
 }
 
 #endif /* MLIC_HAVE_ONEDNN */

@@ -164,9 +164,7 @@ mlic_status mlic_train_onednn_maxpool_forward(mlic_train_ctx *c, int i)
 {
     mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
-    mlic_status st = mlic_train_onednn_take_deferred(s);
-    if (st != MLIC_OK)
-        return st;
+    mlic_status st;
     pool_plan *p = get_plan(s, i, c->n, c->training && s->needs_grad[nd->out], &st);
     if (!p)
         return st;
@@ -180,7 +178,7 @@ mlic_status mlic_train_onednn_maxpool_forward(mlic_train_ctx *c, int i)
     return mlic_train_onednn_execute(s, p->fwd, 3, args);
 }
 
-void mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i)
+mlic_status mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i)
 {
     mlic_train_onednn_state *s = c->state;
     const mlic_node *nd = &c->g->nodes[i];
@@ -190,25 +188,19 @@ void mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i)
         p = p->next;
     mlic_status st;
     if (!c->dvalue[nd->in[0]])
-        return;
-    if (!p || !p->bwd) {
-        mlic_train_onednn_defer(s, mlic_fail(MLIC_ERR_INTERNAL,
-                                             "max pool %s: backward before its training "
-                                             "forward (or with another thread count)",
-                                             nd->name));
-        return;
-    }
+        return MLIC_OK;
+    if (!p || !p->bwd)
+        return mlic_fail(MLIC_ERR_INTERNAL, "max pool %s: backward before its training forward "
+                         "(or with another thread count)", nd->name);
     if ((st = mlic_train_onednn_operand_bind(&p->ddst, s, c->dvalue[nd->out])) != MLIC_OK ||
-        (st = mlic_train_onednn_operand_bind(&p->dsrc, s, c->dvalue[nd->in[0]])) != MLIC_OK) {
-        mlic_train_onednn_defer(s, st);
-        return;
-    }
+        (st = mlic_train_onednn_operand_bind(&p->dsrc, s, c->dvalue[nd->in[0]])) != MLIC_OK)
+        return st;
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, p->ddst.mem},
                                {DNNL_ARG_DIFF_SRC, p->dsrc.mem},
                                {DNNL_ARG_WORKSPACE, p->workspace}};
-    if ((st = mlic_train_onednn_execute(s, p->bwd, 3, args)) != MLIC_OK ||
-        (st = mlic_train_onednn_operand_finish(&p->dsrc, s)) != MLIC_OK)
-        mlic_train_onednn_defer(s, st);
+    if ((st = mlic_train_onednn_execute(s, p->bwd, 3, args)) != MLIC_OK)
+        return st;
+    return mlic_train_onednn_operand_finish(&p->dsrc, s);
 }
 
 #endif /* MLIC_HAVE_ONEDNN */

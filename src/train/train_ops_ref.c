@@ -51,13 +51,14 @@ static mlic_status conv_forward(mlic_train_ctx *c, int i)
 }
 
 /* Only reached when the weight trains (a frozen convolution gets no gradient). */
-static void conv_backward(mlic_train_ctx *c, int i)
+static mlic_status conv_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_conv_geom geom = conv_geom(c->g, nd, c->n);
     mlic_conv2d_backward(c->dvalue[nd->in[0]], grad(c, nd->weight), grad(c, nd->bias),
                          c->workspace, c->value[nd->in[0]], param(c, nd->weight),
                          c->dvalue[nd->out], &geom);
+    return MLIC_OK;
 }
 
 /* ---------------------------------------------------------------- batch norm */
@@ -121,7 +122,7 @@ static mlic_status bn_forward(mlic_train_ctx *c, int i)
 
 /* dgamma and dbeta from this process's batch (the trainer sums them with the others'), dx from
  * the sums over all processes. */
-static void bn_backward_synced(mlic_train_ctx *c, int i)
+static mlic_status bn_backward_synced(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_shape3 s = c->g->values[nd->out];
@@ -140,20 +141,20 @@ static void bn_backward_synced(mlic_train_ctx *c, int i)
     mlic_batchnorm_backward_apply(c->dvalue[nd->in[0]], dy, x, c->saved[i], c->saved[i] + s.c,
                                   param(c, nd->weight), sum_dy, sum_dy_xhat, sum_dy[2 * s.c],
                                   c->n, s.c, hw);
+    return MLIC_OK;
 }
 
 /* Only reached for a batch norm on batch statistics (a frozen one gets no gradient). */
-static void bn_backward(mlic_train_ctx *c, int i)
+static mlic_status bn_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_shape3 s = c->g->values[nd->out];
-    if (c->hooks && c->hooks->bn_allreduce) {
-        bn_backward_synced(c, i);
-        return;
-    }
+    if (c->hooks && c->hooks->bn_allreduce)
+        return bn_backward_synced(c, i);
     mlic_batchnorm_backward(c->dvalue[nd->in[0]], grad(c, nd->weight), grad(c, nd->bias),
                             c->dvalue[nd->out], c->value[nd->in[0]], c->saved[i],
                             c->saved[i] + s.c, param(c, nd->weight), c->n, s.c, s.h * s.w);
+    return MLIC_OK;
 }
 
 /* ---------------------------------------------------------------- activations, add */
@@ -167,7 +168,7 @@ static mlic_status relu_forward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
-static void relu_backward(mlic_train_ctx *c, int i)
+static mlic_status relu_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const size_t count = (size_t)c->n * floats_of(c->g, nd->out);
@@ -175,6 +176,7 @@ static void relu_backward(mlic_train_ctx *c, int i)
         mlic_relu6_backward(c->dvalue[nd->in[0]], c->dvalue[nd->out], c->value[nd->out], count);
     else
         mlic_relu_backward(c->dvalue[nd->in[0]], c->dvalue[nd->out], c->value[nd->out], count);
+    return MLIC_OK;
 }
 
 static mlic_status add_forward(mlic_train_ctx *c, int i)
@@ -185,13 +187,14 @@ static mlic_status add_forward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
-static void add_backward(mlic_train_ctx *c, int i)
+static mlic_status add_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const size_t count = (size_t)c->n * floats_of(c->g, nd->out);
     for (int k = 0; k < 2; k++)
         if (c->dvalue[nd->in[k]] && c->dvalue[nd->in[k]] != c->dvalue[nd->out]) /* in place */
             mlic_add_backward(c->dvalue[nd->in[k]], c->dvalue[nd->out], count);
+    return MLIC_OK;
 }
 
 /* ---------------------------------------------------------------- pooling */
@@ -210,11 +213,12 @@ static mlic_status maxpool_forward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
-static void maxpool_backward(mlic_train_ctx *c, int i)
+static mlic_status maxpool_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_pool_geom geom = pool_geom(c->g, nd, c->n);
     mlic_maxpool2d_backward(c->dvalue[nd->in[0]], c->dvalue[nd->out], c->value[nd->in[0]], &geom);
+    return MLIC_OK;
 }
 
 static mlic_status gap_forward(mlic_train_ctx *c, int i)
@@ -225,11 +229,12 @@ static mlic_status gap_forward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
-static void gap_backward(mlic_train_ctx *c, int i)
+static mlic_status gap_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_shape3 x = c->g->values[nd->in[0]];
     mlic_global_avgpool_backward(c->dvalue[nd->in[0]], c->dvalue[nd->out], c->n, x.c, x.h * x.w);
+    return MLIC_OK;
 }
 
 /* ---------------------------------------------------------------- dropout, linear */
@@ -246,11 +251,12 @@ static mlic_status dropout_forward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
-static void dropout_backward(mlic_train_ctx *c, int i)
+static mlic_status dropout_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     mlic_dropout_backward(c->dvalue[nd->in[0]], c->dvalue[nd->out], c->mask[i],
                           (size_t)c->n * floats_of(c->g, nd->out), nd->drop_p);
+    return MLIC_OK;
 }
 
 static mlic_status linear_forward(mlic_train_ctx *c, int i)
@@ -263,13 +269,14 @@ static mlic_status linear_forward(mlic_train_ctx *c, int i)
 }
 
 /* Only reached when the weight trains. */
-static void linear_backward(mlic_train_ctx *c, int i)
+static mlic_status linear_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     const mlic_param *w = &c->g->params[nd->weight];
     mlic_linear_backward(c->dvalue[nd->in[0]], grad(c, nd->weight), grad(c, nd->bias),
                          c->value[nd->in[0]], param(c, nd->weight), c->dvalue[nd->out], c->n,
                          (int)w->dims[1], (int)w->dims[0]);
+    return MLIC_OK;
 }
 
 const mlic_train_backend mlic_train_backend_ref = {

@@ -174,9 +174,10 @@ static mlic_status make_model(trainer *t)
     if (o->freeze_backbone)
         mlic_train_graph_freeze_backbone(g);
     const mlic_train_backend *direct = mlic_train_backend_find("onednn-direct");
-    return mlic_train_graph_create(&t->exec, g, o->batch_size, o->crop, o->crop,
-                                   o->direct_conv && direct ? direct
-                                                            : mlic_train_backend_default());
+    const mlic_train_backend *be = o->backend                ? o->backend
+                                   : o->direct_conv && direct ? direct
+                                                              : mlic_train_backend_default();
+    return mlic_train_graph_create(&t->exec, g, o->batch_size, o->crop, o->crop, be);
 }
 
 static mlic_status make_optimizer(trainer *t)

@@ -32,6 +32,7 @@
 #include "train/loss.h"
 #include "train/optim.h"
 #include "train/schedule.h"
+#include "train/train_graph.h"
 
 typedef enum {
     MLIC_TRAIN_EVENT_INFO = 0, /* a message (what was loaded, resumed from) */
@@ -92,6 +93,7 @@ typedef struct {
     int check_weights;            /* distributed: compare the weights' checksums every step */
     mlic_train_progress_fn progress;
     void *progress_user;
+    const mlic_train_backend *backend; /* NULL: the default (direct_conv picks); tests inject ops */
 } mlic_train_opts;
 
 /* The CLI's defaults: 10 epochs, batch 32, SGD lr 0.01 momentum 0.9 weight decay 1e-4 (AdamW:

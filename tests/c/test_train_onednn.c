@@ -142,7 +142,7 @@ static int backward_outputs(mlic_train_ctx *c, int i, float **ptr, size_t *count
     return k;
 }
 
-static void check_backward(mlic_train_ctx *c, int i)
+static mlic_status check_backward(mlic_train_ctx *c, int i)
 {
     const mlic_node *nd = &c->g->nodes[i];
     float *ptr[4];
@@ -151,17 +151,20 @@ static void check_backward(mlic_train_ctx *c, int i)
     const int nb = backward_outputs(c, i, ptr, count);
     for (int k = 0; k < nb; k++)
         before[k] = (saved_buf){dup(ptr[k], count[k]), count[k]};
-    mlic_train_backend_ref.op[nd->op].backward(c, i);
+    mlic_status st = mlic_train_backend_ref.op[nd->op].backward(c, i);
     for (int k = 0; k < nb; k++) {
         want[k] = (saved_buf){dup(ptr[k], count[k]), count[k]};
         memcpy(ptr[k], before[k].data, count[k] * sizeof(float));
     }
-    mlic_train_backend_onednn.op[nd->op].backward(c, i);
+    if (st == MLIC_OK)
+        st = mlic_train_backend_onednn.op[nd->op].backward(c, i);
     for (int k = 0; k < nb; k++) {
-        check_close(ptr[k], want[k].data, count[k], c->g, i, "gradient");
+        if (st == MLIC_OK)
+            check_close(ptr[k], want[k].data, count[k], c->g, i, "gradient");
         free(before[k].data);
         free(want[k].data);
     }
+    return st;
 }
 
 static size_t check_workspace(const mlic_graph *g, int i, int n)
