@@ -11,6 +11,7 @@
 #ifndef MLIC_H
 #define MLIC_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +35,8 @@ typedef enum {
     MLIC_ERR_NETWORK,       /* a URL could not be fetched */
     MLIC_ERR_BACKEND,       /* the compute backend (oneDNN, CUDA) failed */
     MLIC_ERR_INTERNAL,
-    MLIC_ERR_PARTIAL        /* a batch job finished but some inputs failed */
+    MLIC_ERR_PARTIAL,       /* a batch job finished but some inputs failed */
+    MLIC_ERR_CANCELLED      /* a long job stopped early because its cancel flag was set */
 } mlic_status;
 
 /* The last error message of the calling thread ("" if none). Valid until the next mlic call
@@ -214,6 +216,11 @@ typedef struct {
     /* A list line longer than this (bytes, newline excluded) gets one error output line and is
      * read past without being held; 0 = MLIC_DEFAULT_MAX_LINE_BYTES. */
     size_t max_line_bytes;
+    /* Non-NULL: the run stops soon after *cancel becomes non-zero (e.g. set by the caller's
+     * SIGINT handler; the library installs no handlers): no new lines are taken, batches already
+     * written stay in the part with their journal (synced), batches in flight are dropped, and
+     * the run returns MLIC_ERR_CANCELLED. A run with resume = 1 continues where it stopped. */
+    const volatile sig_atomic_t *cancel;
 } mlic_predict_opts;
 
 typedef struct {

@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "cli/progress_line.h"
 #include "dist/parts.h"
 #include "dist/workers.h"
@@ -60,8 +61,9 @@ static void predict_usage(FILE *f)
         "  accepted and ignored)\n"
         "\n"
         "Exit status: 0 all inputs ok, 3 some failed (their lines hold an \"error\"), 2 bad usage,\n"
-        "1 the run failed. An interrupted or failed run keeps its finished work next to OUT\n"
-        "(OUT.part-*): rerun the same command with --resume. docs/distributed.md has more.\n",
+        "1 the run failed, 130/143 stopped by SIGINT/SIGTERM (a second signal ends it at once).\n"
+        "An interrupted or failed run keeps its finished work next to OUT (OUT.part-*): rerun\n"
+        "the same command with --resume. docs/distributed.md has more.\n",
         (unsigned long long)MLIC_DEFAULT_MAX_PIXELS,
         (unsigned long long)MLIC_DEFAULT_MAX_LINE_BYTES);
 }
@@ -231,7 +233,7 @@ static int merge_parts(const mlic_predict_opts *o, int nranks, double t0)
     return partial_code(t.failed);
 }
 
-static int run_single(mlic_predict_opts *o)
+static int run_single(mlic_predict_opts *o, int argc, char **argv)
 {
     mlic_predict_stats stats;
     mlic_status st = mlic_predict_run(o, &stats);
@@ -242,19 +244,25 @@ static int run_single(mlic_predict_opts *o)
         fprintf(stderr, "mlic predict: %llu of %llu inputs failed\n", (unsigned long long)stats.failed,
                 (unsigned long long)stats.inputs);
         return 3;
+    case MLIC_ERR_CANCELLED:
+        mlic_cli_interrupt_report(CMD, mlic_errmsg(), argc, argv);
+        return mlic_cli_interrupt_exit_code();
     default:
         fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
         return failure_code(st);
     }
 }
 
-/* One share of a run, in a process a launcher started; prints only what went wrong. */
+/* One share of a run, in a process a launcher started; prints only what went wrong (an
+ * interruption is the launcher's to report). */
 static int run_share(mlic_predict_opts *o, const char *who)
 {
     mlic_predict_stats stats;
     mlic_status st = mlic_predict_run(o, &stats);
     if (st == MLIC_OK || st == MLIC_ERR_PARTIAL)
         return partial_code(stats.failed);
+    if (st == MLIC_ERR_CANCELLED)
+        return mlic_cli_interrupt_exit_code();
     fprintf(stderr, "mlic predict [%s %d of %d]: %s\n", who, o->rank, o->nranks, mlic_errmsg());
     return failure_code(st);
 }
@@ -295,7 +303,7 @@ static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv
     wargv[0] = "mlic";
     for (int i = 0; i < argc; i++)
         wargv[i + 1] = argv[i];
-    mlic_status st = mlic_workers_run(wargv, workers, status);
+    mlic_status st = mlic_workers_run(wargv, workers, status, o->cancel);
     free(wargv);
     if (st != MLIC_OK) {
         fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
@@ -303,17 +311,23 @@ static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv
         return 1;
     }
     int code = 0, failed = 0;
+    const int cancelled = o->cancel && *o->cancel;
     for (int r = 0; r < workers; r++) {
         if (status[r] == 0 || status[r] == 3)
             continue;
         failed++;
         if (status[r] == 2 && code == 0)
             code = 2;
-        if (status[r] > 128)
+        if (status[r] > 128 && !cancelled)
             fprintf(stderr, "mlic predict: worker %d of %d was killed by signal %d\n", r, workers,
                     status[r] - 128);
     }
     free(status);
+    if (failed && cancelled) {
+        mlic_cli_interrupt_report(CMD, "the workers stopped; what they finished is kept next to "
+                                  "the output", argc, argv);
+        return mlic_cli_interrupt_exit_code();
+    }
     if (failed) {
         fprintf(stderr, "mlic predict: %d of %d workers failed; what they finished is kept next to "
                 "'%s'. HINT: rerun the same command with --resume\n", failed, workers, o->output_path);
@@ -323,7 +337,7 @@ static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv
 }
 
 /* A process of an mpirun/srun job: rank 0 joins the parts once all ranks are done. */
-static int run_mpi(mlic_predict_opts *o)
+static int run_mpi(mlic_predict_opts *o, int argc, char **argv)
 {
 #if MLIC_HAVE_MPI
     double t0 = now_seconds();
@@ -338,12 +352,15 @@ static int run_mpi(mlic_predict_opts *o)
     if (rank != 0)
         o->progress = NULL;
     share_cores(o, local);
-    int code = size > 1 ? run_share(o, "rank") : run_single(o);
-    int failed = code == 1 || code == 2 ? code : 0, worst = failed;
+    int code = size > 1 ? run_share(o, "rank") : run_single(o, argc, argv);
+    int failed = code == 1 || code == 2 || code > 128 ? code : 0, worst = failed;
     if (size > 1 && mlic_mpi_max_int(failed, &worst) != MLIC_OK)
         worst = 1;
     if (size > 1 && rank == 0) {
-        if (worst)
+        if (worst > 128)
+            mlic_cli_interrupt_report(CMD, "the ranks stopped; what they finished is kept next to "
+                                      "the output", argc, argv);
+        else if (worst)
             fprintf(stderr, "mlic predict: some of the %d ranks failed (their messages say why); what "
                     "they finished is kept next to '%s'. HINT: rerun the same command with "
                     "--resume\n", size, o->output_path);
@@ -361,7 +378,7 @@ static int run_mpi(mlic_predict_opts *o)
                 "MPI=1 (needs libopenmpi-dev), or use --workers N on one machine\n", n);
         return 2;
     }
-    return run_single(o);
+    return run_single(o, argc, argv);
 #endif
 }
 
@@ -444,15 +461,16 @@ int mlic_cmd_predict(int argc, char **argv)
         o.progress_user = &line;
     }
 
+    o.cancel = mlic_cli_interrupt_install();
     if (getenv(MLIC_WORKER_ENV))
         return run_worker(&o, workers);
     if (mlic_dist_mpi_launched()) {
         if (workers > 1)
             return mlic_args_usage_error(CMD, "--workers %d under mpirun/srun: the launcher starts the "
                                          "processes (mpirun -np N); drop --workers", workers);
-        return run_mpi(&o);
+        return run_mpi(&o, argc, argv);
     }
     if (workers > 1)
         return run_launcher(&o, workers, argc, argv);
-    return run_single(&o);
+    return run_single(&o, argc, argv);
 }

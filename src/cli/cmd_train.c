@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "dist/workers.h"
 #include "mlic.h"
 #include "nn/graph.h"
@@ -86,7 +87,9 @@ static void usage(FILE *f)
         "Under mpirun -np N (or srun) the ranks train data-parallel: --batch-size images each\n"
         "of every global batch of N x --batch-size, gradients averaged; rank 0 validates and\n"
         "writes the files. docs/distributed.md has the details.\n"
-        "Exit status: 0 trained, 1 failed, 2 bad usage.\n");
+        "SIGINT or SIGTERM ends the run after the step in hand with a checkpoint that --resume\n"
+        "continues from (a second signal ends it at once).\n"
+        "Exit status: 0 trained, 1 failed, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM.\n");
 }
 
 typedef struct {
@@ -173,10 +176,19 @@ static int parse_double(double *out, const char *name, const char *text)
     return 0;
 }
 
-static int run_one(mlic_train_opts *o, progress_state *ps)
+/* A cancelled run's report and exit status. */
+static int interrupted(int argc, char **argv)
+{
+    mlic_cli_interrupt_report(CMD, mlic_errmsg(), argc, argv);
+    return mlic_cli_interrupt_exit_code();
+}
+
+static int run_one(mlic_train_opts *o, progress_state *ps, int argc, char **argv)
 {
     mlic_status s = mlic_train_run(o);
     end_line(ps);
+    if (s == MLIC_ERR_CANCELLED)
+        return interrupted(argc, argv);
     if (s != MLIC_OK) {
         fprintf(stderr, "mlic " CMD ": %s\n", mlic_errmsg());
         return 1;
@@ -185,7 +197,7 @@ static int run_one(mlic_train_opts *o, progress_state *ps)
 }
 
 /* A process of an mpirun/srun job: all ranks train, rank 0 reports progress. */
-static int run_ranks(mlic_train_opts *o, progress_state *ps)
+static int run_ranks(mlic_train_opts *o, progress_state *ps, int argc, char **argv)
 {
 #if MLIC_HAVE_MPI
     int rank, size, local;
@@ -201,10 +213,13 @@ static int run_ranks(mlic_train_opts *o, progress_state *ps)
         o->progress = NULL;
     mlic_status s = mlic_train_run(o);
     end_line(ps);
-    if (s != MLIC_OK)
+    int code = s == MLIC_OK ? 0 : 1;
+    if (s == MLIC_ERR_CANCELLED)
+        code = rank == 0 ? interrupted(argc, argv) : mlic_cli_interrupt_exit_code();
+    else if (s != MLIC_OK)
         fprintf(stderr, "mlic " CMD ": rank %d of %d: %s\n", rank, size, mlic_errmsg());
     mlic_mpi_finalize();
-    return s == MLIC_OK ? 0 : 1;
+    return code;
 #else
     const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE")
                                                    : getenv("PMI_SIZE");
@@ -214,7 +229,7 @@ static int run_ranks(mlic_train_opts *o, progress_state *ps)
                 "files. HINT: rebuild with MPI=1 (needs libopenmpi-dev)\n", n);
         return 2;
     }
-    return run_one(o, ps);
+    return run_one(o, ps, argc, argv);
 #endif
 }
 
@@ -317,5 +332,6 @@ int mlic_cmd_train(int argc, char **argv)
     progress_state ps = {.tty = isatty(STDERR_FILENO)};
     o.progress = on_progress;
     o.progress_user = &ps;
-    return mlic_dist_mpi_launched() ? run_ranks(&o, &ps) : run_one(&o, &ps);
+    o.cancel = mlic_cli_interrupt_install();
+    return mlic_dist_mpi_launched() ? run_ranks(&o, &ps, argc, argv) : run_one(&o, &ps, argc, argv);
 }

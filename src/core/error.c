@@ -48,6 +48,7 @@ const char *mlic_status_name(mlic_status s)
     case MLIC_ERR_BACKEND: return "backend error";
     case MLIC_ERR_INTERNAL: return "internal error";
     case MLIC_ERR_PARTIAL: return "some inputs failed";
+    case MLIC_ERR_CANCELLED: return "cancelled";
     }
     return "unknown status";
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -121,12 +123,58 @@ static void exec_worker(pid_t launcher, int fd, char *const *argv, char **env)
     _exit(127);
 }
 
+/* How often a waiting launcher looks at its cancel flag. */
+#define CANCEL_POLL_MS 50
+
+typedef struct {
+    const pid_t *pids;
+    int n;
+    const volatile sig_atomic_t *cancel;
+    int forwarded;
+} launch;
+
+/* Once the cancel flag is set: its signal to every worker, once. */
+static void forward_cancel(launch *l)
+{
+    if (!l->cancel || !*l->cancel || l->forwarded)
+        return;
+    l->forwarded = 1;
+    for (int r = 0; r < l->n; r++)
+        kill(l->pids[r], (int)*l->cancel);
+}
+
+/* Until fd has something to read (or is closed), forwarding a cancel meanwhile. */
+static void wait_readable(launch *l, int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        forward_cancel(l);
+        const int r = poll(&p, 1, CANCEL_POLL_MS);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            return;
+    }
+}
+
+/* waitpid, forwarding a cancel meanwhile. */
+static pid_t wait_worker(launch *l, pid_t pid, int *ws)
+{
+    const struct timespec pause = {0, CANCEL_POLL_MS * 1000000L};
+    for (;;) {
+        forward_cancel(l);
+        const pid_t got = waitpid(pid, ws, WNOHANG);
+        if (got != 0 && !(got < 0 && errno == EINTR))
+            return got;
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int exit_status(int ws)
 {
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : 1;
 }
 
-mlic_status mlic_workers_run(char *const *argv, int nworkers, int *status)
+mlic_status mlic_workers_run(char *const *argv, int nworkers, int *status,
+                             const volatile sig_atomic_t *cancel)
 {
     pid_t *pids = calloc((size_t)nworkers, sizeof *pids);
     int *fds = malloc((size_t)nworkers * sizeof *fds);
@@ -166,11 +214,14 @@ mlic_status mlic_workers_run(char *const *argv, int nworkers, int *status)
         for (int r = 0; r < started; r++)
             kill(pids[r], SIGKILL);
 
+    launch l = {.pids = pids, .n = started, .cancel = cancel};
     /* The exchange: a worker that exits before it reports counts as failed to start. */
     int all_ok = st == MLIC_OK;
-    for (int r = 0; r < started; r++)
+    for (int r = 0; r < started; r++) {
+        wait_readable(&l, fds[r]);
         if (recv_all(fds[r], msg[r], sizeof msg[r]) || !msg[r][1])
             all_ok = 0;
+    }
     uint64_t before = 0;
     for (int r = 0; r < started; r++) {
         uint64_t reply[2] = {before, (uint64_t)all_ok};
@@ -180,9 +231,7 @@ mlic_status mlic_workers_run(char *const *argv, int nworkers, int *status)
     }
     for (int r = 0; r < started; r++) {
         int ws;
-        pid_t got;
-        while ((got = waitpid(pids[r], &ws, 0)) < 0 && errno == EINTR)
-            ;
+        const pid_t got = wait_worker(&l, pids[r], &ws);
         status[r] = got == pids[r] ? exit_status(ws) : 1;
     }
     free(pids);

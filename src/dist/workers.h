@@ -9,6 +9,7 @@
 #ifndef MLIC_DIST_WORKERS_H
 #define MLIC_DIST_WORKERS_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "mlic.h"
@@ -30,8 +31,11 @@ mlic_status mlic_worker_exchange(void *ctx, uint64_t share_lines, int ok, uint64
 /* Start nworkers copies of this program with argv (argv[0] is only their name; NULL-terminated),
  * answer their exchange, wait for them all. status[r]: worker r's exit status, or 128 + the
  * signal that killed it. Fails only if the workers could not be started (those started are
- * killed). */
-mlic_status mlic_workers_run(char *const *argv, int nworkers, int *status);
+ * killed). cancel (may be NULL): once *cancel holds a signal number (the launcher's SIGINT or
+ * SIGTERM handler sets it), that signal goes to every worker, once, so that they stop as the
+ * launcher was asked to; the workers are still waited for. */
+mlic_status mlic_workers_run(char *const *argv, int nworkers, int *status,
+                             const volatile sig_atomic_t *cancel);
 
 /* Whether an MPI launcher (mpirun, srun with PMI/PMIx) started this process. */
 int mlic_dist_mpi_launched(void);

@@ -14,6 +14,11 @@
  * appends the batch's lines to the part and a checkpoint to the journal, so that an interrupted
  * run resumes at its last batch. A run with one share renames its finished part to the output;
  * a share of a distributed run leaves it for the merge (dist/parts.h).
+ *
+ * Cancelling (mlic_predict_opts.cancel) is noticed by the inference thread, which polls the flag
+ * between batches and while it waits: it fails the pipeline with MLIC_ERR_CANCELLED, so every
+ * thread stops at its next batch boundary exactly as after an error; what the writer finished is
+ * in the part and the journal, which are synced before the run returns.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -49,6 +55,8 @@
 /* A checkpoint reaches the disk within this many seconds (a killed process loses nothing: the
  * kernel has what it wrote; this bounds what a machine crash loses). */
 #define SYNC_SECONDS 5.0
+/* How often a waiting inference thread looks at the cancel flag. */
+#define CANCEL_POLL_NS 50000000L
 
 typedef enum { BATCH_FREE = 0, BATCH_FILLING, BATCH_INFERRED } batch_state;
 
@@ -289,6 +297,28 @@ static void *worker_main(void *arg)
 
 /* ---------------------------------------------------------------- inference */
 
+static int cancel_requested(const pipeline *p)
+{
+    return p->o->cancel && *p->o->cancel;
+}
+
+/* Wait on the pipeline's condition (p->mu held); with a cancel flag, wake up to look at it. */
+static void wait_or_poll(pipeline *p)
+{
+    if (!p->o->cancel) {
+        pthread_cond_wait(&p->cv, &p->mu);
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += CANCEL_POLL_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->cv, &p->mu, &until);
+}
+
 /* Move the ok inputs to the front of the batch, in slot order; returns how many. */
 static int compact_batch(pipeline *p, batch *b)
 {
@@ -310,11 +340,15 @@ static void run_inference(pipeline *p, mlic_engine *engine)
     for (k = 0;; k++) {
         batch *b = &p->ring[k % (uint64_t)p->nring];
         pthread_mutex_lock(&p->mu);
-        while (!p->failed && !(p->reader_done && k >= p->nbatches) &&
+        while (!p->failed && !(p->reader_done && k >= p->nbatches) && !cancel_requested(p) &&
                !(b->state == BATCH_FILLING && b->index == k && b->sealed && b->done == b->count))
-            pthread_cond_wait(&p->cv, &p->mu);
+            wait_or_poll(p);
         int stop = p->failed || (p->reader_done && k >= p->nbatches);
         pthread_mutex_unlock(&p->mu);
+        if (!stop && cancel_requested(p)) {
+            pipeline_fail(p, mlic_fail(MLIC_ERR_CANCELLED, "interrupted"));
+            stop = 1;
+        }
         if (stop)
             break;
         int n = compact_batch(p, b);
@@ -789,6 +823,14 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
     if (st == MLIC_OK) {
         mlic_progress_finish(&p.progress, p.written, p.nfailed);
         st = finish_share(&p);
+    } else if (st == MLIC_ERR_CANCELLED) {
+        st = sync_part(&p);
+        if (st == MLIC_OK && p.written > 0)
+            st = mlic_fail(MLIC_ERR_CANCELLED, "cancelled after %llu lines of the list were "
+                           "answered (kept in '%s' with its journal; a run with resume continues "
+                           "from there)", (unsigned long long)p.written, share.part_path);
+        else if (st == MLIC_OK)
+            st = mlic_fail(MLIC_ERR_CANCELLED, "cancelled before any line was answered");
     }
 
 finished:

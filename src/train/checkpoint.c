@@ -30,6 +30,8 @@ static char *meta_text(const mlic_graph *g, mlic_optim *o, const mlic_checkpoint
              cJSON_AddStringToObject(root, "arch", g->arch) &&
              cJSON_AddNumberToObject(root, "epoch", (double)st->epoch) &&
              cJSON_AddNumberToObject(root, "step", (double)st->step) &&
+             cJSON_AddNumberToObject(root, "batch", (double)st->batch) &&
+             cJSON_AddNumberToObject(root, "epoch_loss", st->epoch_loss) &&
              cJSON_AddNumberToObject(root, "optim_steps", (double)mlic_optim_step_count(o)) &&
              cJSON_AddStringToObject(root, "seed", seed) &&
              cJSON_AddNumberToObject(root, "best_epoch", (double)st->best_epoch);
@@ -185,6 +187,16 @@ static mlic_status parse_meta(mlic_checkpoint_state *st, int64_t *optim_steps, c
     if (!end || *end || end == seed->valuestring || errno || seed->valuestring[0] == '-')
         return corrupt(path, "seed", "not an unsigned 64-bit integer");
     st->best_map = cJSON_IsNumber(best) ? best->valuedouble : NAN;
+    st->batch = 0;
+    st->epoch_loss = 0.0;
+    if (v >= 2) {
+        const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "epoch_loss");
+        if ((s = meta_count(&st->batch, root, "batch", path)) != MLIC_OK)
+            return s;
+        if (!cJSON_IsNumber(loss) || !isfinite(loss->valuedouble))
+            return corrupt(path, "epoch_loss", loss ? "not a finite number" : "missing");
+        st->epoch_loss = loss->valuedouble;
+    }
     if (!cJSON_IsObject(stored))
         return corrupt(path, "config", stored ? "not an object" : "missing");
     return check_config(stored, config, path);

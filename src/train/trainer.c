@@ -47,6 +47,8 @@ typedef struct {
     double run_start;           /* for the ETA */
     int64_t run_steps;          /* steps taken by this process */
     int stopped;                /* ended early by stop_after_epochs */
+    int64_t epoch_batches;      /* batches done in the epoch in progress */
+    double epoch_loss;          /* the sum of their losses */
 } trainer;
 
 static double now_s(void)
@@ -261,9 +263,15 @@ static mlic_status maybe_resume(trainer *t)
     }
     mlic_status s = mlic_checkpoint_load(t->ckpt_path, t->model->graph, t->optim, t->order,
                                          t->train->nitems, &t->st, t->config);
-    if (s == MLIC_OK)
+    if (s == MLIC_OK && t->st.batch > 0)
+        info(t, "resumed from %s in epoch %lld after batch %lld (step %lld)", t->ckpt_path,
+             (long long)t->st.epoch + 1, (long long)t->st.batch, (long long)t->st.step);
+    else if (s == MLIC_OK)
         info(t, "resumed from %s after epoch %lld (step %lld)", t->ckpt_path,
              (long long)t->st.epoch, (long long)t->st.step);
+    if (s == MLIC_OK && t->st.batch > t->batches)
+        s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: %lld batches done of an epoch of %lld",
+                      t->ckpt_path, (long long)t->st.batch, (long long)t->batches);
     return s;
 }
 
@@ -327,20 +335,32 @@ static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *l
     return s;
 }
 
+/* The next batch, or the cancellation once it was asked for. */
+static mlic_status next_batch(const trainer *t, mlic_loader *l, const mlic_batch **b)
+{
+    if (t->o->cancel && *t->o->cancel)
+        return mlic_fail(MLIC_ERR_CANCELLED, "cancelled");
+    return mlic_loader_next(l, b);
+}
+
+/* One epoch from batch t->epoch_batches on (0, or where a cancelled run stopped: its order is
+ * the checkpoint's, already shuffled). */
 static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double *last_lr,
                                double *images_per_s)
 {
     const mlic_train_opts *o = t->o;
-    shuffle(t, epoch);
+    if (t->epoch_batches == 0)
+        shuffle(t, epoch);
     const size_t bs = (size_t)o->batch_size;
     for (int64_t g = 0; g < t->batches; g++)
         memcpy(t->shard + (size_t)g * bs, t->order + ((size_t)g * t->nranks + t->rank) * bs,
                bs * sizeof *t->shard);
+    const size_t skip = (size_t)t->epoch_batches * bs;
     mlic_loader_cfg lc;
     mlic_loader_cfg_init(&lc);
     lc.data = t->train;
-    lc.order = t->shard;
-    lc.count = (size_t)t->batches * bs;
+    lc.order = t->shard + skip;
+    lc.count = (size_t)t->batches * bs - skip;
     lc.batch_size = o->batch_size;
     lc.drop_last = 1;
     lc.mode = MLIC_LOADER_TRAIN;
@@ -357,20 +377,21 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
         return s;
     }
     const double start = now_s();
-    double sum = 0.0;
-    int64_t done = 0, images = 0;
+    int64_t images = 0;
     const mlic_batch *b;
-    /* The ranks agree on each batch before its forward: a rank whose image failed stops all. */
+    /* The ranks agree on each batch before its forward: a rank whose image failed, or that was
+     * cancelled, stops all. */
     while (s == MLIC_OK &&
-           (s = mlic_train_comm_agree(t->comm, mlic_loader_next(l, &b))) == MLIC_OK && b) {
+           (s = mlic_train_comm_agree(t->comm, next_batch(t, l, &b))) == MLIC_OK && b) {
         double loss = 0.0;
         s = step(t, b, &loss, last_lr);
         if (s != MLIC_OK) {
-            mlic_fail_prefix(s, "epoch %d, batch %lld: ", epoch + 1, (long long)done + 1);
+            mlic_fail_prefix(s, "epoch %d, batch %lld: ", epoch + 1,
+                             (long long)t->epoch_batches + 1);
             break;
         }
-        sum += loss;
-        done++;
+        const int64_t done = ++t->epoch_batches;
+        const double sum = t->epoch_loss += loss;
         images += (int64_t)b->n * t->nranks;
         const double elapsed = now_s() - start, run = now_s() - t->run_start;
         const int64_t left = (int64_t)o->epochs * t->batches - t->st.step;
@@ -383,7 +404,7 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
     }
     mlic_loader_destroy(l);
     const double elapsed = now_s() - start;
-    *mean_loss = done ? sum / (double)done : NAN;
+    *mean_loss = t->epoch_batches ? t->epoch_loss / (double)t->epoch_batches : NAN;
     *images_per_s = elapsed > 0 ? (double)images / elapsed : 0.0;
     return s;
 }
@@ -465,16 +486,50 @@ static mlic_status end_epoch(trainer *t, int epoch, mlic_trainer_epoch_log *ep, 
     return s;
 }
 
+/* A cancelled epoch: rank 0 checkpoints the steps taken so far (every rank stopped at the same
+ * step), and the run ends with where it stopped. */
+static mlic_status cancel_epoch(trainer *t, int epoch)
+{
+    mlic_status s = MLIC_OK;
+    if (t->epoch_batches > 0) {
+        t->st.epoch = epoch;
+        t->st.batch = t->epoch_batches;
+        t->st.epoch_loss = t->epoch_loss;
+        if (t->rank == 0)
+            s = mlic_checkpoint_save(t->ckpt_path, t->model->graph, t->optim, t->order,
+                                     t->train->nitems, &t->st, t->config);
+        s = mlic_train_comm_agree(t->comm, s);
+    }
+    if (s != MLIC_OK)
+        return s;
+    if (t->epoch_batches > 0)
+        return mlic_fail(MLIC_ERR_CANCELLED, "cancelled in epoch %d after batch %lld of %lld "
+                         "(step %lld); checkpoint %s holds it, a run with resume continues there",
+                         epoch + 1, (long long)t->epoch_batches, (long long)t->batches,
+                         (long long)t->st.step, t->ckpt_path);
+    if (epoch > 0)
+        return mlic_fail(MLIC_ERR_CANCELLED, "cancelled at the start of epoch %d; checkpoint %s "
+                         "holds epoch %d, a run with resume continues there", epoch + 1,
+                         t->ckpt_path, epoch);
+    return mlic_fail(MLIC_ERR_CANCELLED, "cancelled before the first step");
+}
+
 static mlic_status run_epochs(trainer *t)
 {
     const mlic_train_opts *o = t->o;
     const mlic_graph *g = t->model->graph;
     int ran = 0;
+    t->epoch_batches = t->st.batch;
+    t->epoch_loss = t->st.epoch_loss;
     for (int epoch = (int)t->st.epoch; epoch < o->epochs; epoch++) {
         const double start = now_s();
         mlic_trainer_epoch_log ep = {.epoch = epoch + 1, .val_loss = NAN, .val_map = NAN,
                                      .val_cf1 = NAN, .val_of1 = NAN};
         mlic_status s = train_epoch(t, epoch, &ep.train_loss, &ep.lr, &ep.images_per_s);
+        if (s == MLIC_ERR_CANCELLED)
+            return cancel_epoch(t, epoch);
+        t->st.batch = t->epoch_batches = 0;
+        t->st.epoch_loss = t->epoch_loss = 0.0;
         char when[48];
         snprintf(when, sizeof when, "after epoch %d", epoch + 1);
         /* Rank 0's checkpoint stands for every rank's weights: check that they are equal. */

@@ -13,6 +13,12 @@
  * A run with resume continues from the checkpoint exactly: its final weights equal an
  * uninterrupted run's bit for bit (same settings and thread count).
  *
+ * Cancelling (cancel, set by the caller's signal handler): the run finishes the step in hand,
+ * rank 0 writes a mid-epoch checkpoint (when a step of the epoch was taken; else the last
+ * epoch's checkpoint stands) and the run returns MLIC_ERR_CANCELLED naming it; a resume
+ * continues at the next batch, with the same result as an uninterrupted run. Under MPI the ranks
+ * agree before every batch, so a cancel on any rank stops all at the same step.
+ *
  * Data-parallel (distributed = 1, under mpirun; dist/train_comm.h): every rank computes the same
  * order, and rank r of N takes the r-th slice of B = batch_size images of every global batch of
  * N * B; gradients are summed across ranks in buckets while the backward runs, batch norm uses
@@ -26,6 +32,7 @@
 #ifndef MLIC_TRAIN_TRAINER_H
 #define MLIC_TRAIN_TRAINER_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "mlic.h"
@@ -94,6 +101,7 @@ typedef struct {
     mlic_train_progress_fn progress;
     void *progress_user;
     const mlic_train_backend *backend; /* NULL: the default (direct_conv picks); tests inject ops */
+    const volatile sig_atomic_t *cancel; /* non-NULL: stop at the next step once *cancel != 0 */
 } mlic_train_opts;
 
 /* The CLI's defaults: 10 epochs, batch 32, SGD lr 0.01 momentum 0.9 weight decay 1e-4 (AdamW:

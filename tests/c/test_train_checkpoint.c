@@ -59,8 +59,11 @@ int main(void)
         state[i] = (float)mlic_rng_uniform(&r);
     mlic_optim_set_step_count(o, 42);
     size_t order[N_ITEMS] = {3, 1, 4, 0, 5, 9, 2, 6, 8, 7}, back[N_ITEMS];
-    const mlic_checkpoint_state st = {.epoch = 2, .step = 40, .seed = 18446744073709551557ull,
-                                      .best_map = 61.25, .best_epoch = 1};
+    /* Mid-epoch (a cancelled run): the epoch's loss sum must come back to the bit. */
+    const mlic_checkpoint_state st = {.epoch = 2, .step = 40, .batch = 3,
+                                      .epoch_loss = 1.0 / 3.0 + 0.7,
+                                      .seed = 18446744073709551557ull, .best_map = 61.25,
+                                      .best_epoch = 1};
     CHECK(mlic_checkpoint_save(path, g, o, order, N_ITEMS, &st, config) == MLIC_OK, "%s",
           mlic_errmsg());
 
@@ -74,7 +77,8 @@ int main(void)
     CHECK(mlic_optim_step_count(p) == 42, "step count %lld", (long long)mlic_optim_step_count(p));
     CHECK(!memcmp(order, back, sizeof order), "order restored");
     CHECK(got.epoch == 2 && got.step == 40 && got.seed == st.seed && got.best_map == 61.25 &&
-          got.best_epoch == 1, "state restored");
+          got.best_epoch == 1 && got.batch == 3 && got.epoch_loss == st.epoch_loss,
+          "state restored");
 
     /* other settings: the message names the key and both values */
     CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,

@@ -35,7 +35,7 @@ static size_t floats_of(const mlic_graph *g, int v)
     return (size_t)s.c * s.h * s.w;
 }
 
-static float *dup(const float *a, size_t count)
+static float *dup_floats(const float *a, size_t count)
 {
     float *d = malloc((count ? count : 1) * sizeof(float));
     if (d && count)
@@ -99,13 +99,13 @@ static mlic_status check_forward(mlic_train_ctx *c, int i)
     const size_t nout = (size_t)c->n * floats_of(c->g, nd->out);
     const mlic_rng rng = c->rng;
     for (int k = 0; k < nx; k++)
-        before[k] = (saved_buf){dup(ptr[k], count[k]), count[k]};
+        before[k] = (saved_buf){dup_floats(ptr[k], count[k]), count[k]};
     mlic_status st = ref->op[nd->op].forward(c, i);
     if (st != MLIC_OK)
         return st;
-    float *out = dup(c->value[nd->out], nout);
+    float *out = dup_floats(c->value[nd->out], nout);
     for (int k = 0; k < nx; k++) {
-        want[k] = (saved_buf){dup(ptr[k], count[k]), count[k]};
+        want[k] = (saved_buf){dup_floats(ptr[k], count[k]), count[k]};
         memcpy(ptr[k], before[k].data, count[k] * sizeof(float));
     }
     c->rng = rng;
@@ -150,10 +150,10 @@ static mlic_status check_backward(mlic_train_ctx *c, int i)
     saved_buf before[4], want[4];
     const int nb = backward_outputs(c, i, ptr, count);
     for (int k = 0; k < nb; k++)
-        before[k] = (saved_buf){dup(ptr[k], count[k]), count[k]};
+        before[k] = (saved_buf){dup_floats(ptr[k], count[k]), count[k]};
     mlic_status st = mlic_train_backend_ref.op[nd->op].backward(c, i);
     for (int k = 0; k < nb; k++) {
-        want[k] = (saved_buf){dup(ptr[k], count[k]), count[k]};
+        want[k] = (saved_buf){dup_floats(ptr[k], count[k]), count[k]};
         memcpy(ptr[k], before[k].data, count[k] * sizeof(float));
     }
     if (st == MLIC_OK)
