@@ -211,8 +211,16 @@ static int run_ranks(mlic_train_opts *o, progress_state *ps, int argc, char **ar
     o->distributed = 1;
     if (rank != 0)
         o->progress = NULL;
+    int abort_job = 0;
+    o->abort_job = &abort_job;
     mlic_status s = mlic_train_run(o);
     end_line(ps);
+    if (abort_job) {
+        fprintf(stderr, "mlic " CMD ": rank %d of %d: %s; aborting the job, as the other ranks "
+                "would wait for this one\n", rank, size, mlic_errmsg());
+        fflush(stderr);
+        mlic_mpi_abort(1);
+    }
     int code = s == MLIC_OK ? 0 : 1;
     if (s == MLIC_ERR_CANCELLED)
         code = rank == 0 ? interrupted(argc, argv) : mlic_cli_interrupt_exit_code();

@@ -38,6 +38,11 @@ void mlic_mpi_finalize(void)
     MPI_Finalize();
 }
 
+void mlic_mpi_abort(int code)
+{
+    MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 mlic_status mlic_mpi_exchange(void *ctx, uint64_t share_lines, int ok, uint64_t *lines_before,
                               int *all_ok)
 {

@@ -11,6 +11,9 @@
 /* local_size: how many ranks share this machine (for the default thread counts). */
 mlic_status mlic_mpi_init(int *rank, int *size, int *local_size);
 void mlic_mpi_finalize(void);
+/* End every process of the job (MPI_Abort on MPI_COMM_WORLD) with exit status code: for a rank
+ * that failed where the others cannot learn of it and would wait forever. */
+void mlic_mpi_abort(int code);
 
 /* mlic_predict_opts.exchange (ctx unused): an all-gather of every rank's count and start. */
 mlic_status mlic_mpi_exchange(void *ctx, uint64_t share_lines, int ok, uint64_t *lines_before,

@@ -37,13 +37,15 @@ struct mlic_train_comm {
     uint64_t *checksums; /* (size) */
     int failed;         /* a hook's MPI call failed; message holds why */
     char message[256];
+    int broken;         /* an MPI call failed: no further collective can be trusted to end */
 };
 
 /* ---------------------------------------------------------------- MPI primitives */
 
 #if MLIC_HAVE_MPI
-static mlic_status mpi_failed(int rc, const char *what)
+static mlic_status mpi_failed(mlic_train_comm *c, int rc, const char *what)
 {
+    c->broken = 1;
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
@@ -58,7 +60,7 @@ static mlic_status open_world(mlic_train_comm *c)
     if (!on)
         return mlic_fail(MLIC_ERR_INTERNAL, "training across ranks: MPI is not initialised");
     if ((rc = MPI_Comm_dup(MPI_COMM_WORLD, &c->comm)) != MPI_SUCCESS)
-        return mpi_failed(rc, "MPI_Comm_dup");
+        return mpi_failed(c, rc, "MPI_Comm_dup");
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
@@ -67,7 +69,7 @@ static mlic_status open_world(mlic_train_comm *c)
 
 static void close_world(mlic_train_comm *c)
 {
-    if (c->comm != MPI_COMM_NULL)
+    if (c->comm != MPI_COMM_NULL && !c->broken)
         MPI_Comm_free(&c->comm);
     free(c->req);
 }
@@ -85,26 +87,26 @@ static mlic_status alloc_requests(mlic_train_comm *c)
 static mlic_status sum_doubles(mlic_train_comm *c, double *v, int count)
 {
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, count, MPI_DOUBLE, MPI_SUM, c->comm);
-    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(rc, "MPI_Allreduce");
+    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(c, rc, "MPI_Allreduce");
 }
 
 static mlic_status min_int(mlic_train_comm *c, int *v)
 {
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT, MPI_MIN, c->comm);
-    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(rc, "MPI_Allreduce");
+    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(c, rc, "MPI_Allreduce");
 }
 
 static mlic_status gather_u64(mlic_train_comm *c, uint64_t mine, uint64_t *all)
 {
     int rc = MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, c->comm);
-    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(rc, "MPI_Allgather");
+    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(c, rc, "MPI_Allgather");
 }
 
 /* Request slot i (a bucket, or nbuckets for the statistics) sums v across ranks. */
 static mlic_status start_sum(mlic_train_comm *c, int i, float *v, size_t count)
 {
     int rc = MPI_Iallreduce(MPI_IN_PLACE, v, (int)count, MPI_FLOAT, MPI_SUM, c->comm, &c->req[i]);
-    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(rc, "MPI_Iallreduce");
+    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(c, rc, "MPI_Iallreduce");
 }
 
 /* Without an asynchronous progress thread, MPI moves a non-blocking collective on only inside
@@ -112,13 +114,13 @@ static mlic_status start_sum(mlic_train_comm *c, int i, float *v, size_t count)
 static mlic_status make_progress(mlic_train_comm *c)
 {
     int done = 0, rc = MPI_Testall(c->started, c->req, &done, MPI_STATUSES_IGNORE);
-    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(rc, "MPI_Testall");
+    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(c, rc, "MPI_Testall");
 }
 
 static mlic_status wait_all(mlic_train_comm *c)
 {
     int rc = MPI_Waitall(c->nbuckets + 1, c->req, MPI_STATUSES_IGNORE);
-    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(rc, "MPI_Waitall");
+    return rc == MPI_SUCCESS ? MLIC_OK : mpi_failed(c, rc, "MPI_Waitall");
 }
 #else
 static mlic_status no_mpi(void)
@@ -218,6 +220,18 @@ int mlic_train_comm_size(const mlic_train_comm *c)
     return c->size;
 }
 
+int mlic_train_comm_broken(const mlic_train_comm *c)
+{
+    return c && c->broken;
+}
+
+/* After an MPI failure the collectives are skipped (they could wait forever): the caller aborts
+ * the job. */
+static mlic_status refuse_broken(void)
+{
+    return mlic_fail(MLIC_ERR_INTERNAL, "training across ranks: an earlier MPI call failed");
+}
+
 /* ---------------------------------------------------------------- hooks */
 
 /* A hook cannot return its failure: keep the first for mlic_train_comm_mean / _grads_finish. */
@@ -237,11 +251,14 @@ static mlic_status recall(const mlic_train_comm *c)
 static void hook_bn_allreduce(void *user, double *values, int count)
 {
     mlic_train_comm *c = user;
-    remember(c, sum_doubles(c, values, count));
+    if (!c->broken)
+        remember(c, sum_doubles(c, values, count));
 }
 
 static void start_ready(mlic_train_comm *c, int node)
 {
+    if (c->broken)
+        return;
     int fresh = 0;
     for (; c->started < c->nbuckets && c->buckets[c->started].ready >= node; c->started++) {
         const bucket *b = &c->buckets[c->started];
@@ -367,6 +384,8 @@ mlic_status mlic_train_comm_agree(mlic_train_comm *c, mlic_status mine)
 {
     if (c->size == 1)
         return mine;
+    if (c->broken)
+        return mine != MLIC_OK ? mine : refuse_broken();
     /* The first failing rank and its status, in one MPI_MIN. */
     int first = mine != MLIC_OK ? c->rank * 256 + (int)mine : c->size * 256;
     mlic_status s = min_int(c, &first);
@@ -382,6 +401,8 @@ mlic_status mlic_train_comm_mean(mlic_train_comm *c, double *v, mlic_status mine
 {
     if (c->size == 1)
         return mine;
+    if (c->broken)
+        return mine != MLIC_OK ? mine : refuse_broken();
     if (mine == MLIC_OK && c->failed)
         mine = recall(c);
     double sums[2] = {mine == MLIC_OK ? *v : 0.0, mine != MLIC_OK};
@@ -399,7 +420,7 @@ mlic_status mlic_train_comm_mean(mlic_train_comm *c, double *v, mlic_status mine
 
 void mlic_train_comm_grads_begin(mlic_train_comm *c, const float *weights)
 {
-    if (c->size == 1)
+    if (c->size == 1 || c->broken)
         return;
     c->started = 0;
     if (!c->nstats)
@@ -416,6 +437,8 @@ mlic_status mlic_train_comm_grads_finish(mlic_train_comm *c, float *weights)
 {
     if (c->size == 1)
         return MLIC_OK;
+    if (c->broken)
+        return refuse_broken();
     start_ready(c, -1);
     remember(c, wait_all(c));
     if (c->failed)
@@ -458,6 +481,8 @@ mlic_status mlic_train_comm_check_weights(mlic_train_comm *c, const float *weigh
 {
     if (c->size == 1)
         return MLIC_OK;
+    if (c->broken)
+        return refuse_broken();
     uint64_t *all = c->checksums;
     mlic_status s = gather_u64(c, checksum(weights, n), all);
     for (int r = 1; r < c->size && s == MLIC_OK; r++)

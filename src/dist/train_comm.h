@@ -38,6 +38,10 @@ mlic_status mlic_train_comm_create(mlic_train_comm **out, int world);
 void mlic_train_comm_destroy(mlic_train_comm *c);
 int mlic_train_comm_rank(const mlic_train_comm *c);
 int mlic_train_comm_size(const mlic_train_comm *c);
+/* An MPI call failed on this rank: the other ranks may be waiting in a collective this one will
+ * never finish, so the comm makes no more MPI calls (its functions fail at once) and the caller
+ * must abort the job (MPI_Abort). Every other failure goes through agree and ends all ranks. */
+int mlic_train_comm_broken(const mlic_train_comm *c);
 
 /* Plan the gradient buckets over g's trainable parameters and the running statistics to
  * average, and install the hooks into exec (g's executor). sync_bn: batch norm on the whole

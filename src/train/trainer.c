@@ -325,6 +325,8 @@ static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *l
         mlic_optim_step(t->optim, weights, mlic_train_graph_grads(t->exec), *lr) != MLIC_OK)
         s = mlic_fail(MLIC_ERR_INVALID_ARG, "the gradient is not finite (loss %g): training "
                       "diverged. HINT: lower --lr, or clip with --max-grad-norm", *loss);
+    /* A rank whose backward failed stops every rank at this step. */
+    s = mlic_train_comm_agree(t->comm, s);
     if (s == MLIC_OK && t->o->check_weights) {
         char when[48];
         snprintf(when, sizeof when, "after step %lld", (long long)k + 1);
@@ -623,6 +625,8 @@ mlic_status mlic_train_run(const mlic_train_opts *o)
         s = run_epochs(&t);
     if (s == MLIC_OK && !t.stopped)
         s = mlic_train_comm_agree(t.comm, t.rank == 0 ? finish(&t) : s);
+    if (o->abort_job)
+        *o->abort_job = s != MLIC_OK && mlic_train_comm_broken(t.comm);
     mlic_train_comm_destroy(t.comm);
     mlic_train_graph_destroy(t.exec);
     mlic_optim_destroy(t.optim);

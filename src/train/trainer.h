@@ -102,6 +102,10 @@ typedef struct {
     void *progress_user;
     const mlic_train_backend *backend; /* NULL: the default (direct_conv picks); tests inject ops */
     const volatile sig_atomic_t *cancel; /* non-NULL: stop at the next step once *cancel != 0 */
+    /* Distributed, out (may be NULL): set to 1 when the run failed on this rank in a way the
+     * other ranks cannot learn of (an MPI call failed): they may wait forever, so the caller must
+     * abort the job (MPI_Abort). Every other failure is agreed: all ranks return it. */
+    int *abort_job;
 } mlic_train_opts;
 
 /* The CLI's defaults: 10 epochs, batch 32, SGD lr 0.01 momentum 0.9 weight decay 1e-4 (AdamW:

@@ -91,3 +91,18 @@ def run(cmd, timeout=120):
 def leftovers(folder):
     """Part, journal or temporary files left in folder."""
     return sorted(f for f in os.listdir(folder) if ".part-" in f or ".tmp" in f)
+
+
+def write_train_images(folder, n, seed=1):
+    """n random 40x40 PNG images with random labels from a, b, c, and their list train.txt."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+            os.path.join(folder, f"{i}.png"))
+        labels = [c for c in "abc" if rng.random() < 0.5] or ["a"]
+        lines.append(f"{i}.png\t{','.join(labels)}")
+    path = os.path.join(folder, "train.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path

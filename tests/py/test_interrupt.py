@@ -10,13 +10,11 @@ import socket
 import subprocess
 import time
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import st
 
-from dist_fixtures import leftovers, make_work, predict_cmd, run
+from dist_fixtures import leftovers, make_work, predict_cmd, run, write_train_images
 from test_resume import children
 
 # Small batches and one thread each: a long enough run on a tiny model to interrupt it mid-way.
@@ -136,22 +134,15 @@ def test_predict_workers_pass_the_signal_on(mlic, work, reference, tmp_path):
 
 # ---------------------------------------------------------------- train
 
-TRAIN = ["--arch", "mobilenet_v2", "--crop", "32", "--resize", "36", "--batch-size", "2",
+TRAIN = ["--arch", "mobilenet_v2", "--crop", "32", "--resize", "36", "--batch-size", "4",
          "--threads", "1", "--workers", "1", "--seed", "3", "--lr", "0.05", "--epochs", "2"]
-ITEMS = 24  # 12 steps an epoch, 24 in all
+ITEMS = 48  # 12 steps an epoch, 24 in all
 
 
 @pytest.fixture(scope="module")
 def train_data(tmp_path_factory):
     d = tmp_path_factory.mktemp("train_data")
-    rng = np.random.default_rng(1)
-    lines = []
-    for i in range(ITEMS):
-        px = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
-        Image.fromarray(px).save(d / f"{i}.png")
-        labels = [c for c in "abc" if rng.random() < 0.5] or ["a"]
-        lines.append(f"{i}.png\t{','.join(labels)}")
-    (d / "train.txt").write_text("\n".join(lines) + "\n")
+    write_train_images(str(d), ITEMS)
     return d
 
 
