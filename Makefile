@@ -165,6 +165,12 @@ bench-train: all
 bench-dist: all
 	/usr/bin/python3 bench/bench_dist.py
 
+# `make soak` (opt-in, not in `make test`): 1,000,000 lines of good, missing and broken inputs
+# through mlic predict and a multi-epoch training run, RSS sampled; writes bench/RESULTS-soak.md.
+.PHONY: soak
+soak: all
+	/usr/bin/python3 bench/soak.py
+
 clean:
 	rm -rf $(BUILD)
 
