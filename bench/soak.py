@@ -221,6 +221,7 @@ def commit():
 
 
 def main():
+    global MLIC
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--epochs", type=int, default=8)
@@ -228,7 +229,6 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "soak"))
     ap.add_argument("--mlic", default=MLIC, help="the binary (a copy keeps a rebuild out)")
     a = ap.parse_args()
-    global MLIC
     MLIC = a.mlic
     if not os.path.exists(MLIC):
         sys.exit("build/mlic is missing: run make first")
