@@ -111,10 +111,12 @@ static void free_environ(char **env)
     free(env);
 }
 
-/* In the child, between fork and exec. */
+/* In the child, between fork and exec. A process group of its own: a terminal's Ctrl-C reaches
+ * the launcher alone, which passes it on once (a worker that got it twice would die of the
+ * second). */
 static void exec_worker(pid_t launcher, int fd, char *const *argv, char **env)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != launcher)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != launcher || setpgid(0, 0) != 0)
         _exit(127);
     int flags = fcntl(fd, F_GETFD);
     if (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) != 0)

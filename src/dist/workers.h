@@ -5,7 +5,8 @@
  * the launcher over which the workers exchange their line counts: each sends its share's line
  * count and whether it started, and gets back how many lines lie before its share and whether
  * every worker started (mlic_predict_opts.exchange). Workers die with the launcher
- * (PR_SET_PDEATHSIG), so killing the launcher stops the whole run. */
+ * (PR_SET_PDEATHSIG), so killing the launcher stops the whole run; each has a process group of
+ * its own, so that a terminal's Ctrl-C reaches them only through the launcher (cancel below). */
 #ifndef MLIC_DIST_WORKERS_H
 #define MLIC_DIST_WORKERS_H
 
