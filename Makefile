@@ -1,5 +1,6 @@
 # mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0
-# Targets: all (default), deps, test, demo, bench, bench-train, bench-dist, install PREFIX=..., clean.
+# Targets: all (default), deps, test, check-asan, check-tsan, demo, bench, bench-train, bench-dist,
+# install PREFIX=..., clean.
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -20,6 +21,10 @@ OPT     ?= -O2 $(if $(MARCH),-march=$(MARCH))
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC -pthread -Iinclude -Isrc
 LDLIBS  := -pthread -lm
+# Sanitizer builds (check-asan, check-tsan below) set SAN: it goes to every compile and every link.
+SAN     ?=
+CFLAGS  += $(SAN)
+LDLIBS  += $(SAN)
 
 PKGS := libturbojpeg libpng libwebp libwebpdemux libcurl libcjson libexif
 CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -135,6 +140,21 @@ test:
 	scripts/deps.sh test
 	$(MAKE) all
 	tests/run.sh
+
+# `make check-asan` / `make check-tsan`: the tests on sanitized builds, each in its own folder
+# (docs/robustness.md, "Sanitizers").
+ASAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+.PHONY: check-asan check-tsan
+check-asan:
+	scripts/deps.sh test
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="$(ASAN)" all
+	tests/check_asan.sh
+
+check-tsan:
+	scripts/deps.sh test
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/mlic \
+	    build-tsan/tests/test_util build-tsan/tests/test_loader
+	tests/check_tsan.sh
 
 # `make demo`: installs build deps, builds, generates shapes, trains, evaluates, predicts.
 demo:

@@ -205,7 +205,8 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
     it->path = full;
     it->nlabels = n;
     it->labels = NULL; /* the pool may still move: set by finish */
-    memcpy(b->pool + b->npool, labels, (size_t)n * sizeof *labels);
+    if (n > 0) /* an item without labels: the pool may still be NULL */
+        memcpy(b->pool + b->npool, labels, (size_t)n * sizeof *labels);
     b->npool += (size_t)n;
     return MLIC_OK;
 }

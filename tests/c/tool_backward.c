@@ -126,6 +126,7 @@ static int run_conv(int argc, char **argv)
     save(dir, "dw", dw, nw);
     if (db)
         save(dir, "db", db, cout);
+    free(x); free(wt); free(dy); free(dx); free(dw); free(db); free(work);
     return 0;
 }
 
@@ -146,20 +147,24 @@ static int run_bn(int argc, char **argv)
         die("out of memory for %s", "bn outputs");
     mlic_status s = mlic_batchnorm_forward_train(y, mean, invstd, NULL, NULL, rmean, rvar, x, gamma, beta, n,
                                                  c, h * w, eps, momentum);
+    int rc = 0;
     if (s != MLIC_OK) {
         fprintf(stderr, "%s: %s\n", mlic_status_name(s), mlic_errmsg());
-        return 2;
+        rc = 2;
+    } else {
+        mlic_batchnorm_backward(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, n, c, h * w);
+        save(dir, "y", y, nx);
+        save(dir, "save_mean", mean, c);
+        save(dir, "save_invstd", invstd, c);
+        save(dir, "running_mean", rmean, c);
+        save(dir, "running_var", rvar, c);
+        save(dir, "dx", dx, nx);
+        save(dir, "dgamma", dgamma, c);
+        save(dir, "dbeta", dbeta, c);
     }
-    mlic_batchnorm_backward(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, n, c, h * w);
-    save(dir, "y", y, nx);
-    save(dir, "save_mean", mean, c);
-    save(dir, "save_invstd", invstd, c);
-    save(dir, "running_mean", rmean, c);
-    save(dir, "running_var", rvar, c);
-    save(dir, "dx", dx, nx);
-    save(dir, "dgamma", dgamma, c);
-    save(dir, "dbeta", dbeta, c);
-    return 0;
+    free(x); free(gamma); free(beta); free(rmean); free(rvar); free(dy); free(dx); free(dgamma);
+    free(dbeta); free(y); free(mean); free(invstd);
+    return rc;
 }
 
 static int run_elementwise(int argc, char **argv, const char *op)
@@ -176,8 +181,10 @@ static int run_elementwise(int argc, char **argv, const char *op)
             mlic_relu_backward(dx, dy, y, count);
         else
             mlic_relu6_backward(dx, dy, y, count);
+        free(y);
     }
     save(dir, "dx", dx, count);
+    free(dy); free(dx);
     return 0;
 }
 
@@ -193,6 +200,7 @@ static int run_maxpool(int argc, char **argv)
     float *dx = load(dir, "dx", nx);
     mlic_maxpool2d_backward(dx, dy, x, &g);
     save(dir, "dx", dx, nx);
+    free(x); free(dy); free(dx);
     return 0;
 }
 
@@ -205,6 +213,7 @@ static int run_gap(int argc, char **argv)
     float *dy = load(dir, "dy", (size_t)n * c), *dx = load(dir, "dx", nx);
     mlic_global_avgpool_backward(dx, dy, n, c, h * w);
     save(dir, "dx", dx, nx);
+    free(dy); free(dx);
     return 0;
 }
 
@@ -221,6 +230,7 @@ static int run_linear(int argc, char **argv)
     save(dir, "dw", dw, (size_t)k * c);
     if (db)
         save(dir, "db", db, k);
+    free(x); free(wt); free(dy); free(dx); free(dw); free(db);
     return 0;
 }
 
@@ -245,6 +255,7 @@ static int run_dropout(int argc, char **argv)
     save(dir, "y", y, count);
     save(dir, "mask", maskf, count);
     save(dir, "dx", dx, count);
+    free(x); free(dy); free(dx); free(y); free(maskf); free(mask);
     return 0;
 }
 

@@ -40,7 +40,7 @@ static int fail(mlic_status s)
 static int write_all(const char *path, const void *a, size_t na, const void *b, size_t nb)
 {
     FILE *f = fopen(path, "wb");
-    int ok = f && fwrite(a, 1, na, f) == na && fwrite(b, 1, nb, f) == nb;
+    int ok = f && fwrite(a, 1, na, f) == na && (nb == 0 || fwrite(b, 1, nb, f) == nb);
     if (f && fclose(f) != 0) ok = 0;
     if (!ok) fprintf(stderr, "cannot write %s\n", path);
     return ok ? 0 : 1;

@@ -54,6 +54,7 @@ static float *read_tensor(const mlic_safetensors *f, const char *name, size_t nu
 typedef struct {
     mlic_safetensors_entry *e;
     char **names;
+    void **owned; /* the data of entry i if the list frees it, else NULL */
     int n, cap;
 } out_list;
 
@@ -66,20 +67,35 @@ static void *copy(const void *src, size_t bytes)
     return d;
 }
 
+/* Adds an entry; with own, the list takes data (malloc'ed) and frees it in out_free. */
 static void add(out_list *o, const char *name, mlic_dtype dtype, int ndim, const int64_t *dims,
-                const void *data)
+                const void *data, int own)
 {
     if (o->n == o->cap) {
         o->cap = o->cap ? 2 * o->cap : 256;
         o->e = realloc(o->e, (size_t)o->cap * sizeof *o->e);
         o->names = realloc(o->names, (size_t)o->cap * sizeof *o->names);
-        if (!o->e || !o->names)
+        o->owned = realloc(o->owned, (size_t)o->cap * sizeof *o->owned);
+        if (!o->e || !o->names || !o->owned)
             die("out of memory");
     }
     o->names[o->n] = strdup(name);
     int64_t *d = copy(dims, (size_t)ndim * sizeof *dims);
     o->e[o->n] = (mlic_safetensors_entry){o->names[o->n], dtype, ndim, d, data};
+    o->owned[o->n] = own ? (void *)data : NULL;
     o->n++;
+}
+
+static void out_free(out_list *o)
+{
+    for (int i = 0; i < o->n; i++) {
+        free(o->names[i]);
+        free((void *)o->e[i].dims);
+        free(o->owned[i]);
+    }
+    free(o->e);
+    free(o->names);
+    free(o->owned);
 }
 
 
@@ -222,11 +238,11 @@ int main(int argc, char **argv)
             char name[128];
             snprintf(name, sizeof name, "mask.%s.%d", nd->name, s);
             const int64_t d[1] = {(int64_t)count};
-            add(&o, name, MLIC_DTYPE_F32, 1, d, m);
+            add(&o, name, MLIC_DTYPE_F32, 1, d, m, 1);
         }
         if (s == 0) {
             const int64_t d[2] = {n, k};
-            add(&o, "logits", MLIC_DTYPE_F32, 2, d, copy(logits, (size_t)n * k * sizeof(float)));
+            add(&o, "logits", MLIC_DTYPE_F32, 2, d, copy(logits, (size_t)n * k * sizeof(float)), 1);
         }
         if (eval)
             break;
@@ -242,16 +258,16 @@ int main(int argc, char **argv)
                 char name[128];
                 snprintf(name, sizeof name, "grad.%s", pp->name);
                 add(&o, name, MLIC_DTYPE_F32, pp->ndim, pp->dims,
-                    copy(grads + pp->offset, pp->numel * sizeof(float)));
+                    copy(grads + pp->offset, pp->numel * sizeof(float)), 1);
             }
         if (opt && mlic_optim_step(opt, g->weights, grads, lr) != MLIC_OK)
             die("optimizer step");
     }
     const int64_t ld[1] = {eval ? 1 : steps};
-    add(&o, "loss", MLIC_DTYPE_F64, 1, ld, losses);
+    add(&o, "loss", MLIC_DTYPE_F64, 1, ld, losses, 0);
     for (int p = 0; p < g->nparams; p++) {
         const mlic_param *pp = &g->params[p];
-        add(&o, pp->name, MLIC_DTYPE_F32, pp->ndim, pp->dims, mlic_graph_param(g, p));
+        add(&o, pp->name, MLIC_DTYPE_F32, pp->ndim, pp->dims, mlic_graph_param(g, p), 0);
     }
     if (mlic_safetensors_write(argv[4], o.e, o.n, NULL, NULL, 0) != MLIC_OK)
         die(argv[4]);
@@ -259,5 +275,9 @@ int main(int argc, char **argv)
     mlic_train_graph_destroy(t);
     mlic_optim_destroy(opt);
     mlic_graph_free(g);
+    out_free(&o);
+    free(grad);
+    free(input);
+    free(targets);
     return 0;
 }

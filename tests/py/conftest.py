@@ -5,7 +5,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-MLIC = os.path.join(ROOT, "build", "mlic")
+# The build folder the tests drive: ./build, or another one given by MLIC_BUILD (make check-asan
+# runs these tests on build-asan's sanitized binaries).
+BUILD = os.path.join(ROOT, os.environ.get("MLIC_BUILD", "build"))
+MLIC = os.path.join(BUILD, "mlic")
 
 
 @pytest.fixture(scope="session")

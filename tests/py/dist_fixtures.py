@@ -14,7 +14,7 @@ from PIL import Image
 
 import st
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import BUILD
 CLASSES = ["a", "b", "c", "d", "e"]
 MPIRUN = shutil.which("mpirun")
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
@@ -23,7 +23,7 @@ MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CO
 def mpi_built():
     """Whether build/mlic was built with MPI (make MPI=1, the default when OpenMPI is found)."""
     try:
-        with open(os.path.join(ROOT, "build", "config.stamp")) as f:
+        with open(os.path.join(BUILD, "config.stamp")) as f:
             return "-DMLIC_HAVE_MPI=1" in f.read()
     except OSError:
         return False

@@ -9,8 +9,8 @@ import zlib
 import numpy as np
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_preprocess")
+from conftest import BUILD
+TOOL = os.path.join(BUILD, "tests", "tool_preprocess")
 
 
 def synth(w, h, seed=0, noise=8.0):

@@ -14,9 +14,9 @@ from PIL import Image
 from scipy.stats import chi2_contingency, ks_2samp
 from torchvision.transforms import InterpolationMode
 
-from conftest import ROOT
+from conftest import BUILD
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_augment")
+TOOL = os.path.join(BUILD, "tests", "tool_augment")
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 JITTER = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation]

@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_backward")
+from conftest import BUILD
+TOOL = os.path.join(BUILD, "tests", "tool_backward")
 
 RTOL = 1e-4
 

@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT
+from conftest import BUILD
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_dataset")
+TOOL = os.path.join(BUILD, "tests", "tool_dataset")
 DATA = "/work/shared/data"
 APPAREL = os.path.join(DATA, "apparel")
 COREL = os.path.join(DATA, "corel5k")

@@ -11,8 +11,8 @@ import torchvision
 
 from torch_models import randomise_bn, write_forward_case
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_forward")
+from conftest import BUILD
+TOOL = os.path.join(BUILD, "tests", "tool_forward")
 
 PROB_TOL = 1e-4   # max abs difference of sigmoid probabilities
 LOGIT_RTOL = 1e-4  # max abs difference of logits, relative to the largest logit (or 1)

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torchvision
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_forward")
+from conftest import BUILD
+TOOL = os.path.join(BUILD, "tests", "tool_forward")
 
 ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2"]
 

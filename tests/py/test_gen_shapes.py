@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import BUILD
 
-GEN = os.path.join(ROOT, "build", "demo", "gen_shapes")
+GEN = os.path.join(BUILD, "demo", "gen_shapes")
 SHAPES = ["circle", "square", "triangle", "stripes"]
 COLOURS = ["red", "green", "blue", "yellow"]
 COUNTS = {"train": 48, "val": 12, "test": 10}

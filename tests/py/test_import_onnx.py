@@ -11,10 +11,10 @@ import torch
 import torchvision
 
 import st
-from conftest import ROOT
+from conftest import BUILD
 from torch_models import MEAN, STD, randomise_bn
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_forward")
+TOOL = os.path.join(BUILD, "tests", "tool_forward")
 LOGIT_RTOL = 1e-4
 
 

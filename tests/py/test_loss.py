@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from conftest import ROOT
+from conftest import BUILD
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_loss")
+TOOL = os.path.join(BUILD, "tests", "tool_loss")
 
 
 def run_tool(tmp_path, logits, targets, kind, **opts):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-from conftest import ROOT
+from conftest import BUILD
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_metrics")
+TOOL = os.path.join(BUILD, "tests", "tool_metrics")
 
 
 def run_tool(tmp_path, scores, targets, thresholds, fallback=0.5):

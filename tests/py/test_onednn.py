@@ -12,8 +12,8 @@ import torchvision
 
 from torch_models import randomise_bn, write_forward_case
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOL = os.path.join(ROOT, "build", "tests", "tool_forward")
+from conftest import BUILD
+TOOL = os.path.join(BUILD, "tests", "tool_forward")
 LOGIT_RTOL = 1e-4  # max abs logit difference relative to the largest logit (or 1)
 
 # arch, num_classes, crop, images

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import BUILD
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_optim")
+TOOL = os.path.join(BUILD, "tests", "tool_optim")
 NO_DECAY, DECAY, FROZEN = 0, 1, 2
 F32 = lambda v: float(np.float32(v))  # the tool parses its options as float32
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as S
 
-from conftest import ROOT
+from conftest import BUILD
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_optim")
+TOOL = os.path.join(BUILD, "tests", "tool_optim")
 
 
 def ours(kind, steps, **opts):

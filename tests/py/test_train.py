@@ -14,9 +14,9 @@ import torchvision
 
 import st
 from apparel import DATA, write_subset
-from conftest import ROOT
+from conftest import BUILD
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_train_step")
+TOOL = os.path.join(BUILD, "tests", "tool_train_step")
 # One compute thread: on a busy two-core machine OpenMP's spinning barriers slow a tiny network
 # down many times over (results do not depend on the thread count, test_train_step checks).
 BASE = ["--arch", "resnet18", "--crop", "32", "--batch-size", "16", "--threads", "1",

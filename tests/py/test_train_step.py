@@ -18,10 +18,10 @@ import torch
 import torchvision
 
 import st
-from conftest import ROOT
+from conftest import BUILD
 from test_loss import asl_official
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_train_step")
+TOOL = os.path.join(BUILD, "tests", "tool_train_step")
 K = 5
 RESIDUAL_GAMMA = 0.2
 
