@@ -19,9 +19,10 @@ for t in test_util test_loader; do
     "$MLIC_BUILD/tests/$t" || { echo "FAIL: $t"; fail=1; }
 done
 echo "== python tests"
-# (mpirun's ranks are left out: OpenMPI is not built with ThreadSanitizer either.)
+# Left out: mpirun's ranks (OpenMPI is not built with ThreadSanitizer either) and the comparison
+# of both backends' probabilities with PyTorch (arithmetic, no threading the others lack).
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/py/test_predict.py tests/py/test_resume.py \
-    -k "not mpirun" || fail=1
+    -k "not mpirun and not probs_match_pytorch" || fail=1
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/py/test_train.py \
     -k "trains_and_writes or resume_is_bit_identical" || fail=1
 [ $fail = 0 ] && echo "ALL TSAN TESTS PASSED" || echo "SOME TSAN TESTS FAILED"
