@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 import st
-from conftest import ROOT
+from conftest import BUILD
 from torch_models import random_resnet18
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_dataset")
+TOOL = os.path.join(BUILD, "tests", "tool_dataset")
 CLASSES = ["cat", "dog", "bird", "fish"]
 GOOD = ["a.png", "b.png", "sub/../c.png", "sub/link_in.png"]
 TIMEOUT = 300

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import BUILD
 from dist_fixtures import MPI_ENV, mpi_skip_reason, mpirun_cmd, run, write_train_images
 from test_resume import mlic_processes
 
-TOOL = os.path.join(ROOT, "build", "tests", "tool_train_rank_fail")
+TOOL = os.path.join(BUILD, "tests", "tool_train_rank_fail")
 TIMEOUT = 120
 
 pytestmark = pytest.mark.skipif(mpi_skip_reason() is not None, reason=str(mpi_skip_reason()))

@@ -9,9 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import BUILD
 
-BUILD = os.path.join(ROOT, "build")
 # first opcode byte after the prefixes an EVEX or VEX instruction may carry (address size,
 # segment); in 64-bit code 0x62 always starts an EVEX instruction, 0xc4 / 0xc5 a VEX one
 PREFIXES = {"26", "2e", "36", "3e", "64", "65", "67"}
