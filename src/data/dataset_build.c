@@ -174,7 +174,8 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
         b->offsets = off;
         b->items_cap = cap;
     }
-    if (b->npool + (size_t)n > b->pool_cap) {
+    /* The pool exists once there is an item, labelled or not: finish points into it. */
+    if (!b->pool || b->npool + (size_t)n > b->pool_cap) {
         size_t cap = b->pool_cap ? b->pool_cap * 2 : 1024;
         while (cap < b->npool + (size_t)n)
             cap *= 2;
@@ -205,7 +206,8 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
     it->path = full;
     it->nlabels = n;
     it->labels = NULL; /* the pool may still move: set by finish */
-    memcpy(b->pool + b->npool, labels, (size_t)n * sizeof *labels);
+    if (n > 0) /* an unlabelled item may come with no label array at all */
+        memcpy(b->pool + b->npool, labels, (size_t)n * sizeof *labels);
     b->npool += (size_t)n;
     return MLIC_OK;
 }
