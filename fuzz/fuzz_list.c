@@ -1,25 +1,19 @@
-/* libFuzzer harness: the plain list (path<TAB>labels, or path label label with a class file), as
- * mlic_dataset_load reads it: the text in memory (NUL-terminated), the result built and freed. An
- * input with a NUL byte carries a class file before it. */
-#include "data/dataset_build.h"
+/* libFuzzer harness: a data-set text file as `mlic train --data` reads it: mlic_dataset_load with
+ * the format auto-detected, so mostly the plain list (path<TAB>labels, or path label label with a
+ * class file) and, when the text looks like one, PAI CSV or COCO. An input with a NUL byte
+ * carries a class file before it. The loader takes a path. */
+#include "data/dataset.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
     const char *classes;
     fuzz_split_classes(&data, &len, &classes);
-    char *text = fuzz_text(data, len);
-    if (!text)
-        return 0;
-    mlic_dataset_builder b;
+    mlic_dataset_opts o;
+    mlic_dataset_opts_init(&o);
+    o.classes_path = classes;
     mlic_dataset *d = NULL;
-    mlic_status st = mlic_dataset_builder_init(&b, "fuzz.txt", "/data", classes);
-    if (st == MLIC_OK)
-        st = mlic_dataset_read_list(&b, text, len);
-    if (st == MLIC_OK)
-        st = mlic_dataset_builder_finish(&b, &d, MLIC_DATASET_LIST);
-    mlic_dataset_builder_free(&b);
+    mlic_dataset_load(&d, fuzz_file("train.txt", data, len), &o);
     mlic_dataset_free(d);
-    free(text);
     return 0;
 }

@@ -17,6 +17,34 @@ runs=${FUZZ_RUNS:--1}
 names=${*:-$(cd "$build/fuzz" && ls fuzz_* | sed 's/^fuzz_//')}
 mkdir -p "$build/fuzz-corpus" "$build/fuzz-artifacts" "$build/fuzz-logs"
 
+# The source files each harness is about (a regular expression under src/).
+parser_files() {
+    case $1 in
+    model) echo 'model/(model_file|model|state_dict|safetensors)\.c' ;;
+    safetensors) echo 'model/safetensors\.c' ;;
+    onnx) echo 'model/onnx_import\.c' ;;
+    list) echo 'data/(list_reader|dataset|dataset_build)\.c' ;;
+    pai_csv) echo 'data/pai_csv_reader\.c' ;;
+    coco) echo 'data/coco_reader\.c' ;;
+    voc) echo 'data/voc_reader\.c' ;;
+    base64) echo 'util/base64\.c|predict/input\.c' ;;
+    jpeg) echo 'image/(jpeg_decode|orient|decode)\.c' ;;
+    journal) echo 'dist/journal\.c' ;;
+    checkpoint) echo 'train/checkpoint\.c' ;;
+    args) echo 'cli/(args|cmd_predict)\.c' ;;
+    *) echo "image/$1_decode\\.c" ;;
+    esac
+}
+
+# Of the branches in the parser's own source files (writers in the same files count in the
+# total too), how many the corpus reaches: a replay with -print_coverage.
+parser_edges() {
+    "$build/fuzz/fuzz_$1" -runs=0 -print_coverage=1 -close_fd_mask=3 "$build/fuzz-corpus/$1" \
+        "$here/corpus/$1" 2>&1 | grep -E "^(UN)?COVERED_FUNC: .*/src/($(parser_files "$1")):" |
+        sed -n 's/.* edges: \([0-9]*\)\/\([0-9]*\) .*/\1 \2/p' |
+        awk '{c += $1; t += $2} END {if (t) printf "%d/%d (%.0f%%)\n", c, t, 100 * c / t}'
+}
+
 run_one() {
     n=$1
     corpus=$build/fuzz-corpus/$n
@@ -37,14 +65,15 @@ if [ "${FUZZ_ONE:-}" ]; then
     run_one "$FUZZ_ONE"
     exit 0
 fi
-# $jobs at a time, each harness as soon as a slot is free.
+# $jobs at a time, each harness as soon as a slot is free (FUZZ_REPORT_ONLY=1: just the table of
+# the last runs).
 # shellcheck disable=SC2086
-printf '%s\n' $names | FUZZ_JOBS=$jobs FUZZ_RUNS=$runs xargs -P "$jobs" -I{} \
-    env FUZZ_ONE={} "$0" "$build" "$seconds"
+[ "${FUZZ_REPORT_ONLY:-}" ] || printf '%s\n' $names |
+    FUZZ_JOBS=$jobs FUZZ_RUNS=$runs xargs -P "$jobs" -I{} env FUZZ_ONE={} "$0" "$build" "$seconds"
 
 status=0
-printf '| harness | seconds | execs | exec/s | cov | ft | corpus | peak RSS MB | result |\n'
-printf '|---|---|---|---|---|---|---|---|---|\n'
+printf '| harness | seconds | execs | exec/s | cov | ft | parser edges | corpus | peak RSS MB | result |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for n in $names; do
     log=$build/fuzz-logs/$n.log
     rc=$(cat "$build/fuzz-logs/$n.rc" 2>/dev/null || echo 1)
@@ -56,13 +85,15 @@ for n in $names; do
     cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p')
+    edges=$(parser_edges "$n")
     if [ "$rc" = 0 ]; then
         result=ok
     else
         result="FAILED (rc $rc, see $log)"
         status=1
     fi
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "${took:-?}" "${execs:-?}" \
-        "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "${rss:-?}" "$result"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "${took:-?}" \
+        "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${edges:-?}" "${corp:-?}" "${rss:-?}" \
+        "$result"
 done
 exit $status
