@@ -214,6 +214,8 @@ def seeds_images():
     put("webp", "lossy", save(pattern(9, 7), "WEBP", quality=50))
     put("webp", "lossless", save(pattern(6, 5), "WEBP", lossless=True))
     put("webp", "alpha", save(pattern(7, 4, "RGBA"), "WEBP", lossless=False))
+    put("webp", "animated", save(pattern(6, 4), "WEBP", save_all=True, lossless=True,
+                                 append_images=[pattern(6, 4).transpose(Image.FLIP_TOP_BOTTOM)]))
     frames = [pattern(6, 4).quantize(8), pattern(6, 4).transpose(Image.FLIP_LEFT_RIGHT).quantize(8)]
     put("gif", "two_frames", save(frames[0], "GIF", save_all=True, append_images=frames[1:]))
     put("gif", "transparent", save(pattern(5, 5).quantize(4), "GIF", transparency=0))
