@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         return 0;
     mlic_dataset_builder b;
     mlic_dataset *d = NULL;
-    mlic_status st = mlic_dataset_builder_init(&b, "fuzz.txt", "/data", classes);
+    mlic_status st = mlic_dataset_builder_init(&b, "fuzz.txt", "/data", classes, 0);
     if (st == MLIC_OK)
         st = mlic_dataset_read_pai_csv(&b, text, len);
     if (st == MLIC_OK)

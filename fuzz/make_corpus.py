@@ -73,9 +73,13 @@ def seeds_model():
     bn = [("bn1.weight", *f32(64)), ("bn1.bias", *f32(64)), ("bn1.running_mean", *f32(64)),
           ("bn1.running_var", *f32(64, start=1.0)),
           ("bn1.num_batches_tracked", "I64", (), struct.pack("<q", 0))]
-    put("model", "resnet18", safetensors(bn, {"mlic": model_meta("resnet18", ["cat", "dog"])}))
-    put("model", "mobilenet_v2", safetensors([("classifier.1.bias", *f32(3))], {"mlic": model_meta(
-        "mobilenet_v2", ["a", "b", "c"], resize=0, crop=32, thresholds=[0, 1, 0.25])}))
+    # The classifier head too: the loader checks it against the class list first.
+    head = [("fc.weight", *f32(2, 512)), ("fc.bias", *f32(2))]
+    put("model", "resnet18", safetensors(bn + head, {"mlic": model_meta("resnet18", ["cat", "dog"])}))
+    put("model", "mobilenet_v2", safetensors(
+        [("classifier.1.weight", *f32(3, 1280)), ("classifier.1.bias", *f32(3))],
+        {"mlic": model_meta("mobilenet_v2", ["a", "b", "c"], resize=0, crop=32,
+                            thresholds=[0, 1, 0.25])}))
     put("model", "no_meta", safetensors(bn))
 
 
