@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char fuzz_dir[64];
+static char fuzz_dir[160];
 
 static inline void fuzz_remove_dir(void)
 {
-    char cmd[96];
+    char cmd[192];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", fuzz_dir);
     if (system(cmd) != 0)
         fprintf(stderr, "fuzz: could not remove %s\n", fuzz_dir);
@@ -26,8 +26,13 @@ static inline const char *fuzz_path(const char *name)
 {
     static char path[160];
     if (!fuzz_dir[0]) {
+        /* fuzz/run.sh names the folder and removes it: libFuzzer may end without atexit. */
+        const char *given = getenv("MLIC_FUZZ_TMP");
         const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        snprintf(fuzz_dir, sizeof fuzz_dir, "%s/mlic-fuzz-%ld", base, (long)getpid());
+        if (given && given[0])
+            snprintf(fuzz_dir, sizeof fuzz_dir, "%s", given);
+        else
+            snprintf(fuzz_dir, sizeof fuzz_dir, "%s/mlic-fuzz-%ld", base, (long)getpid());
         mkdir(fuzz_dir, 0700);
         atexit(fuzz_remove_dir);
     }

@@ -39,10 +39,12 @@ parser_files() {
 # Of the branches in the parser's own source files (writers in the same files count in the
 # total too), how many the corpus reaches: a replay with -print_coverage.
 parser_edges() {
-    "$build/fuzz/fuzz_$1" -runs=0 -print_coverage=1 -close_fd_mask=3 "$build/fuzz-corpus/$1" \
+    tmp=$(mktemp -d /dev/shm/mlic-fuzz-XXXXXX 2>/dev/null || mktemp -d)
+    MLIC_FUZZ_TMP=$tmp "$build/fuzz/fuzz_$1" -runs=0 -print_coverage=1 -close_fd_mask=3 "$build/fuzz-corpus/$1" \
         "$here/corpus/$1" 2>&1 | grep -E "^(UN)?COVERED_FUNC: .*/src/($(parser_files "$1")):" |
         sed -n 's/.* edges: \([0-9]*\)\/\([0-9]*\) .*/\1 \2/p' |
         awk '{c += $1; t += $2} END {if (t) printf "%d/%d (%.0f%%)\n", c, t, 100 * c / t}'
+    rm -rf "$tmp"
 }
 
 run_one() {
@@ -53,12 +55,14 @@ run_one() {
     [ -f "$here/dict/$n.dict" ] && dict="-dict=$here/dict/$n.dict"
     # -timeout: one input over 10 s is a hang; -rss_limit_mb: a blow-up past 2.5 GB is a failure;
     # -close_fd_mask=3: the harnesses' own messages (usage errors) stay out of the log.
+    tmp=$(mktemp -d /dev/shm/mlic-fuzz-XXXXXX 2>/dev/null || mktemp -d)
     # shellcheck disable=SC2086
-    nice -n 10 "$build/fuzz/fuzz_$n" -max_total_time="$seconds" -runs="$runs" -timeout=10 \
+    MLIC_FUZZ_TMP=$tmp nice -n 10 "$build/fuzz/fuzz_$n" -max_total_time="$seconds" -runs="$runs" -timeout=10 \
         -rss_limit_mb=2560 -max_len=65536 -print_final_stats=1 -close_fd_mask=3 \
         -artifact_prefix="$build/fuzz-artifacts/$n-" $dict "$corpus" "$here/corpus/$n" \
         > "$build/fuzz-logs/$n.log" 2>&1
     echo $? > "$build/fuzz-logs/$n.rc"
+    rm -rf "$tmp"
 }
 
 if [ "${FUZZ_ONE:-}" ]; then
