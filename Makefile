@@ -1,6 +1,6 @@
 # mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0
 # Targets: all (default), deps, test, check-asan, check-tsan, demo, bench, bench-train, bench-dist,
-# install PREFIX=..., clean.
+# install PREFIX=..., clean, soak, fuzz FUZZ_SECONDS=N (docs/robustness.md).
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
@@ -190,6 +190,31 @@ bench-dist: all
 .PHONY: soak
 soak: all
 	/usr/bin/python3 bench/soak.py
+
+# `make fuzz FUZZ_SECONDS=N`: the libFuzzer harnesses (fuzz/fuzz_*.c, one per parser) built by
+# clang with AddressSanitizer and UBSan into build-fuzz/ (without oneDNN or MPI: no parser needs
+# them), each run N seconds from its seed corpus (fuzz/run.sh; docs/robustness.md).
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-build
+fuzz:
+	scripts/deps.sh fuzz
+	$(MAKE) fuzz-build BUILD=build-fuzz CC=clang ONEDNN=0 MPI=0 CUDA=0 OPT="$(FUZZ_OPT)"
+	fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# The CLI's objects but main, for the option-parsing harness.
+$(BUILD)/libmlic-cli.a: $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install every Debian package mlic needs to build, test and benchmark; a no-op when all are there.
 # Usage: scripts/deps.sh [build|test|bench]   (each level includes the ones before it)
+#        scripts/deps.sh fuzz                 (build, plus clang and libFuzzer for `make fuzz`)
 set -eu
 level=${1:-test}
 build="make gcc pkg-config libdnnl-dev libturbojpeg0-dev libpng-dev libwebp-dev libgif-dev
@@ -9,9 +10,11 @@ build="make gcc pkg-config libdnnl-dev libturbojpeg0-dev libpng-dev libwebp-dev 
 test="python3 python3-torch python3-torchvision python3-pil python3-numpy python3-sklearn
       python3-pytest python3-onnx"
 bench="python3-venv python3-pip"
+fuzz="clang libclang-rt-dev libomp-dev"
 pkgs=$build
-[ "$level" = build ] || pkgs="$pkgs $test"
+[ "$level" = build ] || [ "$level" = fuzz ] || pkgs="$pkgs $test"
 [ "$level" = bench ] && pkgs="$pkgs $bench"
+[ "$level" = fuzz ] && pkgs="$pkgs $fuzz"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -382,11 +382,13 @@ static int run_mpi(mlic_predict_opts *o, int argc, char **argv)
 #endif
 }
 
-int mlic_cmd_predict(int argc, char **argv)
+int mlic_predict_parse_args(int argc, char **argv, mlic_predict_opts *op, int *workers,
+                            int *progress)
 {
     mlic_predict_opts o;
     mlic_predict_opts_init(&o);
-    int progress = -1, workers = 1;
+    *progress = -1;
+    *workers = 1;
     static const char *const valued[] = {
         "--model", "--input", "--output", "--root", "--image-type", "--format", "--threshold",
         "--batch-size", "--threads", "--decode-threads", "--backend", "--max-pixels", "--timeout",
@@ -400,11 +402,11 @@ int mlic_cmd_predict(int argc, char **argv)
             return 0;
         }
         if (mlic_args_flag(a, "--progress")) {
-            progress = 1;
+            *progress = 1;
             continue;
         }
         if (mlic_args_flag(a, "--no-progress")) {
-            progress = 0;
+            *progress = 0;
             continue;
         }
         if (mlic_args_flag(a, "--resume")) {
@@ -444,7 +446,7 @@ int mlic_cmd_predict(int argc, char **argv)
                 return mlic_args_usage_error(CMD, a[0] == '-' ? "unknown option '%s'" :
                                              "unexpected argument '%s'", a);
         }
-        if (apply_option(&o, &workers, name, value))
+        if (apply_option(&o, workers, name, value))
             return 2;
     }
 
@@ -454,6 +456,17 @@ int mlic_cmd_predict(int argc, char **argv)
         return mlic_args_usage_error(CMD, "no input list given: pass --input LIST (or -Dinput_oss_file=LIST)");
     if (!o.output_path)
         return mlic_args_usage_error(CMD, "no output given: pass --output OUT (or -Doutput_oss_file=OUT)");
+    *op = o;
+    return -1;
+}
+
+int mlic_cmd_predict(int argc, char **argv)
+{
+    mlic_predict_opts o;
+    int progress, workers;
+    int code = mlic_predict_parse_args(argc, argv, &o, &workers, &progress);
+    if (code >= 0)
+        return code;
     mlic_progress_line line;
     mlic_progress_line_init(&line);
     if (progress >= 0 ? progress : line.tty) {

@@ -225,8 +225,9 @@ static mlic_status read_int(scanner *sc, int64_t *out, const char *what)
         buf[n] = '\0';
         v = strtod(buf, &end);
     }
-    if (n >= sizeof buf || end != buf + n || v != (double)(int64_t)v || v > 9007199254740992.0 ||
-        v < -9007199254740992.0) {
+    /* The range first: converting an infinity or a huge value to int64_t is undefined. */
+    if (n >= sizeof buf || end != buf + n ||
+        !(v <= 9007199254740992.0 && v >= -9007199254740992.0) || v != (double)(int64_t)v) {
         sc->s = start;
         return syntax(sc, what);
     }

@@ -174,7 +174,8 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
         b->offsets = off;
         b->items_cap = cap;
     }
-    if (b->npool + (size_t)n > b->pool_cap) {
+    /* The pool exists once there is an item, labelled or not: finish points into it. */
+    if (!b->pool || b->npool + (size_t)n > b->pool_cap) {
         size_t cap = b->pool_cap ? b->pool_cap * 2 : 1024;
         while (cap < b->npool + (size_t)n)
             cap *= 2;

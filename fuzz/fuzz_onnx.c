@@ -1,0 +1,16 @@
+/* libFuzzer harness: an ONNX export through mlic_model_import_onnx (protobuf, node walk, the match
+ * against resnet18 with a two-class head, the weights). The importer takes paths; what it writes
+ * goes to this harness's /dev/shm folder. */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+    static const char *const classes[] = {"cat", "dog"};
+    const char *in = fuzz_file("model.onnx", data, len);
+    char in_path[160];
+    snprintf(in_path, sizeof in_path, "%s", in);
+    mlic_model_spec spec = {.arch = "resnet18", .classes = classes, .num_classes = 2,
+                            .threshold = 0.5f, .pre = mlic_preprocess_default()};
+    mlic_model_import_onnx(in_path, &spec, fuzz_path("out.mlic"), NULL);
+    return 0;
+}
