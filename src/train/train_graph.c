@@ -2,6 +2,8 @@
  * themselves come from a mlic_train_backend table (train_ops_ref.c for the reference). */
 #include "train/train_graph.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -639,6 +641,47 @@ void mlic_train_graph_zero_grad(mlic_train_graph *t)
 float *mlic_train_graph_grads(mlic_train_graph *t)
 {
     return t->grads;
+}
+
+static int nonfinite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 1;
+    return 0;
+}
+
+void mlic_train_graph_explain_nonfinite(const mlic_train_graph *t, int batch, char *buf,
+                                        size_t size)
+{
+    const mlic_graph *g = t->g;
+    const char *first = NULL;
+    int bn = -1;
+    size_t bn_m = 0;
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        const mlic_node *nd = &g->nodes[i];
+        for (int k = 0; k < 2 && !first; k++) {
+            const int p = k ? nd->bias : nd->weight;
+            if (p >= 0 && t->param_grad[p] &&
+                nonfinite(t->grads + g->params[p].offset, g->params[p].numel))
+                first = g->params[p].name;
+        }
+        const mlic_shape3 s = g->values[nd->out];
+        const size_t m = (size_t)batch * (size_t)s.h * (size_t)s.w;
+        if (t->bn_train[i] && (bn < 0 || m < bn_m)) {
+            bn = i;
+            bn_m = m;
+        }
+    }
+    int len = snprintf(buf, size, "it first went non-finite at %s", first ? first : "?");
+    if (bn >= 0 && len >= 0 && (size_t)len < size) {
+        const mlic_node *nd = &g->nodes[bn];
+        const mlic_shape3 s = g->values[nd->out];
+        snprintf(buf + len, size - (size_t)len, "; the batch norm over the fewest values is %s: "
+                 "%zu per channel (batch %d x %dx%d map); over a few values a batch norm's "
+                 "gradient can grow up to %.0fx |gamma| per layer, in PyTorch too",
+                 label(nd), bn_m, batch, s.h, s.w, 1.0 / sqrt((double)nd->eps));
+    }
 }
 
 const mlic_train_ctx *mlic_train_graph_ctx(const mlic_train_graph *t)

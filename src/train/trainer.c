@@ -322,9 +322,15 @@ static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *l
     if (s == MLIC_OK)
         s = summed;
     if (s == MLIC_OK &&
-        mlic_optim_step(t->optim, weights, mlic_train_graph_grads(t->exec), *lr) != MLIC_OK)
-        s = mlic_fail(MLIC_ERR_INVALID_ARG, "the gradient is not finite (loss %g): training "
-                      "diverged. HINT: lower --lr, or clip with --max-grad-norm", *loss);
+        mlic_optim_step(t->optim, weights, mlic_train_graph_grads(t->exec), *lr) != MLIC_OK) {
+        char why[512];
+        mlic_train_graph_explain_nonfinite(t->exec, b->n * (t->o->sync_bn ? t->nranks : 1), why,
+                                           sizeof why);
+        s = mlic_fail(MLIC_ERR_INVALID_ARG, "the gradient is not finite (loss %g, the previous "
+                      "step's gradient norm %g): training diverged; %s. HINT: clip with "
+                      "--max-grad-norm (e.g. 1), lower --lr, or train with a larger --batch-size "
+                      "or --crop", *loss, mlic_optim_grad_norm(t->optim), why);
+    }
     /* A rank whose backward failed stops every rank at this step. */
     s = mlic_train_comm_agree(t->comm, s);
     if (s == MLIC_OK && t->o->check_weights) {
