@@ -673,7 +673,8 @@ void mlic_train_graph_explain_nonfinite(const mlic_train_graph *t, int batch, ch
             bn_m = m;
         }
     }
-    int len = snprintf(buf, size, "it first went non-finite at %s", first ? first : "?");
+    int len = snprintf(buf, size, "%s%s", first ? "; it first went non-finite at " : "",
+                       first ? first : "");
     if (bn >= 0 && len >= 0 && (size_t)len < size) {
         const mlic_node *nd = &g->nodes[bn];
         const mlic_shape3 s = g->values[nd->out];

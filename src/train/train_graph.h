@@ -152,12 +152,12 @@ void mlic_train_graph_set_hooks(mlic_train_graph *t, const mlic_train_hooks *h);
 void mlic_train_graph_zero_grad(mlic_train_graph *t);
 /* (g->nweights) the parameter gradients. */
 float *mlic_train_graph_grads(mlic_train_graph *t);
-/* For the error of a step whose gradient is not finite, into buf: the parameter the backward
- * (which runs from the last node) made non-finite first, and the training batch norm with the
- * fewest values per channel, its statistics taken over `batch` samples. Over m values a training
- * batch norm passes its input up to |gamma| / sqrt(var + eps) times its output's gradient, up
- * to 316x at eps 1e-5, so a chain of them over a few values each (MobileNetV2's 1x1 maps at a
- * small crop and batch) can overflow float; PyTorch's gradient overflows the same way. */
+/* For the error of a step whose gradient is not finite, into buf ("" or "; ..." clauses): the
+ * parameter the backward (which runs from the last node) made non-finite first, and the training
+ * batch norm with the fewest values per channel, its statistics taken over `batch` samples. A
+ * training batch norm passes its input up to |gamma| / sqrt(var + eps) times its output's
+ * gradient, 316x at var 0 and eps 1e-5; over a few values var is often near 0, so a chain of them
+ * (MobileNetV2's 1x1 maps at a small crop and batch) can overflow float, in PyTorch as well. */
 void mlic_train_graph_explain_nonfinite(const mlic_train_graph *t, int batch, char *buf,
                                         size_t size);
 /* The executor's views, for tests and tools (dropout masks, batch statistics). */

@@ -323,13 +323,15 @@ static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *l
         s = summed;
     if (s == MLIC_OK &&
         mlic_optim_step(t->optim, weights, mlic_train_graph_grads(t->exec), *lr) != MLIC_OK) {
-        char why[512];
+        char why[512], before[64] = "";
         mlic_train_graph_explain_nonfinite(t->exec, b->n * (t->o->sync_bn ? t->nranks : 1), why,
                                            sizeof why);
-        s = mlic_fail(MLIC_ERR_INVALID_ARG, "the gradient is not finite (loss %g, the previous "
-                      "step's gradient norm %g): training diverged; %s. HINT: clip with "
-                      "--max-grad-norm (e.g. 1), lower --lr, or train with a larger --batch-size "
-                      "or --crop", *loss, mlic_optim_grad_norm(t->optim), why);
+        const double last_norm = mlic_optim_grad_norm(t->optim); /* 0 before the first step */
+        if (last_norm > 0) /* shows whether the run was blowing up already */
+            snprintf(before, sizeof before, ", the previous step's gradient norm %g", last_norm);
+        s = mlic_fail(MLIC_ERR_INVALID_ARG, "the gradient is not finite (loss %g%s): training "
+                      "diverged%s. HINT: clip with --max-grad-norm (e.g. 1), lower --lr, or train "
+                      "with a larger --batch-size or --crop", *loss, before, why);
     }
     /* A rank whose backward failed stops every rank at this step. */
     s = mlic_train_comm_agree(t->comm, s);
