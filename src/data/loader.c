@@ -295,7 +295,7 @@ mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
         worker *w = &l->workers[i];
         w->l = l;
         l->nworkers = i + 1;
-        if ((st = mlic_fetcher_create(&w->fetcher, ".", 0, 0)) != MLIC_OK) {
+        if ((st = mlic_fetcher_create(&w->fetcher, ".", 0, 0, NULL)) != MLIC_OK) {
             mlic_loader_destroy(l);
             return st;
         }

@@ -20,6 +20,7 @@ struct mlic_fetcher {
     CURL *curl;    /* created on the first HTTP request */
     long timeout_ms;
     long connect_timeout_ms;
+    const volatile sig_atomic_t *cancel; /* may be NULL */
 };
 
 typedef struct {
@@ -28,7 +29,8 @@ typedef struct {
     int too_large;
 } grow_buf;
 
-mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout, int confine)
+mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout, int confine,
+                                const volatile sig_atomic_t *cancel)
 {
     *out = NULL;
     mlic_fetcher *f = calloc(1, sizeof *f);
@@ -36,6 +38,7 @@ mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double tim
         free(f);
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory creating a fetcher");
     }
+    f->cancel = cancel;
     mlic_status st = confine ? mlic_confine_root(&f->real_root, root) : MLIC_OK;
     if (st != MLIC_OK) {
         mlic_fetcher_destroy(f);
@@ -183,11 +186,38 @@ static int curl_error_may_pass(CURLcode c)
     }
 }
 
-static void sleep_ms(long ms)
+static int cancelled(const mlic_fetcher *f)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    return f->cancel && *f->cancel;
+}
+
+/* libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return cancelled(clientp);
+}
+
+/* How often the wait before a retry looks at the cancel flag. */
+#define CANCEL_POLL_MS 50
+
+/* The back-off before a retry; 0 if the fetch was cancelled meanwhile. */
+static int sleep_ms(const mlic_fetcher *f, long ms)
+{
+    while (ms > 0 && !cancelled(f)) {
+        long step = ms < CANCEL_POLL_MS ? ms : CANCEL_POLL_MS;
+        struct timespec ts = {0, step * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        ms -= step;
     }
+    return !cancelled(f);
+}
+
+static mlic_status fetch_cancelled(const char *url)
+{
+    return mlic_fail(MLIC_ERR_CANCELLED, "GET %s: cancelled", url);
 }
 
 static mlic_status http_get(mlic_fetcher *f, uint8_t **data, size_t *len, const char *url)
@@ -219,6 +249,11 @@ static mlic_status http_get(mlic_fetcher *f, uint8_t **data, size_t *len, const 
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+        if (f->cancel) {
+            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, f);
+            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
         CURLcode rc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -231,6 +266,9 @@ static mlic_status http_get(mlic_fetcher *f, uint8_t **data, size_t *len, const 
             may_pass = status >= 500 || status == 429 || status == 408;
             st = MLIC_ERR_NETWORK;
             snprintf(why, sizeof why, "HTTP %ld", status);
+        } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            st = fetch_cancelled(url);
+            break;
         } else if (body.too_large) {
             st = mlic_fail(MLIC_ERR_TOO_LARGE, "GET %s: the body exceeds the %zu-byte limit for an image",
                            url, MLIC_FETCH_MAX_BYTES);
@@ -248,7 +286,10 @@ static mlic_status http_get(mlic_fetcher *f, uint8_t **data, size_t *len, const 
                 mlic_fail(st, "GET %s: %s", url, why);
             break;
         }
-        sleep_ms(backoff_ms);
+        if (!sleep_ms(f, backoff_ms)) {
+            st = fetch_cancelled(url);
+            break;
+        }
         backoff_ms *= 2;
     }
     /* Keep no pointers to this stack frame in the reused handle. */

@@ -2,11 +2,13 @@
  *
  * Each fetch worker owns one fetcher, so one curl handle per thread keeps its connections alive
  * across requests to the same host. HTTP tries again, with back-off, on what may pass (timeouts,
- * refused or reset connections, 5xx, 429); any other 4xx is final.
+ * refused or reset connections, 5xx, 429); any other 4xx is final. A fetcher given a cancel flag
+ * aborts an HTTP transfer, or the wait before a retry, soon after the flag is set.
  */
 #ifndef MLIC_PREDICT_FETCH_H
 #define MLIC_PREDICT_FETCH_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,8 +25,12 @@ typedef struct mlic_fetcher mlic_fetcher;
  * (0 = MLIC_FETCH_DEFAULT_TIMEOUT). confine: local files must lie under root once every symbolic
  * link and ".." is resolved (util/confine.h); absolute paths and file:// URLs are refused (for
  * hosted jobs whose lists come from someone else; http(s) URLs are not affected).
+ * cancel (may be NULL): once *cancel != 0, an HTTP fetch stops within about a second (libcurl
+ * calls its progress callback at least that often) and tries no more, failing with
+ * MLIC_ERR_CANCELLED: the input was not fetched, which says nothing about the input.
  * curl_global_init must have been called. */
-mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout, int confine);
+mlic_status mlic_fetcher_create(mlic_fetcher **out, const char *root, double timeout, int confine,
+                                const volatile sig_atomic_t *cancel);
 void mlic_fetcher_destroy(mlic_fetcher *f);
 
 /* *data is malloc'd. The error message names the source and what failed (HTTP status, curl's

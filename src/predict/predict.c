@@ -18,7 +18,10 @@
  * Cancelling (mlic_predict_opts.cancel) is noticed by the inference thread, which polls the flag
  * between batches and while it waits: it fails the pipeline with MLIC_ERR_CANCELLED, so every
  * thread stops at its next batch boundary exactly as after an error; what the writer finished is
- * in the part and the journal, which are synced before the run returns.
+ * in the part and the journal, which are synced before the run returns. Where a thread may wait
+ * on the outside world it sees the flag itself: the workers' HTTP fetches abort (predict/fetch.h;
+ * the aborted input gets no output line, a resumed run fetches it) and the reader's wait on a
+ * pipe wakes up (util/line_read.h).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -196,6 +199,9 @@ static void *reader_main(void *arg)
     int r = 1;
     uint64_t lineno = p->first_lineno - 1, k = 0, offset = p->start_offset, taken = 0;
     batch *b = NULL;
+    /* A list from a pipe may wait forever for its writer: the read must see a cancel itself. */
+    if (p->o->cancel && mlic_line_cancel_on(&l, p->list, p->o->cancel) != 0)
+        r = -1;
     /* The first lines of a share finish the previous share's last batch. */
     for (uint64_t i = 0; i < p->skip_lines && p->max_lines > 0; i++) {
         if ((r = mlic_line_read(p->list, p->max_line_bytes, &l)) <= 0)
@@ -232,7 +238,9 @@ static void *reader_main(void *arg)
             k++;
         }
     }
-    if (r < 0)
+    if (r < 0 && errno == ECANCELED)
+        pipeline_fail(p, mlic_fail(MLIC_ERR_CANCELLED, "interrupted"));
+    else if (r < 0)
         pipeline_fail(p, mlic_fail(MLIC_ERR_IO, "reading the list '%s' after line %llu: %s",
                                    p->o->input_path, (unsigned long long)lineno, strerror(errno)));
     mlic_line_free(&l);
@@ -263,6 +271,10 @@ static void prepare_slot(pipeline *p, const mlic_input_ctx *ctx, slot *s)
         st = mlic_input_prepare(b->input + (size_t)s->pos * p->tensor_floats, ctx, s->line,
                                 s->line_len, s->lineno);
     }
+    /* A cancelled fetch says nothing about its input: no output line for it, the run stops
+     * before its batch is written and a resumed run fetches it again. */
+    if (st == MLIC_ERR_CANCELLED)
+        pipeline_fail(p, st);
     s->ok = st == MLIC_OK;
     if (!s->ok)
         s->error = strdup(mlic_errmsg());
@@ -276,7 +288,7 @@ static void *worker_main(void *arg)
     pipeline *p = w->p;
     mlic_input_ctx ctx = p->input;
     mlic_status st = mlic_fetcher_create(&ctx.fetcher, p->root, p->o->http_timeout,
-                                         p->o->confine_to_root);
+                                         p->o->confine_to_root, p->o->cancel);
     if (st != MLIC_OK)
         pipeline_fail(p, st);
     void *item;

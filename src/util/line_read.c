@@ -1,7 +1,10 @@
 #include "util/line_read.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 /* Room for one more byte and the terminating NUL, growing by doubling up to max + 1. */
 static int reserve(mlic_line *l, size_t max)
@@ -21,12 +24,49 @@ static int reserve(mlic_line *l, size_t max)
     return 1;
 }
 
+int mlic_line_cancel_on(mlic_line *l, FILE *f, const volatile sig_atomic_t *cancel)
+{
+    struct stat st;
+    const int fd = fileno(f);
+    if (fstat(fd, &st) != 0)
+        return -1;
+    if (!S_ISREG(st.st_mode)) {
+        const int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+            return -1;
+    }
+    l->cancel = cancel;
+    return 0;
+}
+
+/* next_byte's answer when the wait for a byte failed (errno says why: ECANCELED, poll's error). */
+#define GAVE_UP (EOF - 1)
+
+/* The next byte of f, or EOF (the end, or a read error: ferror says which); a non-blocking stream
+ * with nothing to read is waited on until it has, or until *l->cancel is set. */
+static int next_byte(FILE *f, const mlic_line *l)
+{
+    for (;;) {
+        const int c = getc_unlocked(f);
+        if (c != EOF || !l->cancel || !ferror(f) || (errno != EAGAIN && errno != EWOULDBLOCK))
+            return c;
+        clearerr_unlocked(f);
+        if (*l->cancel) {
+            errno = ECANCELED;
+            return GAVE_UP;
+        }
+        struct pollfd pfd = {.fd = fileno(f), .events = POLLIN};
+        if (poll(&pfd, 1, MLIC_LINE_POLL_MS) < 0 && errno != EINTR)
+            return GAVE_UP;
+    }
+}
+
 int mlic_line_read(FILE *f, size_t max, mlic_line *l)
 {
     l->len = 0;
     l->total = l->consumed = 0;
     int c;
-    while ((c = getc_unlocked(f)) != EOF) {
+    while ((c = next_byte(f, l)) >= 0) {
         l->consumed++;
         if (c == '\n')
             break;
@@ -38,7 +78,7 @@ int mlic_line_read(FILE *f, size_t max, mlic_line *l)
             l->data[l->len++] = (char)c;
         }
     }
-    if (c == EOF && ferror(f))
+    if (c == GAVE_UP || (c == EOF && ferror(f)))
         return -1;
     if (l->consumed == 0)
         return 0;

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -87,30 +88,146 @@ def test_predict_signal_keeps_work_and_resumes(mlic, work, reference, tmp_path, 
 
 
 def test_predict_second_signal_exits_at_once(mlic, work, tmp_path):
-    """A fetch from a server that never answers holds the first signal's clean stop up (until
-    --timeout); the second signal ends the process at once."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(4)
-    try:
+    """While the first signal's clean stop is under way (here: aborting a fetch from a server
+    that never answers), a second signal ends the process at once. The two are of different
+    kinds, sent back to back: two of one kind pending together would count once."""
+    with Server(b"") as server:
         lst = tmp_path / "list.txt"
-        lst.write_text("http://127.0.0.1:%d/never.png\n" % server.getsockname()[1] +
-                       "\n".join(work["lines"][:20]) + "\n")
+        lst.write_text(server.url("never.png") + "\n" + "\n".join(work["lines"][:20]) + "\n")
         out = tmp_path / "out.txt"
         p = subprocess.Popen(predict_cmd(mlic, work, out, *PREDICT, "--timeout", 60,
                                          "--root", work["dir"], lst=str(lst)),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        server.settimeout(60)
-        conn, _ = server.accept()  # the fetch is under way, and will hang
+        assert server.held.wait(60), "the fetch did not start"
         p.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(signal.SIGTERM)
         code, err = finish(p, timeout=20)
-        conn.close()
-    finally:
-        server.close()
-    assert code == -signal.SIGINT, err  # killed by the second, not a clean exit
+    assert code in (-signal.SIGINT, -signal.SIGTERM), err  # killed, not a clean exit
     assert "rerun the same command" not in err
+
+
+class Server:
+    """HTTP on 127.0.0.1 that answers every GET with body, or, while hold is set, accepts the
+    connection and never answers (held is set once one is held)."""
+
+    def __init__(self, body, hold=True):
+        self.body, self.hold = body, hold
+        self.held = threading.Event()
+        self.conns = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def url(self, name):
+        return "http://127.0.0.1:%d/%s" % (self.sock.getsockname()[1], name)
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            self.conns.append(conn)
+            if self.hold:
+                self.held.set()
+                continue
+            req = b""
+            while b"\r\n\r\n" not in req:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                req += chunk
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n" % len(self.body) + self.body)
+            conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        self.thread.join(10)
+        for c in self.conns:
+            c.close()
+
+
+def part_lines(out):
+    part = out.parent / (out.name + ".part-00000-of-00001")
+    return part.read_bytes().splitlines(keepends=True) if part.exists() else []
+
+
+def test_predict_signal_aborts_a_hanging_fetch(mlic, work, tmp_path):
+    """A fetch that would hang until --timeout does not hold the clean stop up: the transfer is
+    aborted, its input gets no output line (it was not tried to the end), and --resume fetches it
+    and ends with exactly the bytes of an uninterrupted run."""
+    body = open(os.path.join(work["dir"], work["lines"][1]), "rb").read()
+    with Server(body, hold=False) as server:
+        local = work["lines"][:6]
+        lst = tmp_path / "list.txt"
+        lst.write_text("\n".join(local[:4] + [server.url("slow.png")] + local[4:]) + "\n")
+        cmd = predict_cmd(mlic, work, tmp_path / "out.txt", *PREDICT, "--timeout", 60,
+                          "--root", work["dir"], lst=str(lst))
+        ref = tmp_path / "ref.txt"
+        r = run(cmd[:cmd.index("--output") + 1] + [str(ref)] + cmd[cmd.index("--output") + 2:])
+        assert r.returncode == 0, r.stderr
+        reference = ref.read_bytes()
+        assert len(reference.splitlines()) == 7 and b"slow.png" in reference
+
+        server.hold = True
+        out = tmp_path / "out.txt"
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert server.held.wait(60), "the fetch did not start"
+        # Lines 1-4 (batches 1 and 2) do not wait for the fetch in batch 3.
+        wait_for(lambda: len(part_lines(out)) == 4 or p.poll() is not None, what="batches 1-2")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        code, err = finish(p, timeout=60)
+        took = time.monotonic() - t0
+        assert code == 130, err
+        # A liveness bound, far under --timeout (60 s) and its retries: not a speed figure.
+        assert took < 10, "the stop waited %.1f s for the fetch" % took
+        assert "by SIGINT: cancelled after 4 lines" in err and "--resume" in err, err
+        assert part_lines(out) == reference.splitlines(keepends=True)[:4]  # no line for slow.png
+        assert not out.exists()
+
+        server.hold = False
+        r = run(cmd + ["--resume"])
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == reference
+        assert leftovers(tmp_path) == []
+
+
+def test_predict_signal_while_the_list_pipe_waits(mlic, work, tmp_path):
+    """A list read from a pipe whose writer wrote two lines and then neither writes nor closes:
+    the reader's wait must not hold the signal up."""
+    out = tmp_path / "out.txt"
+    p = subprocess.Popen(predict_cmd(mlic, work, out, *PREDICT, "--root", work["dir"],
+                                     lst="/dev/stdin"),
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(("\n".join(work["lines"][:2]) + "\n").encode())
+        p.stdin.flush()
+        wait_for(lambda: len(part_lines(out)) == 2 or p.poll() is not None, what="the two lines")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            err = p.stderr.read().decode()  # to its end: the process has exited
+            code = p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError("the run did not stop after the signal")
+        took = time.monotonic() - t0
+    finally:
+        p.stdin.close()  # the writer closes only now
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert code == 143, err
+    assert took < 10, "the stop waited %.1f s for the list" % took  # liveness, not speed
+    assert "stopped by SIGTERM: cancelled after 2 lines" in err, err
+    assert len(part_lines(out)) == 2 and not out.exists()
 
 
 def test_predict_workers_pass_the_signal_on(mlic, work, reference, tmp_path):
