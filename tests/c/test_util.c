@@ -1,8 +1,9 @@
 /* src/util: base64 against RFC 4648's test vectors, the JSON writer against cJSON's parser, the
  * bounded queue under several producers and consumers, path helpers against POSIX dirname(3);
- * the hostile-input guards: the safe open against special files, the bounded line reader, the
- * JSON NUL scan, confinement to a root. */
+ * the hostile-input guards: the safe open against special files, the bounded line reader (and its
+ * wait on a pipe, which a cancel flag ends), the JSON NUL scan, confinement to a root. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <libgen.h>
 #include <math.h>
 #include <pthread.h>
@@ -307,6 +308,40 @@ static void test_line_read(void)
     fclose(f);
 }
 
+static volatile sig_atomic_t line_cancel;
+
+static void *set_line_cancel(void *arg)
+{
+    (void)arg;
+    usleep(200 * 1000);
+    line_cancel = SIGINT;
+    return NULL;
+}
+
+/* A pipe whose writer stays open: what was written is read, then the wait for more ends once the
+ * flag is set (by another thread, while the reader waits), and a line cut short is not returned. */
+static void test_line_read_cancel(void)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe: %s", strerror(errno));
+    CHECK(write(fds[1], "one\ntw", 6) == 6, "write");
+    FILE *f = fdopen(fds[0], "rb");
+    mlic_line l = {0};
+    line_cancel = 0;
+    CHECK(mlic_line_cancel_on(&l, f, &line_cancel) == 0, "cancel_on: %s", strerror(errno));
+    int r = mlic_line_read(f, 64, &l);
+    CHECK(r == 1 && !strcmp(l.data, "one"), "first line: r %d", r);
+    pthread_t t;
+    pthread_create(&t, NULL, set_line_cancel, NULL);
+    errno = 0;
+    r = mlic_line_read(f, 64, &l);
+    CHECK(r == -1 && errno == ECANCELED, "waiting on the pipe: r %d, %s", r, strerror(errno));
+    pthread_join(t, NULL);
+    mlic_line_free(&l);
+    fclose(f);
+    close(fds[1]);
+}
+
 static void test_json_nul(void)
 {
     static const struct { const char *text; long long at; } cases[] = {
@@ -379,6 +414,7 @@ int main(void)
     test_path();
     test_file_open();
     test_line_read();
+    test_line_read_cancel();
     test_json_nul();
     test_confine();
     CHECK_DONE();
