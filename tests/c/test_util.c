@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -310,16 +311,14 @@ static void test_line_read(void)
 
 static volatile sig_atomic_t line_cancel;
 
-static void *set_line_cancel(void *arg)
+static void on_alarm(int sig)
 {
-    (void)arg;
-    usleep(200 * 1000);
-    line_cancel = SIGINT;
-    return NULL;
+    line_cancel = sig;
 }
 
 /* A pipe whose writer stays open: what was written is read, then the wait for more ends once the
- * flag is set (by another thread, while the reader waits), and a line cut short is not returned. */
+ * flag is set (by a signal handler, as in the CLI, while the reader waits), and a line cut short
+ * is not returned. */
 static void test_line_read_cancel(void)
 {
     int fds[2];
@@ -331,12 +330,19 @@ static void test_line_read_cancel(void)
     CHECK(mlic_line_cancel_on(&l, f, &line_cancel) == 0, "cancel_on: %s", strerror(errno));
     int r = mlic_line_read(f, 64, &l);
     CHECK(r == 1 && !strcmp(l.data, "one"), "first line: r %d", r);
-    pthread_t t;
-    pthread_create(&t, NULL, set_line_cancel, NULL);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    const struct itimerval in_200ms = {.it_value = {0, 200 * 1000}};
+    setitimer(ITIMER_REAL, &in_200ms, NULL);
     errno = 0;
     r = mlic_line_read(f, 64, &l);
-    CHECK(r == -1 && errno == ECANCELED, "waiting on the pipe: r %d, %s", r, strerror(errno));
-    pthread_join(t, NULL);
+    CHECK(r == -1 && errno == ECANCELED && line_cancel == SIGALRM, "waiting on the pipe: r %d, %s",
+          r, strerror(errno));
+    sigaction(SIGALRM, &old, NULL);
     mlic_line_free(&l);
     fclose(f);
     close(fds[1]);
