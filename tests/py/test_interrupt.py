@@ -147,6 +147,10 @@ class Server:
         return self
 
     def __exit__(self, *exc):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+        except OSError:
+            pass
         self.sock.close()
         self.thread.join(10)
         for c in self.conns:
