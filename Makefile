@@ -212,7 +212,7 @@ $(BUILD)/libmlic-cli.a: $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h fuzz/fuzz_text_dataset.h $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a $(LDLIBS)
 
