@@ -47,8 +47,6 @@ typedef struct {
     double run_start;           /* for the ETA */
     int64_t run_steps;          /* steps taken by this process */
     int stopped;                /* ended early by stop_after_epochs */
-    int64_t epoch_batches;      /* batches done in the epoch in progress */
-    double epoch_loss;          /* the sum of their losses */
 } trainer;
 
 static double now_s(void)
@@ -353,19 +351,19 @@ static mlic_status next_batch(const trainer *t, mlic_loader *l, const mlic_batch
     return mlic_loader_next(l, b);
 }
 
-/* One epoch from batch t->epoch_batches on (0, or where a cancelled run stopped: its order is
+/* One epoch from batch t->st.batch on (0, or where a cancelled run stopped: its order is
  * the checkpoint's, already shuffled). */
 static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double *last_lr,
                                double *images_per_s)
 {
     const mlic_train_opts *o = t->o;
-    if (t->epoch_batches == 0)
+    if (t->st.batch == 0)
         shuffle(t, epoch);
     const size_t bs = (size_t)o->batch_size;
     for (int64_t g = 0; g < t->batches; g++)
         memcpy(t->shard + (size_t)g * bs, t->order + ((size_t)g * t->nranks + t->rank) * bs,
                bs * sizeof *t->shard);
-    const size_t skip = (size_t)t->epoch_batches * bs;
+    const size_t skip = (size_t)t->st.batch * bs;
     mlic_loader_cfg lc;
     mlic_loader_cfg_init(&lc);
     lc.data = t->train;
@@ -397,11 +395,11 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
         s = step(t, b, &loss, last_lr);
         if (s != MLIC_OK) {
             mlic_fail_prefix(s, "epoch %d, batch %lld: ", epoch + 1,
-                             (long long)t->epoch_batches + 1);
+                             (long long)t->st.batch + 1);
             break;
         }
-        const int64_t done = ++t->epoch_batches;
-        const double sum = t->epoch_loss += loss;
+        const int64_t done = ++t->st.batch;
+        const double sum = t->st.epoch_loss += loss;
         images += (int64_t)b->n * t->nranks;
         const double elapsed = now_s() - start, run = now_s() - t->run_start;
         const int64_t left = (int64_t)o->epochs * t->batches - t->st.step;
@@ -414,7 +412,7 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
     }
     mlic_loader_destroy(l);
     const double elapsed = now_s() - start;
-    *mean_loss = t->epoch_batches ? t->epoch_loss / (double)t->epoch_batches : NAN;
+    *mean_loss = t->st.batch ? t->st.epoch_loss / (double)t->st.batch : NAN;
     *images_per_s = elapsed > 0 ? (double)images / elapsed : 0.0;
     return s;
 }
@@ -501,10 +499,8 @@ static mlic_status end_epoch(trainer *t, int epoch, mlic_trainer_epoch_log *ep, 
 static mlic_status cancel_epoch(trainer *t, int epoch)
 {
     mlic_status s = MLIC_OK;
-    if (t->epoch_batches > 0) {
+    if (t->st.batch > 0) {
         t->st.epoch = epoch;
-        t->st.batch = t->epoch_batches;
-        t->st.epoch_loss = t->epoch_loss;
         if (t->rank == 0)
             s = mlic_checkpoint_save(t->ckpt_path, t->model->graph, t->optim, t->order,
                                      t->train->nitems, &t->st, t->config);
@@ -512,10 +508,10 @@ static mlic_status cancel_epoch(trainer *t, int epoch)
     }
     if (s != MLIC_OK)
         return s;
-    if (t->epoch_batches > 0)
+    if (t->st.batch > 0)
         return mlic_fail(MLIC_ERR_CANCELLED, "cancelled in epoch %d after batch %lld of %lld "
                          "(step %lld); checkpoint %s holds it, a run with resume continues there",
-                         epoch + 1, (long long)t->epoch_batches, (long long)t->batches,
+                         epoch + 1, (long long)t->st.batch, (long long)t->batches,
                          (long long)t->st.step, t->ckpt_path);
     if (epoch > 0)
         return mlic_fail(MLIC_ERR_CANCELLED, "cancelled at the start of epoch %d; checkpoint %s "
@@ -529,8 +525,6 @@ static mlic_status run_epochs(trainer *t)
     const mlic_train_opts *o = t->o;
     const mlic_graph *g = t->model->graph;
     int ran = 0;
-    t->epoch_batches = t->st.batch;
-    t->epoch_loss = t->st.epoch_loss;
     for (int epoch = (int)t->st.epoch; epoch < o->epochs; epoch++) {
         const double start = now_s();
         mlic_trainer_epoch_log ep = {.epoch = epoch + 1, .val_loss = NAN, .val_map = NAN,
@@ -538,8 +532,8 @@ static mlic_status run_epochs(trainer *t)
         mlic_status s = train_epoch(t, epoch, &ep.train_loss, &ep.lr, &ep.images_per_s);
         if (s == MLIC_ERR_CANCELLED)
             return cancel_epoch(t, epoch);
-        t->st.batch = t->epoch_batches = 0;
-        t->st.epoch_loss = t->epoch_loss = 0.0;
+        t->st.batch = 0;
+        t->st.epoch_loss = 0.0;
         char when[48];
         snprintf(when, sizeof when, "after epoch %d", epoch + 1);
         /* Rank 0's checkpoint stands for every rank's weights: check that they are equal. */
