@@ -52,18 +52,22 @@ static inline const char *fuzz_file(const char *name, const uint8_t *data, size_
     return path;
 }
 
-/* The bytes as a NUL-terminated text (what the readers get from mlic_dataset_read_text), or
- * NULL when they hold a NUL byte, which that function refuses before any reader sees it. */
-static inline char *fuzz_text(const uint8_t *data, size_t len)
+/* A malloc'd copy of the bytes with a NUL after them (NUL bytes inside are kept). */
+static inline char *fuzz_terminated(const uint8_t *data, size_t len)
 {
-    if (memchr(data, 0, len))
-        return NULL;
     char *t = malloc(len + 1);
     if (!t)
         abort();
     memcpy(t, data, len);
     t[len] = '\0';
     return t;
+}
+
+/* The bytes as a NUL-terminated text (what the readers get from mlic_dataset_read_text), or
+ * NULL when they hold a NUL byte, which that function refuses before any reader sees it. */
+static inline char *fuzz_text(const uint8_t *data, size_t len)
+{
+    return memchr(data, 0, len) ? NULL : fuzz_terminated(data, len);
 }
 
 /* Splits an input at its first NUL byte: the part before is a class file (written to

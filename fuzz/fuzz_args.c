@@ -9,11 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-    char *text = malloc(len + 1);
-    if (!text)
-        abort();
-    memcpy(text, data, len);
-    text[len] = '\0';
+    char *text = fuzz_terminated(data, len);
     char *argv[MAX_WORDS + 2];
     int argc = 0;
     argv[argc++] = "predict";

@@ -9,11 +9,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
     /* The line as the list reader hands it over: NUL-terminated, without its newline. */
-    char *line = malloc(len + 1);
-    if (!line)
-        abort();
-    memcpy(line, data, len);
-    line[len] = '\0';
+    char *line = fuzz_terminated(data, len);
     mlic_input_ctx c = {.type = MLIC_IMAGE_TYPE_BASE64,
                         .pre = {.resize = 40, .crop = CROP, .mean = {0.5f, 0.5f, 0.5f},
                                 .std = {0.25f, 0.25f, 0.25f}}};
