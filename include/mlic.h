@@ -157,6 +157,28 @@ mlic_status mlic_engine_run(mlic_engine *e, float *probs, const float *input, in
 /* Same, but the raw logits. */
 mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n);
 
+/* ---------------------------------------------------------------- object storage */
+
+/* How s3:// and oss:// locations are reached (docs/storage.md). Every field may be left NULL/0:
+ * the environment and the usual configuration files then decide, in the order docs/storage.md
+ * gives. The library reads the environment when a storage is made from these options, never
+ * later. Secrets given here are never copied into a message, a log or a progress report. */
+typedef struct {
+    const char *s3_endpoint;    /* NULL: AWS_ENDPOINT_URL, else AWS's regional endpoint */
+    const char *oss_endpoint;   /* NULL: OSS_ENDPOINT (EasyVision's -DossHost) */
+    const char *region;         /* NULL: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1 */
+    const char *access_key_id;  /* command-line credentials; NULL: the chain in docs/storage.md */
+    const char *secret_access_key;
+    const char *session_token;
+    const char *profile;        /* ~/.aws/credentials section; NULL: AWS_PROFILE, else "default" */
+    const char *role_arn;       /* non-NULL: STS AssumeRole with the credentials found (-Darn) */
+    int path_style;             /* 1: always path-style URLs; 0: path-style only for an IP
+                                 * address or localhost endpoint, virtual-hosted otherwise */
+    int max_in_flight;          /* object-store requests in flight per fetching stage; 0 = auto */
+} mlic_storage_opts;
+
+void mlic_storage_opts_init(mlic_storage_opts *o);
+
 /* ---------------------------------------------------------------- batch prediction */
 
 typedef enum { MLIC_IMAGE_TYPE_URL = 0, MLIC_IMAGE_TYPE_BASE64 } mlic_image_type;
@@ -221,6 +243,9 @@ typedef struct {
      * written stay in the part with their journal (synced), batches in flight are dropped, and
      * the run returns MLIC_ERR_CANCELLED. A run with resume = 1 continues where it stopped. */
     const volatile sig_atomic_t *cancel;
+    /* Where s3:// and oss:// paths (list, lines, model, output, root) are reached; NULL: the
+     * defaults of mlic_storage_opts_init. */
+    const mlic_storage_opts *storage;
 } mlic_predict_opts;
 
 typedef struct {
