@@ -29,6 +29,10 @@ mlic_status mlic_model_create(mlic_model **out, const mlic_model_spec *spec);
 mlic_status mlic_model_create_checked(mlic_model **out, const mlic_model_spec *spec);
 /* Write the model atomically (temp file + rename). */
 mlic_status mlic_model_save(const mlic_model *m, const char *path);
+/* Load and save through io, so that path may be remote (one GET, one PUT: safetensors.h); io
+ * NULL: local paths only. */
+mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path);
+mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path);
 
 /* Checks shared by create, load and import; messages start with `what` (a file, "model spec").
  * Class names: non-empty UTF-8 without newlines, no two alike. */

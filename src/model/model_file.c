@@ -6,8 +6,11 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
 #include "core/error.h"
+#include "io/location.h"
+#include "io/storage.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
@@ -181,15 +184,47 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
     return MLIC_OK;
 }
 
-mlic_status mlic_model_load(mlic_model **out, const char *path)
+mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path)
 {
     *out = NULL;
     mlic_safetensors *f = NULL;
-    mlic_status st = mlic_safetensors_open(&f, path);
+    mlic_status st = mlic_safetensors_open_io(&f, io, path);
     if (!st)
         st = load_from(out, f);
     mlic_safetensors_close(f);
     return st;
+}
+
+mlic_status mlic_model_load_from(mlic_model **out, const char *path,
+                                 const mlic_storage_opts *storage)
+{
+    *out = NULL;
+    if (!path)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "model: no path given");
+    if (!mlic_location_is_remote(path))
+        return mlic_model_load_io(out, NULL, path);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mlic_fail(MLIC_ERR_NETWORK, "%s: curl_global_init failed", path);
+    mlic_storage *s = NULL;
+    mlic_io *io = NULL;
+    const mlic_io_opts io_opts = {0};
+    mlic_status st = mlic_storage_create(&s, storage);
+    if (st == MLIC_OK) {
+        mlic_io_opts o = io_opts;
+        o.storage = s;
+        st = mlic_io_create(&io, &o);
+    }
+    if (st == MLIC_OK)
+        st = mlic_model_load_io(out, io, path);
+    mlic_io_destroy(io);
+    mlic_storage_destroy(s);
+    curl_global_cleanup();
+    return st;
+}
+
+mlic_status mlic_model_load(mlic_model **out, const char *path)
+{
+    return mlic_model_load_from(out, path, NULL);
 }
 
 /* ---------------------------------------------------------------- model -> file */
@@ -227,6 +262,11 @@ static char *meta_text(const mlic_model *m)
 
 mlic_status mlic_model_save(const mlic_model *m, const char *path)
 {
+    return mlic_model_save_io(m, NULL, path);
+}
+
+mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path)
+{
     const mlic_graph *g = m->graph;
     int nbn = 0;
     for (int i = 0; i < g->nnodes; i++)
@@ -261,7 +301,7 @@ mlic_status mlic_model_save(const mlic_model *m, const char *path)
                        "is not among its parameters", path, g->arch);
     if (!st) {
         const char *key = META_KEY;
-        st = mlic_safetensors_write(path, e, n, &key, (const char *const *)&meta, 1);
+        st = mlic_safetensors_write_io(io, path, e, n, &key, (const char *const *)&meta, 1);
     }
     free(e);
     free(counter_names);
