@@ -6,9 +6,11 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/remote.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
 #include "mlic.h"
+#include "model/model.h"
 #include "util/json_write.h"
 #include "util/strbuf.h"
 
@@ -40,9 +42,13 @@ static void usage(FILE *f)
             "  --decode-threads N  image decoding threads (default: all cores)\n"
             "  --backend B         auto (default), ref, onednn or cuda\n"
             "  --max-pixels N      refuse larger images (default %llu)\n"
+            "  --cache DIR         keep the remote images fetched in DIR (docs/storage.md)\n"
+            "  --cache-size SIZE   DIR's bound: bytes or K, M, G, T (default 10G)\n"
             "  --json              one JSON object: num_images, mAP, CP, CR, CF1, OP, OR, OF1 and\n"
             "                      per_class (class name -> AP, null without positives)\n"
             "  -h, --help          this help\n\n"
+            "--model, --data, --classes and --root may be s3://bucket/key or oss://bucket/key\n"
+            "(and http(s)://): docs/storage.md.\n"
             "Exit status: 0 done, 1 failed (unreadable data or image, class mismatch), 2 bad usage.\n",
             (unsigned long long)MLIC_DEFAULT_MAX_PIXELS);
 }
@@ -129,7 +135,10 @@ static int print_json(const mlic_eval_result *r, const mlic_model *m)
 
 int mlic_cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_path = NULL, *v;
+    const char *model_path = NULL, *data_path = NULL, *v, *cache_dir = NULL;
+    uint64_t cache_bytes = 0;
+    mlic_storage_opts storage;
+    mlic_storage_opts_init(&storage);
     mlic_dataset_opts dopts;
     mlic_dataset_opts_init(&dopts);
     mlic_eval_opts eopts;
@@ -145,9 +154,15 @@ int mlic_cmd_eval(int argc, char **argv)
             (r = mlic_args_value(CMD, argc, argv, &i, "--data", &data_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--root", &dopts.root)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &dopts.classes_path)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--split", &dopts.split))) {
+            (r = mlic_args_value(CMD, argc, argv, &i, "--split", &dopts.split)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--cache", &cache_dir))) {
             if (r < 0)
                 return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--cache-size", &v))) {
+            if (r < 0)
+                return 2;
+            if (mlic_io_cache_parse_size(&cache_bytes, v) != MLIC_OK)
+                return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--format", &v))) {
             if (r < 0)
                 return 2;
@@ -185,14 +200,23 @@ int mlic_cmd_eval(int argc, char **argv)
     }
     if (!model_path || !data_path)
         return mlic_args_usage_error(CMD, "missing %s", !model_path ? "--model" : "--data");
+    if (cache_bytes && !cache_dir)
+        return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");
     eopts.batch_size = batch;
 
     mlic_model *m = NULL;
     mlic_dataset *d = NULL;
     mlic_engine *e = NULL;
     mlic_eval_result r = {0};
+    mlic_cli_remote rc_io = {0};
     int rc = 1;
-    if (mlic_model_load(&m, model_path) != MLIC_OK ||
+    const int remote = mlic_cli_is_remote(model_path) || mlic_cli_is_remote(data_path) ||
+                       mlic_cli_is_remote(dopts.root) || mlic_cli_is_remote(dopts.classes_path);
+    if (mlic_cli_remote_open(&rc_io, CMD, &storage, remote, cache_dir, cache_bytes))
+        goto done;
+    dopts.storage = eopts.storage = rc_io.storage;
+    eopts.cache = rc_io.cache;
+    if (mlic_model_load_io(&m, rc_io.io, model_path) != MLIC_OK ||
         mlic_dataset_load(&d, data_path, &dopts) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
         goto done;
@@ -220,5 +244,6 @@ done:
     mlic_engine_destroy(e);
     mlic_dataset_free(d);
     mlic_model_free(m);
+    mlic_cli_remote_close(&rc_io);
     return rc;
 }

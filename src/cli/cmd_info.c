@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/remote.h"
 #include "mlic.h"
 #include "model/model.h"
 
@@ -21,6 +22,7 @@ static void usage(FILE *f)
                "Load and check a model file, then print its arch, classes with their thresholds,\n"
                "input size, normalisation, number of parameters and file size.\n\n"
                "  --json       one JSON object instead of text\n"
+               "MODEL may be s3://bucket/key, oss://bucket/key or http(s):// (docs/storage.md).\n"
                "  -h, --help   this help\n\n"
                "Exit status: 0 printed, 1 the file is missing or not a valid model, 2 bad usage.\n");
 }
@@ -139,13 +141,26 @@ int mlic_cmd_info(int argc, char **argv)
     }
     if (!path)
         return mlic_args_usage_error(CMD, "no model file given");
+    mlic_storage_opts storage;
+    mlic_storage_opts_init(&storage);
+    mlic_cli_remote r = {0};
     mlic_model *m = NULL;
-    if (mlic_model_load(&m, path) != MLIC_OK) {
+    if (mlic_cli_remote_open(&r, CMD, &storage, mlic_cli_is_remote(path), NULL, 0)) {
+        mlic_cli_remote_close(&r);
+        return 1;
+    }
+    if (mlic_model_load_io(&m, r.io, path) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        mlic_cli_remote_close(&r);
         return 1;
     }
     struct stat sb;
-    uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    uint64_t size = 0;
+    if (r.io && mlic_io_size(r.io, &size, path) != MLIC_OK)
+        size = 0;
+    else if (!r.io)
+        size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    mlic_cli_remote_close(&r);
     int rc = 0;
     if (json)
         rc = print_json(m, path, size);

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/interrupt.h"
 #include "dist/workers.h"
+#include "io/cache.h"
 #include "mlic.h"
 #include "nn/graph.h"
 #include "train/trainer.h"
@@ -75,13 +76,19 @@ static void usage(FILE *f)
         "  --conv A              3x3 stride-1 convolutions: winograd (default; about 1.5x the\n"
         "                        speed, rounding error ~1e-5 relative) or direct (as PyTorch)\n"
         "  --workers N           image decoding threads (default: as --threads)\n"
-        "  --log FILE            JSON Lines, one object per epoch and a final one\n"
+        "  --log FILE            JSON Lines, one object per epoch and a final one (local)\n"
+        "  --cache DIR           keep the remote images fetched in DIR, so that later epochs\n"
+        "                        read them from local disk (docs/storage.md)\n"
+        "  --cache-size SIZE     DIR's bound, least recently used evicted first: bytes or\n"
+        "                        K, M, G, T (default 10G)\n"
         "  --sync-bn             under mpirun: batch norm on the statistics of the global\n"
         "                        batch (all ranks), not of each rank's own\n"
         "  --check-weights       under mpirun: compare the weights of all ranks after every\n"
         "                        step (a checksum; always done after every epoch)\n"
         "  -h, --help            this help\n"
         "\n"
+        "--data, --val, --classes, --root, --pretrained, --output and --checkpoint may be\n"
+        "s3://bucket/key or oss://bucket/key (and the data http(s)://): docs/storage.md.\n"
         "Training augments with RandomResizedCrop, horizontal flips and colour jitter, and\n"
         "evaluates with resize + centre crop. docs/training.md has the details.\n"
         "Under mpirun -np N (or srun) the ranks train data-parallel: --batch-size images each\n"
@@ -247,6 +254,10 @@ int mlic_cmd_train(int argc, char **argv)
     mlic_train_opts_init(&o);
     const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce", *conv = "winograd";
     const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL, *jitter = NULL;
+    const char *cache_size = NULL;
+    mlic_storage_opts storage;
+    mlic_storage_opts_init(&storage);
+    o.storage = &storage;
     int crop = 0, resize = -1; /* -1: crop * 256/224; 0: no resize */
     const struct {
         const char *name;
@@ -258,7 +269,7 @@ int mlic_cmd_train(int argc, char **argv)
         {"--log", &o.log_path}, {"--optimizer", &optimizer}, {"--schedule", &schedule},
         {"--loss", &loss}, {"--lr", &lr}, {"--weight-decay", &wd}, {"--momentum", &momentum},
         {"--max-grad-norm", &grad_norm}, {"--seed", &seed}, {"--jitter", &jitter},
-        {"--conv", &conv},
+        {"--conv", &conv}, {"--cache", &o.cache_dir}, {"--cache-size", &cache_size},
     };
     /* --stop-after-epochs N ends the run after N epochs as if it were killed: for tests of
      * --resume, not shown in --help. */
@@ -334,6 +345,10 @@ int mlic_cmd_train(int argc, char **argv)
         (jitter && mlic_args_float(CMD, "--jitter", jitter, &o.jitter)) ||
         (seed && parse_seed(&o.seed, seed)))
         return 2;
+    if (cache_size && !o.cache_dir)
+        return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");
+    if (cache_size && mlic_io_cache_parse_size(&o.cache_bytes, cache_size) != MLIC_OK)
+        return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
     if (crop)
         o.crop = crop;
     o.resize = resize >= 0 ? resize : (int)lround(o.crop * 256.0 / 224.0);

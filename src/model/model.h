@@ -33,6 +33,13 @@ mlic_status mlic_model_save(const mlic_model *m, const char *path);
  * NULL: local paths only. */
 mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path);
 mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path);
+/* mlic_model_import and mlic_model_import_onnx through io: the input and the output may be
+ * remote. */
+mlic_status mlic_model_import_io(mlic_io *io, const char *weights_path,
+                                 const mlic_model_spec *spec, const char *out_path);
+mlic_status mlic_model_import_onnx_io(mlic_io *io, const char *onnx_path,
+                                      const mlic_model_spec *spec, const char *out_path,
+                                      const char **arch_found);
 
 /* Checks shared by create, load and import; messages start with `what` (a file, "model spec").
  * Class names: non-empty UTF-8 without newlines, no two alike. */
