@@ -295,7 +295,7 @@ mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
         worker *w = &l->workers[i];
         w->l = l;
         l->nworkers = i + 1;
-        const mlic_io_opts io_opts = {.storage = cfg->storage};
+        const mlic_io_opts io_opts = {.root = ".", .storage = cfg->storage};
         if ((st = mlic_io_create(&w->io, &io_opts)) != MLIC_OK) {
             mlic_loader_destroy(l);
             return st;
