@@ -1,0 +1,187 @@
+"""mlic train and eval with everything in an S3-protocol store (moto, signatures checked; see
+s3_fixtures.py): a PAI CSV whose URLs are oss:// (reached through OSS_ENDPOINT), a COCO JSON with
+an s3:// root, the class list, --pretrained, the model and its checkpoint all remote. Each run's
+model bytes and eval JSON equal those of the same job on local copies (same seed, same threads).
+A missing image and bad credentials fail with an error naming the object, and the secret never
+shows."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from apparel import DATA, write_subset
+from s3_fixtures import VENV_PY, s3, s3_server  # noqa: F401  (fixtures, found by name)
+
+BASE = ["--arch", "resnet18", "--crop", "32", "--batch-size", "8", "--threads", "1",
+        "--workers", "2", "--seed", "7", "--lr", "0.05", "--epochs", "1"]
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(DATA), reason="apparel data set not present")
+
+UPLOAD = """
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                  region_name=os.environ["AWS_REGION"])
+for line in sys.stdin.read().splitlines():
+    bucket, key, path = line.split("\\t")
+    s3.upload_file(path, bucket, key)
+"""
+
+
+def upload(store, files):
+    """files: {key: local path}, into store's bucket in one process."""
+    text = "".join(f"{store.bucket}\t{k}\t{p}\n" for k, p in files.items())
+    r = subprocess.run([VENV_PY, "-c", UPLOAD], input=text, capture_output=True, text=True,
+                       env=store.env(), timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+def rows(data, name):
+    """(image path relative to DATA, [labels]) of data/name.txt."""
+    out = []
+    for line in open(data / (name + ".txt")).read().splitlines():
+        path, labels = line.split("\t")
+        out.append((path, labels.split(",")))
+    return out
+
+
+def pai_csv(items, prefix):
+    return "".join('%d,{"url": "%s%s"},{"option": %s}\n' % (i, prefix, p, json.dumps(labels))
+                   for i, (p, labels) in enumerate(items, 1))
+
+
+def coco_json(items, classes):
+    cats = [{"id": i + 1, "name": c} for i, c in enumerate(classes)]
+    ids = {c: i + 1 for i, c in enumerate(classes)}
+    return json.dumps({
+        "images": [{"id": i, "file_name": p} for i, (p, _) in enumerate(items, 1)],
+        "annotations": [{"id": 100 * i + k, "image_id": i, "category_id": ids[l]}
+                        for i, (_, labels) in enumerate(items, 1) for k, l in enumerate(labels)],
+        "categories": cats})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_subset(tmp_path_factory.mktemp("apparel"), (("train", 89, 16, 5), ("val", 23, 8, 6)))
+
+
+@pytest.fixture(scope="module")
+def store(s3_server, data):
+    """A bucket holding the subset's images under apparel/ and the class list."""
+    st = s3_server.with_bucket()
+    files = {"apparel/" + p: os.path.join(DATA, p)
+             for n in ("train", "val") for p, _ in rows(data, n)}
+    files["classes.txt"] = str(data / "classes.txt")
+    upload(st, files)
+    return st
+
+
+def run(mlic, store, args, check=True):
+    r = subprocess.run([mlic] + [str(a) for a in args], capture_output=True, text=True,
+                       env=store.env(), timeout=600)
+    if check:
+        assert r.returncode == 0, r.stderr
+    assert store.secret_access_key not in r.stdout + r.stderr
+    return r
+
+
+def evaluate(mlic, store, model, val, *extra):
+    return run(mlic, store, ["eval", "--model", model, "--data", val, "--json", "--threads", "1",
+                             *extra]).stdout
+
+
+def test_pai_csv_with_oss_urls_equals_local(mlic, store, data, tmp_path):
+    for name in ("train", "val"):
+        (tmp_path / (name + ".csv")).write_text(pai_csv(rows(data, name), ""))
+        store.put(f"oss://{store.bucket}/pai/{name}.csv",
+                  pai_csv(rows(data, name), f"oss://{store.bucket}/apparel/").encode())
+    local = tmp_path / "m.safetensors"
+    run(mlic, store, ["train", "--data", tmp_path / "train.csv", "--val", tmp_path / "val.csv",
+                      "--classes", data / "classes.txt", "--root", DATA, "--output", local] + BASE)
+    remote = f"oss://{store.bucket}/out/m.safetensors"
+    run(mlic, store, ["train", "--data", f"oss://{store.bucket}/pai/train.csv",
+                      "--val", f"oss://{store.bucket}/pai/val.csv",
+                      "--classes", f"oss://{store.bucket}/classes.txt", "--output", remote] + BASE)
+    assert store.get(remote) == local.read_bytes()
+    assert store.get(remote + ".ckpt") is not None  # the checkpoint went next to it
+
+    # eval: the remote model on the remote CSV, and info on the remote model.
+    here = evaluate(mlic, store, local, tmp_path / "val.csv", "--root", DATA)
+    there = evaluate(mlic, store, remote, f"oss://{store.bucket}/pai/val.csv")
+    assert there == here and json.loads(here)["num_images"] == 8
+    info = run(mlic, store, ["info", remote, "--json"]).stdout
+    assert json.loads(info)["classes"] == json.loads(
+        run(mlic, store, ["info", local, "--json"]).stdout)["classes"]
+
+
+def test_coco_json_with_s3_root_and_remote_pretrained_equals_local(mlic, store, data, tmp_path):
+    classes = open(data / "classes.txt").read().split()
+    for name in ("train", "val"):
+        text = coco_json(rows(data, name), classes)
+        (tmp_path / f"instances_{name}.json").write_text(text)
+        store.put(f"s3://{store.bucket}/coco/instances_{name}.json", text.encode())
+    # A starting point, from a first local run, in both places.
+    start = tmp_path / "start.safetensors"
+    run(mlic, store, ["train", "--data", tmp_path / "instances_train.json", "--root", DATA,
+                      "--output", start] + BASE)
+    store.put(f"s3://{store.bucket}/start.safetensors", start.read_bytes())
+
+    local = tmp_path / "m.safetensors"
+    run(mlic, store, ["train", "--data", tmp_path / "instances_train.json",
+                      "--val", tmp_path / "instances_val.json", "--root", DATA,
+                      "--pretrained", start, "--output", local] + BASE)
+    remote = f"s3://{store.bucket}/coco-out/m.safetensors"
+    run(mlic, store, ["train", "--data", f"s3://{store.bucket}/coco/instances_train.json",
+                      "--val", f"s3://{store.bucket}/coco/instances_val.json",
+                      "--root", f"s3://{store.bucket}/apparel/",
+                      "--pretrained", f"s3://{store.bucket}/start.safetensors",
+                      "--output", remote, "--checkpoint", tmp_path / "local.ckpt"] + BASE)
+    assert store.get(remote) == local.read_bytes()
+    assert (tmp_path / "local.ckpt").exists()
+
+    here = evaluate(mlic, store, local, tmp_path / "instances_val.json", "--root", DATA)
+    there = evaluate(mlic, store, remote, f"s3://{store.bucket}/coco/instances_val.json",
+                     "--root", f"s3://{store.bucket}/apparel/")
+    assert there == here
+
+
+def test_resume_from_a_remote_checkpoint(mlic, store, data, tmp_path):
+    args = ["train", "--data", data / "train.txt", "--classes", data / "classes.txt",
+            "--root", f"s3://{store.bucket}/apparel/"] + BASE[:-1] + ["3"]
+    straight = f"s3://{store.bucket}/resume/straight.safetensors"
+    run(mlic, store, args + ["--output", straight])
+    out = f"s3://{store.bucket}/resume/m.safetensors"
+    r = run(mlic, store, args + ["--output", out, "--resume"])  # no checkpoint yet: from the start
+    assert "no checkpoint" in r.stderr
+    store.rm(out)
+    store.rm(out + ".ckpt")
+    run(mlic, store, args + ["--output", out, "--stop-after-epochs", "1"])
+    r = run(mlic, store, args + ["--output", out, "--resume"])
+    assert "resumed from " + out + ".ckpt" in r.stderr
+    assert store.get(out) == store.get(straight)
+
+
+def test_missing_object_and_bad_credentials_are_named(mlic, store, data, tmp_path):
+    items = rows(data, "train")
+    items[2] = ("images/not-there.jpg", items[2][1])
+    store.put(f"oss://{store.bucket}/bad/train.csv",
+              pai_csv(items, f"oss://{store.bucket}/apparel/").encode())
+    out = f"oss://{store.bucket}/bad/m.safetensors"
+    common = ["--classes", data / "classes.txt", "--output", out] + BASE
+    r = run(mlic, store, ["train", "--data", f"oss://{store.bucket}/bad/train.csv"] + common,
+            check=False)
+    assert r.returncode == 1
+    assert f"oss://{store.bucket}/apparel/images/not-there.jpg" in r.stderr, r.stderr
+    assert store.get(out) is None
+
+    missing = f"oss://{store.bucket}/bad/no-such.csv"
+    r = run(mlic, store, ["train", "--data", missing] + common, check=False)
+    assert r.returncode == 1 and missing in r.stderr, r.stderr
+
+    wrong = store.secret_access_key[:-4] + "xxxx"
+    env = store.env(AWS_SECRET_ACCESS_KEY=wrong, OSS_ACCESS_KEY_SECRET=wrong)
+    r = subprocess.run([mlic, "train", "--data", f"oss://{store.bucket}/bad/train.csv"]
+                       + [str(a) for a in common], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 1 and f"oss://{store.bucket}/bad/train.csv" in r.stderr, r.stderr
+    assert "403" in r.stderr and wrong not in r.stderr and store.secret_access_key not in r.stderr
