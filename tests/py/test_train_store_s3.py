@@ -185,3 +185,50 @@ def test_missing_object_and_bad_credentials_are_named(mlic, store, data, tmp_pat
                        timeout=300)
     assert r.returncode == 1 and f"oss://{store.bucket}/bad/train.csv" in r.stderr, r.stderr
     assert "403" in r.stderr and wrong not in r.stderr and store.secret_access_key not in r.stderr
+
+
+def voc_xml(labels):
+    objects = "".join(f"<object><name>{l}</name><difficult>0</difficult></object>" for l in labels)
+    return f"<annotation><size><width>1</width><height>1</height></size>{objects}</annotation>"
+
+
+def test_voc_folder_in_the_store_equals_local(mlic, store, data, tmp_path):
+    """A Pascal VOC folder whose split, annotations and images are all objects."""
+    items = [(p, l) for p, l in rows(data, "train") if p.endswith(".jpg")]
+    voc = tmp_path / "voc"
+    (voc / "ImageSets" / "Main").mkdir(parents=True)
+    (voc / "Annotations").mkdir()
+    (voc / "JPEGImages").mkdir()
+    ids = [os.path.basename(p)[:-4] for p, _ in items]
+    (voc / "ImageSets" / "Main" / "trainval.txt").write_text("".join(i + "\n" for i in ids))
+    files = {"voc/ImageSets/Main/trainval.txt": str(voc / "ImageSets" / "Main" / "trainval.txt")}
+    for i, (p, labels) in zip(ids, items):
+        (voc / "Annotations" / (i + ".xml")).write_text(voc_xml(labels))
+        os.symlink(os.path.join(DATA, p), voc / "JPEGImages" / (i + ".jpg"))
+        files[f"voc/Annotations/{i}.xml"] = str(voc / "Annotations" / (i + ".xml"))
+        files[f"voc/JPEGImages/{i}.jpg"] = os.path.join(DATA, p)
+    upload(store, files)
+    common = ["--classes", data / "classes.txt"] + BASE
+    local = tmp_path / "m.safetensors"
+    run(mlic, store, ["train", "--data", voc, "--output", local] + common)
+    remote = f"s3://{store.bucket}/voc-out/m.safetensors"
+    run(mlic, store, ["train", "--data", f"s3://{store.bucket}/voc/", "--output", remote] + common)
+    assert store.get(remote) == local.read_bytes()
+
+
+def test_cache_serves_a_second_run_without_the_store(mlic, store, data, tmp_path):
+    """With --cache, a second run reads every image from the cache: it still succeeds, with the
+    same model, once the images are gone from the bucket."""
+    files = {"cached/" + p: os.path.join(DATA, p) for p, _ in rows(data, "train")}
+    upload(store, files)
+    plain = ["train", "--data", data / "train.txt", "--classes", data / "classes.txt",
+             "--root", f"s3://{store.bucket}/cached/"] + BASE
+    args = plain + ["--cache", tmp_path / "cache"]
+    run(mlic, store, args + ["--output", tmp_path / "a.safetensors"])
+    for key in files:
+        store.rm(f"s3://{store.bucket}/{key}")
+    r = run(mlic, store, args + ["--output", tmp_path / "b.safetensors"])
+    assert (tmp_path / "b.safetensors").read_bytes() == (tmp_path / "a.safetensors").read_bytes()
+    assert "0 fetched" in r.stderr
+    r = run(mlic, store, plain + ["--output", tmp_path / "c.safetensors"], check=False)
+    assert r.returncode == 1 and "NoSuchKey" in r.stderr  # without the cache: the store is asked
