@@ -425,18 +425,12 @@ static int write_copy(mlic_io_cache *c, const char *fpath, const char *path, con
     return ok;
 }
 
-mlic_status mlic_io_cache_get(mlic_io_cache *c, mlic_io *io, uint8_t **data, size_t *len,
-                              const char *path)
+int mlic_io_cache_read(mlic_io_cache *c, const char *path, uint8_t **data, size_t *len)
 {
-    *data = NULL;
-    *len = 0;
-    if (!c || !mlic_location_is_remote(path))
-        return mlic_io_get(io, data, len, path);
     uint64_t k1, k2;
     key_of(path, &k1, &k2);
     char fpath[4096];
     file_path(fpath, sizeof fpath, c, k1, k2);
-
     pthread_mutex_lock(&c->mu);
     int e = find(c, k1, k2);
     if (e != NONE) {
@@ -444,29 +438,30 @@ mlic_status mlic_io_cache_get(mlic_io_cache *c, mlic_io *io, uint8_t **data, siz
         list_push_mru(c, e);
     }
     pthread_mutex_unlock(&c->mu);
-    if (e != NONE) {
-        if (read_copy(fpath, path, data, len)) {
-            pthread_mutex_lock(&c->mu);
-            c->hits++;
-            pthread_mutex_unlock(&c->mu);
-            return MLIC_OK;
-        }
-        /* Damaged, evicted meanwhile or another path's: forget it, fetch again. */
-        pthread_mutex_lock(&c->mu);
-        if ((e = find(c, k1, k2)) != NONE)
-            drop(c, e);
-        pthread_mutex_unlock(&c->mu);
-    }
+    if (e == NONE)
+        return 0;
+    const int ok = read_copy(fpath, path, data, len);
+    pthread_mutex_lock(&c->mu);
+    if (ok)
+        c->hits++;
+    else if ((e = find(c, k1, k2)) != NONE) /* damaged, evicted meanwhile or another path's */
+        drop(c, e);
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}
 
-    mlic_status st = mlic_io_get(io, data, len, path);
-    if (st != MLIC_OK)
-        return st;
-    const uint64_t bytes = HEADER_BYTES + strlen(path) + *len;
+void mlic_io_cache_store(mlic_io_cache *c, const char *path, const uint8_t *data, size_t len)
+{
+    uint64_t k1, k2;
+    key_of(path, &k1, &k2);
+    char fpath[4096];
+    file_path(fpath, sizeof fpath, c, k1, k2);
+    const uint64_t bytes = HEADER_BYTES + strlen(path) + len;
     pthread_mutex_lock(&c->mu);
     c->misses++;
     pthread_mutex_unlock(&c->mu);
-    if (bytes > c->max_bytes || !write_copy(c, fpath, path, *data, *len))
-        return MLIC_OK;
+    if (bytes > c->max_bytes || !write_copy(c, fpath, path, data, len))
+        return;
     pthread_mutex_lock(&c->mu);
     if (insert(c, k1, k2, bytes) == MLIC_OK)
         evict_to(c, c->max_bytes, find(c, k1, k2));
@@ -474,7 +469,21 @@ mlic_status mlic_io_cache_get(mlic_io_cache *c, mlic_io *io, uint8_t **data, siz
         unlink(fpath); /* out of memory for the index: an unknown file would escape the bound */
     pthread_mutex_unlock(&c->mu);
     mlic_clear_error();
-    return MLIC_OK;
+}
+
+mlic_status mlic_io_cache_get(mlic_io_cache *c, mlic_io *io, uint8_t **data, size_t *len,
+                              const char *path)
+{
+    *data = NULL;
+    *len = 0;
+    if (!c || !mlic_location_is_remote(path))
+        return mlic_io_get(io, data, len, path);
+    if (mlic_io_cache_read(c, path, data, len))
+        return MLIC_OK;
+    mlic_status st = mlic_io_get(io, data, len, path);
+    if (st == MLIC_OK)
+        mlic_io_cache_store(c, path, *data, *len);
+    return st;
 }
 
 void mlic_io_cache_get_stats(mlic_io_cache *c, mlic_io_cache_stats *s)

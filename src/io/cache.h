@@ -36,6 +36,12 @@ void mlic_io_cache_destroy(mlic_io_cache *c);
 mlic_status mlic_io_cache_get(mlic_io_cache *c, mlic_io *io, uint8_t **data, size_t *len,
                               const char *path);
 
+/* The two halves of mlic_io_cache_get, for callers that fetch by other means (many at once):
+ * read gives 1 and the bytes (malloc'd) when the cache holds an intact copy of path, else 0;
+ * store keeps a copy of what was fetched (counted as fetched), as far as the bound allows. */
+int mlic_io_cache_read(mlic_io_cache *c, const char *path, uint8_t **data, size_t *len);
+void mlic_io_cache_store(mlic_io_cache *c, const char *path, const uint8_t *data, size_t len);
+
 typedef struct {
     uint64_t hits;    /* objects read from the cache */
     uint64_t misses;  /* objects fetched (remote paths only) */
