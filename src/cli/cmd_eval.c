@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/remote.h"
+#include "cli/storage_args.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
 #include "mlic.h"
@@ -48,9 +49,9 @@ static void usage(FILE *f)
             "                      per_class (class name -> AP, null without positives)\n"
             "  -h, --help          this help\n\n"
             "--model, --data, --classes and --root may be s3://bucket/key or oss://bucket/key\n"
-            "(and http(s)://): docs/storage.md.\n"
-            "Exit status: 0 done, 1 failed (unreadable data or image, class mismatch), 2 bad usage.\n",
-            (unsigned long long)MLIC_DEFAULT_MAX_PIXELS);
+            "(and http(s)://): docs/storage.md; -Dbuckets is the default --root.\n"
+            "Exit status: 0 done, 1 failed (unreadable data or image, class mismatch), 2 bad usage.\n\n"
+            "%s", (unsigned long long)MLIC_DEFAULT_MAX_PIXELS, mlic_cli_storage_help);
 }
 
 static int parse_backend(const char *v, mlic_backend_kind *out)
@@ -137,8 +138,8 @@ int mlic_cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *data_path = NULL, *v, *cache_dir = NULL;
     uint64_t cache_bytes = 0;
-    mlic_storage_opts storage;
-    mlic_storage_opts_init(&storage);
+    mlic_cli_storage storage;
+    mlic_cli_storage_init(&storage);
     mlic_dataset_opts dopts;
     mlic_dataset_opts_init(&dopts);
     mlic_eval_opts eopts;
@@ -150,7 +151,10 @@ int mlic_cmd_eval(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &model_path)) ||
+        if ((r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i))) {
+            if (r < 0)
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &model_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--data", &data_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--root", &dopts.root)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &dopts.classes_path)) ||
@@ -202,6 +206,9 @@ int mlic_cmd_eval(int argc, char **argv)
         return mlic_args_usage_error(CMD, "missing %s", !model_path ? "--model" : "--data");
     if (cache_bytes && !cache_dir)
         return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");
+    mlic_cli_storage_finish(&storage, CMD);
+    if (!dopts.root)
+        dopts.root = storage.buckets;
     eopts.batch_size = batch;
 
     mlic_model *m = NULL;
@@ -212,7 +219,7 @@ int mlic_cmd_eval(int argc, char **argv)
     int rc = 1;
     const int remote = mlic_cli_is_remote(model_path) || mlic_cli_is_remote(data_path) ||
                        mlic_cli_is_remote(dopts.root) || mlic_cli_is_remote(dopts.classes_path);
-    if (mlic_cli_remote_open(&rc_io, CMD, &storage, remote, cache_dir, cache_bytes))
+    if (mlic_cli_remote_open(&rc_io, CMD, &storage.opts, remote, cache_dir, cache_bytes))
         goto done;
     dopts.storage = eopts.storage = rc_io.storage;
     eopts.cache = rc_io.cache;

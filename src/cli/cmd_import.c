@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/remote.h"
+#include "cli/storage_args.h"
 #include "mlic.h"
 #include "model/model.h"
 #include "nn/graph.h"
@@ -49,8 +50,9 @@ static void usage(FILE *f)
             "  -h, --help        this help\n\n"
             "--weights, --onnx, --classes and --output may be s3://bucket/key or oss://bucket/key\n"
             "(the inputs also http(s)://): docs/storage.md.\n"
-            "Exit status: 0 written, 1 failed, 2 bad usage.\n",
-            d.resize, d.crop, d.mean[0], d.mean[1], d.mean[2], d.std[0], d.std[1], d.std[2]);
+            "Exit status: 0 written, 1 failed, 2 bad usage.\n\n%s",
+            d.resize, d.crop, d.mean[0], d.mean[1], d.mean[2], d.std[0], d.std[1], d.std[2],
+            mlic_cli_storage_help);
 }
 
 typedef struct {
@@ -129,13 +131,18 @@ int mlic_cmd_import(int argc, char **argv)
 {
     const char *arch = NULL, *weights = NULL, *onnx = NULL, *classes = NULL, *output = NULL, *v;
     mlic_model_spec spec = {.threshold = 0.5f, .pre = mlic_preprocess_default()};
+    mlic_cli_storage storage;
+    mlic_cli_storage_init(&storage);
     for (int i = 1; i < argc; i++) {
         int r = 0;
         if (mlic_args_is_help(argv[i])) {
             usage(stdout);
             return 0;
         }
-        if ((r = mlic_args_value(CMD, argc, argv, &i, "--arch", &arch)) ||
+        if ((r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i))) {
+            if (r < 0)
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--arch", &arch)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--weights", &weights)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--onnx", &onnx)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &classes)) ||
@@ -178,14 +185,13 @@ int mlic_cmd_import(int argc, char **argv)
         return 2;
     }
 
+    mlic_cli_storage_finish(&storage, CMD);
     class_list cl = {0};
-    mlic_storage_opts storage;
-    mlic_storage_opts_init(&storage);
     mlic_cli_remote remote = {0};
     int rc = 1;
     const int needed = mlic_cli_is_remote(weights) || mlic_cli_is_remote(onnx) ||
                        mlic_cli_is_remote(classes) || mlic_cli_is_remote(output);
-    if (!mlic_cli_remote_open(&remote, CMD, &storage, needed, NULL, 0) &&
+    if (!mlic_cli_remote_open(&remote, CMD, &storage.opts, needed, NULL, 0) &&
         !read_classes(&cl, remote.io, classes)) {
         spec.arch = arch;
         spec.classes = (const char *const *)cl.names;

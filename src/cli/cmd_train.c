@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/interrupt.h"
+#include "cli/storage_args.h"
 #include "dist/workers.h"
 #include "io/cache.h"
 #include "mlic.h"
@@ -88,7 +89,8 @@ static void usage(FILE *f)
         "  -h, --help            this help\n"
         "\n"
         "--data, --val, --classes, --root, --pretrained, --output and --checkpoint may be\n"
-        "s3://bucket/key or oss://bucket/key (and the data http(s)://): docs/storage.md.\n"
+        "s3://bucket/key or oss://bucket/key (and the data http(s)://): docs/storage.md;\n"
+        "-Dbuckets is the default --root.\n"
         "Training augments with RandomResizedCrop, horizontal flips and colour jitter, and\n"
         "evaluates with resize + centre crop. docs/training.md has the details.\n"
         "Under mpirun -np N (or srun) the ranks train data-parallel: --batch-size images each\n"
@@ -96,7 +98,8 @@ static void usage(FILE *f)
         "writes the files. docs/distributed.md has the details.\n"
         "SIGINT or SIGTERM ends the run after the step in hand with a checkpoint that --resume\n"
         "continues from (a second signal ends it at once).\n"
-        "Exit status: 0 trained, 1 failed, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM.\n");
+        "Exit status: 0 trained, 1 failed, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM.\n\n"
+        "%s", mlic_cli_storage_help);
 }
 
 typedef struct {
@@ -255,9 +258,9 @@ int mlic_cmd_train(int argc, char **argv)
     const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce", *conv = "winograd";
     const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL, *jitter = NULL;
     const char *cache_size = NULL;
-    mlic_storage_opts storage;
-    mlic_storage_opts_init(&storage);
-    o.storage = &storage;
+    mlic_cli_storage storage;
+    mlic_cli_storage_init(&storage);
+    o.storage = &storage.opts;
     int crop = 0, resize = -1; /* -1: crop * 256/224; 0: no resize */
     const struct {
         const char *name;
@@ -311,7 +314,9 @@ int mlic_cmd_train(int argc, char **argv)
             o.confine_to_root = 1;
             continue;
         }
-        int r = 0;
+        int r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i);
+        if (r < 0)
+            return 2;
         for (size_t k = 0; k < sizeof texts / sizeof texts[0] && !r; k++)
             if ((r = mlic_args_value(CMD, argc, argv, &i, texts[k].name, &v)) > 0)
                 *texts[k].dst = v;
@@ -326,6 +331,9 @@ int mlic_cmd_train(int argc, char **argv)
     }
     if (!o.arch || !o.train_path || !o.output_path)
         return mlic_args_usage_error(CMD, "--arch, --data and --output are required");
+    mlic_cli_storage_finish(&storage, CMD);
+    if (!o.root)
+        o.root = storage.buckets;
     mlic_optim_kind ok;
     mlic_sched_kind sk;
     mlic_loss_kind lk;
