@@ -228,6 +228,12 @@ int mlic_cmd_eval(int argc, char **argv)
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
         goto done;
     }
+    /* A local list may name remote images (PAI's CSV with oss:// URLs). */
+    if (mlic_dataset_has_remote(d)) {
+        if (mlic_cli_remote_storage(&rc_io, CMD, &storage.opts))
+            goto done;
+        eopts.storage = rc_io.storage;
+    }
     if (mlic_engine_create(&e, m, eopts.backend, batch, eopts.threads) != MLIC_OK) {
         fprintf(stderr, "mlic %s: preparing %s for inference: %s\n", CMD, model_path, mlic_errmsg());
         goto done;

@@ -25,6 +25,9 @@ int mlic_cli_is_remote(const char *path);
  * returns 1 (the exit status); 0 when ready. Close r in either case. */
 int mlic_cli_remote_open(mlic_cli_remote *r, const char *cmd, const mlic_storage_opts *so,
                          int needed, const char *cache_dir, uint64_t cache_bytes);
+/* The storage and client alone, once something remote turns up later (a local list naming
+ * remote images); a no-op when they exist. Same return as mlic_cli_remote_open. */
+int mlic_cli_remote_storage(mlic_cli_remote *r, const char *cmd, const mlic_storage_opts *so);
 void mlic_cli_remote_close(mlic_cli_remote *r);
 
 #endif

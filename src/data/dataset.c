@@ -47,6 +47,14 @@ void mlic_dataset_free(mlic_dataset *d)
     free(d);
 }
 
+int mlic_dataset_has_remote(const mlic_dataset *d)
+{
+    for (size_t i = 0; d && i < d->nitems; i++)
+        if (mlic_location_is_remote(d->items[i].path))
+            return 1;
+    return 0;
+}
+
 void mlic_dataset_targets_f32(float *out, const mlic_dataset *d, size_t i)
 {
     memset(out, 0, (size_t)d->num_classes * sizeof *out);

@@ -79,6 +79,9 @@ typedef struct {
 void mlic_dataset_opts_init(mlic_dataset_opts *o);
 mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_dataset_opts *o);
 void mlic_dataset_free(mlic_dataset *d);
+/* Whether some image path is remote (s3://, oss://, http(s)://): the loader then needs a
+ * storage. */
+int mlic_dataset_has_remote(const mlic_dataset *d);
 
 /* "list", "pai_csv", "coco", "voc" (and "auto"). */
 const char *mlic_dataset_format_name(mlic_dataset_format f);

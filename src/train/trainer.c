@@ -133,22 +133,31 @@ static mlic_status check_opts(const mlic_train_opts *o)
 
 static int remote(const char *path) { return path && mlic_location_is_remote(path); }
 
-/* A storage and a client when any path is remote, and the cache. */
+/* A storage and a client, made once something remote is named. */
+static mlic_status need_storage(trainer *t)
+{
+    if (t->storage)
+        return MLIC_OK;
+    if (!t->curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mlic_fail(MLIC_ERR_NETWORK, "train: curl_global_init failed");
+    t->curl_ready = 1;
+    mlic_status s = mlic_storage_create(&t->storage, t->o->storage);
+    const mlic_io_opts io_opts = {.storage = t->storage, .cancel = t->o->cancel};
+    if (s == MLIC_OK)
+        s = mlic_io_create(&t->io, &io_opts);
+    return s;
+}
+
+/* The storage when a path given is remote (the data sets' image paths are looked at once they
+ * are loaded), and the cache. */
 static mlic_status open_storage(trainer *t)
 {
     const mlic_train_opts *o = t->o;
     mlic_status s = MLIC_OK;
     if (remote(o->train_path) || remote(o->val_path) || remote(o->classes_path) ||
         remote(o->root) || remote(o->output_path) || remote(o->checkpoint_path) ||
-        remote(o->pretrained_path)) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return mlic_fail(MLIC_ERR_NETWORK, "train: curl_global_init failed");
-        t->curl_ready = 1;
-        s = mlic_storage_create(&t->storage, o->storage);
-        const mlic_io_opts io_opts = {.storage = t->storage, .cancel = o->cancel};
-        if (s == MLIC_OK)
-            s = mlic_io_create(&t->io, &io_opts);
-    }
+        remote(o->pretrained_path))
+        s = need_storage(t);
     if (s == MLIC_OK && o->cache_dir)
         s = mlic_io_cache_create(&t->cache, o->cache_dir, o->cache_bytes);
     return s;
@@ -178,6 +187,9 @@ static mlic_status load_data(trainer *t)
     t->batches = (int64_t)(t->train->nitems / global);
     if (o->val_path && (s = mlic_dataset_load(&t->val, o->val_path, &dopts)) != MLIC_OK)
         return mlic_fail_prefix(s, "--val: ");
+    /* A local list may name remote images (PAI's CSV with oss:// URLs). */
+    if (mlic_dataset_has_remote(t->train) || mlic_dataset_has_remote(t->val))
+        return need_storage(t);
     return MLIC_OK;
 }
 

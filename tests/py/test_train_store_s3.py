@@ -114,6 +114,17 @@ def test_pai_csv_with_oss_urls_equals_local(mlic, store, data, tmp_path):
                               "--oss-endpoint", store.endpoint],
                 env=store.env(OSS_ENDPOINT=None)).stdout
     assert there == here and json.loads(here)["num_images"] == 8
+    # A local CSV naming oss:// images (PAI's usual case): the store is reached for them alone.
+    for name in ("train", "val"):
+        (tmp_path / (name + "_oss.csv")).write_text(
+            pai_csv(rows(data, name), f"oss://{store.bucket}/apparel/"))
+    mixed = tmp_path / "mixed.safetensors"
+    run(mlic, store, ["train", "--data", tmp_path / "train_oss.csv", "--val",
+                      tmp_path / "val_oss.csv", "--classes", data / "classes.txt",
+                      "--output", mixed] + BASE)
+    assert mixed.read_bytes() == local.read_bytes()
+    assert evaluate(mlic, store, local, tmp_path / "val_oss.csv") == here
+
     info = run(mlic, store, ["info", remote, "--json"]).stdout
     assert json.loads(info)["classes"] == json.loads(
         run(mlic, store, ["info", local, "--json"]).stdout)["classes"]
@@ -222,6 +233,11 @@ def test_voc_folder_in_the_store_equals_local(mlic, store, data, tmp_path):
     remote = f"s3://{store.bucket}/voc-out/m.safetensors"
     run(mlic, store, ["train", "--data", f"s3://{store.bucket}/voc/", "--output", remote] + common)
     assert store.get(remote) == local.read_bytes()
+    # A local VOC folder whose images are in the store (an object-store --root).
+    mixed = tmp_path / "mixed.safetensors"
+    run(mlic, store, ["train", "--data", voc, "--root", f"s3://{store.bucket}/voc/JPEGImages/",
+                      "--output", mixed] + common)
+    assert mixed.read_bytes() == local.read_bytes()
 
 
 def test_cache_serves_a_second_run_without_the_store(mlic, store, data, tmp_path):
