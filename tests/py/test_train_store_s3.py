@@ -256,3 +256,26 @@ def test_cache_serves_a_second_run_without_the_store(mlic, store, data, tmp_path
     assert "0 fetched" in r.stderr
     r = run(mlic, store, plain + ["--output", tmp_path / "c.safetensors"], check=False)
     assert r.returncode == 1 and "NoSuchKey" in r.stderr  # without the cache: the store is asked
+
+
+def test_two_ranks_on_remote_data_equal_two_ranks_on_local(mlic, store, data, tmp_path):
+    """mpirun -np 2: both ranks read the store (sharing one --cache folder), rank 0 writes the
+    model to it; the bytes equal the same 2-rank job on local files."""
+    from dist_fixtures import MPI_ENV, mpi_skip_reason, mpirun_cmd
+    if mpi_skip_reason():
+        pytest.skip(mpi_skip_reason())
+    common = ["train", "--data", data / "train.txt", "--val", data / "val.txt", "--classes",
+              data / "classes.txt", "--batch-size", "4", "--check-weights"] + BASE[:4] + BASE[6:]
+    env = {**MPI_ENV, **store.env()}
+
+    def job(*extra):
+        r = subprocess.run(mpirun_cmd(2, [mlic] + [str(a) for a in common + list(extra)]),
+                           capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert store.secret_access_key not in r.stdout + r.stderr
+
+    local = tmp_path / "m.safetensors"
+    job("--root", DATA, "--output", local)
+    remote = f"s3://{store.bucket}/ranks/m.safetensors"
+    job("--root", f"s3://{store.bucket}/apparel/", "--output", remote, "--cache", tmp_path / "c")
+    assert store.get(remote) == local.read_bytes()
