@@ -19,7 +19,37 @@
 extern "C" {
 #endif
 
-#define MLIC_VERSION "0.1.0"
+/* ---------------------------------------------------------------- version and ABI
+ *
+ * MLIC_VERSION_MAJOR.MINOR.PATCH versions this header and libmlic together (semantic
+ * versioning). The rules every release follows, so that a program built against one version
+ * knows what it may link against:
+ *   - PATCH: fixes only; the API and ABI are unchanged.
+ *   - MINOR: additions only: new functions, new enum values at the end of an enum, new fields
+ *     at the end of a struct that the library creates or that callers fill through an _init
+ *     function or zero-initialise (mlic_predict_opts, mlic_decode_opts, mlic_image). Nothing
+ *     existing changes its signature, meaning, numbering or layout. A program built against
+ *     x.y runs against any x.z with z >= y.
+ *   - MAJOR: anything else (a removed or changed function, a reordered struct or enum).
+ *   - While MAJOR is 0, a MINOR release may also break the ABI; libmlic.so is then not
+ *     compatible across MINOR versions and programs must be rebuilt.
+ *   - Handles (mlic_model, mlic_engine) are opaque: their contents may change in any release.
+ *   - Status codes may be added (at the end): treat an unknown code as a failure.
+ * The model file's format has its own version (docs/model-format.md), independent of these. */
+#define MLIC_VERSION_MAJOR 0
+#define MLIC_VERSION_MINOR 1
+#define MLIC_VERSION_PATCH 0
+#define MLIC_VERSION_TEXT_(a, b, c) #a "." #b "." #c
+#define MLIC_VERSION_TEXT(a, b, c) MLIC_VERSION_TEXT_(a, b, c)
+/* "0.1.0" */
+#define MLIC_VERSION MLIC_VERSION_TEXT(MLIC_VERSION_MAJOR, MLIC_VERSION_MINOR, MLIC_VERSION_PATCH)
+/* MAJOR * 10000 + MINOR * 100 + PATCH: comparable with < and >. */
+#define MLIC_VERSION_NUMBER \
+    (MLIC_VERSION_MAJOR * 10000 + MLIC_VERSION_MINOR * 100 + MLIC_VERSION_PATCH)
+
+/* MLIC_VERSION_NUMBER of the library actually linked, which may differ from the header's that
+ * the program was compiled with (a shared library upgraded beneath it). */
+int mlic_version(void);
 
 /* ---------------------------------------------------------------- status */
 
@@ -134,6 +164,23 @@ mlic_status mlic_model_import(const char *weights_path, const mlic_model_spec *s
 mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec *spec,
                                    const char *out_path, const char **arch_found);
 
+/* Write m as an ONNX model (opset 13, IR version 7), atomically: input "input" (N, 3, crop,
+ * crop) float32 with the batch N dynamic, outputs "logits" and "probs" (sigmoid of the logits),
+ * both (N, num_classes). The network is the unfolded torchvision one: every batch norm is a
+ * BatchNormalization node with the model's own statistics (runtimes fold them when they load
+ * the model), and initializers carry torchvision's state-dict names, so that mlic import --onnx
+ * of the file gives back this model exactly. metadata_props: "classes" and "thresholds" (JSON
+ * arrays) and "mlic" (the model file's metadata, docs/model-format.md). Builds without ONNX
+ * support (make ONNX=0) return MLIC_ERR_UNSUPPORTED. */
+mlic_status mlic_model_export_onnx(const mlic_model *m, const char *path);
+
+/* Write m's weights as a plain torchvision state dict (safetensors, no mlic metadata,
+ * num_batches_tracked included) to weights_path, which torchvision.models.<arch>(num_classes=K)
+ * loads with strict=True, and the class names, one per line in the head's order, to
+ * classes_path; each atomically. */
+mlic_status mlic_model_export_torchvision(const mlic_model *m, const char *weights_path,
+                                          const char *classes_path);
+
 /* ---------------------------------------------------------------- inference engine */
 
 typedef enum {
@@ -151,11 +198,21 @@ mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_back
                                int max_batch, int threads);
 void mlic_engine_destroy(mlic_engine *e);
 const char *mlic_engine_backend_name(const mlic_engine *e);
+/* The model the engine was created for. */
+const mlic_model *mlic_engine_model(const mlic_engine *e);
 
 /* probs: (n, num_classes) sigmoid outputs; input: (n, 3, crop, crop), preprocessed. */
 mlic_status mlic_engine_run(mlic_engine *e, float *probs, const float *input, int n);
 /* Same, but the raw logits. */
 mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n);
+
+/* One encoded image (JPEG, PNG, WebP, BMP or GIF bytes) -> probs, its num_classes sigmoid
+ * outputs. The image is decoded and preprocessed as the engine's model says by the same code,
+ * with the same decode options, as mlic predict uses, so the probabilities are those predict
+ * writes for the image (with the same backend and batch size 1). max_pixels: as
+ * mlic_decode_opts (0 = the default). Errors name the image as "the image". */
+mlic_status mlic_predict_image(mlic_engine *e, float *probs, const uint8_t *data, size_t len,
+                               uint64_t max_pixels);
 
 /* ---------------------------------------------------------------- object storage */
 
