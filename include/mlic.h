@@ -160,7 +160,10 @@ mlic_status mlic_model_import(const char *weights_path, const mlic_model_spec *s
  * or mobilenet_v2 with a linear head; float32, weights inside the file; batch norms folded into
  * the convolutions or kept), match it against spec->arch or, when that is NULL, find which arch
  * it is, and write a model file (atomically) to out_path. *arch_found (if not NULL) gets the
- * arch's name. Builds without ONNX support (make ONNX=0) return MLIC_ERR_UNSUPPORTED. */
+ * arch's name. spec->classes NULL: a file written by mlic_model_export_onnx, whose metadata
+ * gives the arch, classes, thresholds and preprocessing (the rest of spec is then unused), so
+ * that the model comes back exactly as exported. Builds without ONNX support (make ONNX=0)
+ * return MLIC_ERR_UNSUPPORTED. */
 mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec *spec,
                                    const char *out_path, const char **arch_found);
 

@@ -1,0 +1,206 @@
+"""mlic export: the ONNX file run by ONNX Runtime gives mlic's probabilities and logits for every
+arch, declares what the docs say (opset 13, dynamic batch, "logits" and "probs", classes and
+thresholds in metadata_props) and imports back into the identical model; the torchvision export
+loads into torchvision with strict=True and gives mlic's logits."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+import st
+from conftest import BUILD, ROOT
+from torch_models import MEAN, STD, randomise_bn
+
+TOOL = os.path.join(BUILD, "tests", "tool_forward")
+ORT_PY = os.path.join(ROOT, "build", "bench", "ortenv", "bin", "python3")
+ARCHS = ["resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2"]
+# float32 runs of the same network by two implementations (different summation orders, oneDNN
+# vs ORT kernels) differ by a few ulps per layer, relative to the logits' scale (about 3 here):
+# 1e-4 of the largest logit leaves room for ResNet-101's depth; probabilities move at most a
+# quarter of that (the sigmoid's slope is <= 1/4), within the issue's 1e-4.
+LOGIT_RTOL = 1e-4
+PROB_ATOL = 1e-4
+K, CROP = 5, 64
+CLASSES = ["person", "dog, brown", "caf\u00e9", "a \"quoted\" name", "tab\there"]
+THRESHOLDS = [0.5, 0.25, 0.75, 0.125, 0.5]
+
+
+@pytest.fixture(scope="session")
+def ort_python():
+    """ONNX Runtime's venv, made by scripts/ortenv.sh when missing (PyPI)."""
+    r = subprocess.run([os.path.join(ROOT, "scripts", "ortenv.sh")], capture_output=True,
+                       text=True, timeout=900)
+    if r.returncode != 0:
+        pytest.skip("no ONNX Runtime venv (scripts/ortenv.sh: %s)" % r.stderr.strip())
+    return ORT_PY
+
+
+def onnx_supported(mlic, tmp_path):
+    r = subprocess.run([mlic, "export", "--model", str(tmp_path / "none"), "--onnx",
+                        str(tmp_path / "none.onnx")], capture_output=True, text=True)
+    return "no ONNX" not in r.stderr
+
+
+def make_model(tmp_path, arch):
+    """A random torchvision arch with batch norms that matter and logits around [-3, 3], saved
+    as an mlic model (per-class thresholds, awkward class names): (torch model, model path, x)."""
+    torch.manual_seed(sum(map(ord, arch)))
+    model = getattr(torchvision.models, arch)(num_classes=K)
+    randomise_bn(model)
+    x = torch.randn(3, 3, CROP, CROP)
+    with torch.no_grad():
+        head = model.fc if arch.startswith("resnet") else model.classifier[1]
+        s = float(model(x).abs().max()) / 3.0
+        head.weight /= s
+        head.bias /= s
+    meta = {"format_version": 1, "arch": arch, "classes": CLASSES, "thresholds": THRESHOLDS,
+            "resize": CROP, "crop": CROP, "mean": MEAN, "std": STD}
+    path = tmp_path / "model.safetensors"
+    st.save(str(path), st.state_dict_numpy(model), {"mlic": json.dumps(meta)})
+    return model, path, x
+
+
+def mlic_forward(model_path, x, tmp_path, logits):
+    inp, out = tmp_path / "x.bin", tmp_path / "y.bin"
+    x.numpy().astype("<f4").tofile(str(inp))
+    r = subprocess.run([TOOL, str(model_path), str(inp), str(out), str(x.shape[0])] +
+                       (["--logits"] if logits else []), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return np.fromfile(str(out), "<f4").reshape(x.shape[0], -1)
+
+
+def run_ort(ort_python, onnx_path, x, tmp_path):
+    inp = tmp_path / "ort_x.bin"
+    x.numpy().astype("<f4").tofile(str(inp))
+    prefix = str(tmp_path / "ort")
+    r = subprocess.run([ort_python, os.path.join(ROOT, "tests", "py", "ort_run.py"),
+                        str(onnx_path), str(inp), str(x.shape[0]), prefix],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    outs = {name: np.fromfile("%s.%s.bin" % (prefix, name), "<f4").reshape(x.shape[0], -1)
+            for name, _ in info["outputs"]}
+    return info, outs
+
+
+def export(mlic, *args):
+    return subprocess.run([mlic, "export", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_onnx_export_matches_mlic_and_imports_back(mlic, ort_python, tmp_path, arch):
+    if not onnx_supported(mlic, tmp_path):
+        pytest.skip("built without ONNX support (make ONNX=0)")
+    _, model_path, x = make_model(tmp_path, arch)
+    onnx_path = tmp_path / "model.onnx"
+    r = export(mlic, "--model", model_path, "--onnx", onnx_path)
+    assert r.returncode == 0, r.stderr
+    assert "wrote %s (ONNX, %s, %d classes)" % (onnx_path, arch, K) in r.stderr
+
+    want_logits = mlic_forward(model_path, x, tmp_path, logits=True)
+    want_probs = mlic_forward(model_path, x, tmp_path, logits=False)
+    info, got = run_ort(ort_python, onnx_path, x, tmp_path)
+    assert info["input"] == ["input", ["N", 3, CROP, CROP]]
+    assert info["outputs"] == [["logits", ["N", K]], ["probs", ["N", K]]]
+    assert info["producer"] == "mlic"
+    assert json.loads(info["metadata"]["classes"]) == CLASSES
+    assert json.loads(info["metadata"]["thresholds"]) == THRESHOLDS
+    scale = float(np.abs(want_logits).max())
+    assert scale > 1.0  # the outputs are spread, not all near 0
+    np.testing.assert_allclose(got["logits"], want_logits, rtol=0, atol=LOGIT_RTOL * scale)
+    np.testing.assert_allclose(got["probs"], want_probs, rtol=0, atol=PROB_ATOL)
+    # The batch dimension is dynamic: one image runs too, with the same numbers.
+    _, one = run_ort(ort_python, onnx_path, x[1:2], tmp_path)
+    np.testing.assert_allclose(one["probs"], want_probs[1:2], rtol=0, atol=PROB_ATOL)
+
+    # Back into mlic: the classes, thresholds and preprocessing come from the metadata, and the
+    # model is the one exported, every tensor bit for bit.
+    back = tmp_path / "back.safetensors"
+    r = subprocess.run([mlic, "import", "--onnx", str(onnx_path), "--output", str(back)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    t0, m0 = st.load(str(model_path))
+    t1, m1 = st.load(str(back))
+    assert json.loads(m1["mlic"]) == json.loads(m0["mlic"])
+    assert sorted(t1) == sorted(t0)
+    for name in t0:
+        if name.endswith("num_batches_tracked"):  # torch's shape (1,) here, mlic writes ()
+            assert int(t1[name].sum()) == int(t0[name].sum()) == 0
+            continue
+        assert t1[name].dtype == t0[name].dtype and np.array_equal(t1[name], t0[name]), name
+    # And from a model mlic wrote, a second round trip gives the very same bytes.
+    assert export(mlic, "--model", back, "--onnx", onnx_path).returncode == 0
+    again = tmp_path / "again.safetensors"
+    r = subprocess.run([mlic, "import", "--onnx", str(onnx_path), "--output", str(again)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert again.read_bytes() == back.read_bytes()
+
+
+def test_onnx_export_passes_the_onnx_checker(mlic, tmp_path):
+    """Debian's onnx package (no runtime) checks the file against the ONNX spec."""
+    onnx = pytest.importorskip("onnx")
+    if not onnx_supported(mlic, tmp_path):
+        pytest.skip("built without ONNX support (make ONNX=0)")
+    _, model_path, _ = make_model(tmp_path, "mobilenet_v2")
+    onnx_path = tmp_path / "model.onnx"
+    assert export(mlic, "--model", model_path, "--onnx", onnx_path).returncode == 0
+    m = onnx.load(str(onnx_path))
+    onnx.checker.check_model(m, full_check=True)
+    assert [(o.domain, o.version) for o in m.opset_import] == [("", 13)]
+    props = {p.key: p.value for p in m.metadata_props}
+    assert json.loads(props["mlic"])["arch"] == "mobilenet_v2"
+    # torchvision's names on the initializers, the batch norms kept (not folded).
+    names = {t.name for t in m.graph.initializer}
+    assert "features.0.1.running_var" in names and "classifier.1.weight" in names
+    assert sum(n.op_type == "BatchNormalization" for n in m.graph.node) == 52
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_torchvision_export_loads_strict_and_matches(mlic, tmp_path, arch):
+    _, model_path, x = make_model(tmp_path, arch)
+    out = tmp_path / "tv.safetensors"
+    r = export(mlic, "--model", model_path, "--torchvision", out)
+    assert r.returncode == 0, r.stderr
+    classes = tmp_path / "tv.classes.txt"
+    assert classes.read_text(encoding="utf-8").split("\n") == CLASSES + [""]
+    tensors, meta = st.load(str(out))
+    assert not meta  # a plain state dict: no __metadata__
+    net = getattr(torchvision.models, arch)(num_classes=K)
+    want_keys = list(net.state_dict())
+    assert list(tensors) == want_keys  # torchvision's order, num_batches_tracked included
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()}, strict=True)
+    net.eval()
+    with torch.no_grad():
+        got = net(x).numpy()
+    want = mlic_forward(model_path, x, tmp_path, logits=True)
+    scale = float(np.abs(want).max())
+    np.testing.assert_allclose(got, want, rtol=0, atol=LOGIT_RTOL * scale)
+
+
+def test_export_usage_and_errors(mlic, tmp_path):
+    r = export(mlic, "--help")
+    assert r.returncode == 0 and "--torchvision" in r.stdout
+    assert export(mlic, "--onnx", tmp_path / "a.onnx").returncode == 2
+    r = export(mlic, "--model", tmp_path / "m")
+    assert r.returncode == 2 and "--onnx and/or --torchvision" in r.stderr
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    r = export(mlic, "--model", bad, "--torchvision", tmp_path / "tv.safetensors")
+    assert r.returncode == 1 and str(bad) in r.stderr
+    assert not (tmp_path / "tv.safetensors").exists()
+    # --classes-out puts the list where asked.
+    _, model_path, _ = make_model(tmp_path, "resnet18")
+    r = export(mlic, "--model", model_path, "--torchvision", tmp_path / "w", "--classes-out",
+               tmp_path / "names.txt")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "names.txt").read_text(encoding="utf-8") == "".join(
+        c + "\n" for c in CLASSES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["bad.safetensors", "model.safetensors", "names.txt", "w"])
