@@ -204,3 +204,56 @@ def test_export_usage_and_errors(mlic, tmp_path):
         c + "\n" for c in CLASSES)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["bad.safetensors", "model.safetensors", "names.txt", "w"])
+
+
+def test_import_of_an_export_with_or_without_metadata(mlic, tmp_path):
+    """With --classes, an mlic export is matched by structure like any export (the arch found,
+    the given preprocessing used); without, preprocessing options are refused as ambiguous, and
+    a file with no "mlic" metadata asks for --classes."""
+    _, model_path, _ = make_model(tmp_path, "resnet34")
+    onnx_path = tmp_path / "model.onnx"
+    export_onnx(mlic, model_path, onnx_path)
+    classes = tmp_path / "classes.txt"
+    classes.write_text("".join("k%d\n" % i for i in range(K)))
+    out = tmp_path / "byclasses.safetensors"
+    r = subprocess.run([mlic, "import", "--onnx", str(onnx_path), "--classes", str(classes),
+                        "--crop", "96", "--resize", "128", "--output", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "(resnet34, %d classes)" % K in r.stderr
+    t0, _ = st.load(str(model_path))
+    t1, m1 = st.load(str(out))
+    meta = json.loads(m1["mlic"])
+    assert meta["classes"] == ["k%d" % i for i in range(K)] and meta["crop"] == 96
+    assert all(np.array_equal(t1[n], t0[n]) for n in t0 if not n.endswith("tracked"))
+
+    r = subprocess.run([mlic, "import", "--onnx", str(onnx_path), "--crop", "96", "--output",
+                        str(tmp_path / "x.safetensors")], capture_output=True, text=True)
+    assert r.returncode == 2 and "give --classes to set them" in r.stderr
+    r = subprocess.run([mlic, "import", "--onnx", str(onnx_path), "--arch", "resnet18",
+                        "--output", str(tmp_path / "x.safetensors")], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 1 and "--arch resnet18, but its metadata says resnet34" in r.stderr
+
+    # A torch.onnx.export file has no "mlic" metadata.
+    torch_onnx = tmp_path / "torch.onnx"
+    net = torchvision.models.resnet18(num_classes=K)
+    randomise_bn(net)  # fresh batch norms fold to equal zero biases, which torch shares
+    torch.onnx.export(net, torch.randn(1, 3, CROP, CROP), str(torch_onnx), opset_version=13,
+                      training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True)
+    r = subprocess.run([mlic, "import", "--onnx", str(torch_onnx), "--output",
+                        str(tmp_path / "x.safetensors")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 1 and "no class list given" in r.stderr and "--classes" in r.stderr
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_export_to_a_missing_folder_fails_cleanly(mlic, tmp_path):
+    _, model_path, _ = make_model(tmp_path, "resnet18")
+    target = tmp_path / "absent" / "tv.safetensors"
+    r = export(mlic, "--model", model_path, "--torchvision", target)
+    assert r.returncode == 1 and str(target) in r.stderr
+    r = export(mlic, "--model", model_path, "--onnx", tmp_path / "absent" / "m.onnx")
+    if "no ONNX writer" not in r.stderr:
+        assert r.returncode == 1 and "absent/m.onnx" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
