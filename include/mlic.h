@@ -23,18 +23,19 @@ extern "C" {
  *
  * MLIC_VERSION_MAJOR.MINOR.PATCH versions this header and libmlic together (semantic
  * versioning). The rules every release follows, so that a program built against one version
- * knows what it may link against:
+ * knows what it may run against:
  *   - PATCH: fixes only; the API and ABI are unchanged.
- *   - MINOR: additions only: new functions, new enum values at the end of an enum, new fields
- *     at the end of a struct that the library creates or that callers fill through an _init
- *     function or zero-initialise (mlic_predict_opts, mlic_decode_opts, mlic_image). Nothing
- *     existing changes its signature, meaning, numbering or layout. A program built against
- *     x.y runs against any x.z with z >= y.
- *   - MAJOR: anything else (a removed or changed function, a reordered struct or enum).
- *   - While MAJOR is 0, a MINOR release may also break the ABI; libmlic.so is then not
- *     compatible across MINOR versions and programs must be rebuilt.
- *   - Handles (mlic_model, mlic_engine) are opaque: their contents may change in any release.
- *   - Status codes may be added (at the end): treat an unknown code as a failure.
+ *   - MINOR: additions only: new functions and new enum values (at the end of an enum; status
+ *     codes included, so treat an unknown status as a failure). Nothing existing changes its
+ *     signature, meaning or numbering, and no public struct changes its size or layout: a field
+ *     appended to a struct the caller allocates (mlic_predict_opts, mlic_model_spec,
+ *     mlic_preprocess, ...) would be read past the end of an older program's smaller struct,
+ *     so new options come as new functions, or wait for a MAJOR release. A program built
+ *     against x.y runs against any x.z with z >= y.
+ *   - MAJOR: anything else (a removed or changed function, a changed struct or enum).
+ *   - While MAJOR is 0, a MINOR release may also break the ABI: programs are rebuilt for each
+ *     0.y, and check at start-up that mlic_version() / 100 == MLIC_VERSION_NUMBER / 100.
+ *   - Handles (mlic_model, mlic_engine) are opaque: their contents change in any release.
  * The model file's format has its own version (docs/model-format.md), independent of these. */
 #define MLIC_VERSION_MAJOR 0
 #define MLIC_VERSION_MINOR 1
