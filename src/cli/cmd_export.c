@@ -71,6 +71,14 @@ int mlic_cmd_export(int argc, char **argv)
     if (classes && !tv)
         return mlic_args_usage_error(CMD, "--classes-out goes with --torchvision");
 
+    char *own = tv && !classes ? classes_path_for(tv) : NULL;
+    if (tv && !classes && !own) {
+        fprintf(stderr, "mlic %s: out of memory\n", CMD);
+        return 1;
+    }
+    if (own)
+        classes = own;
+
     mlic_model *m = NULL;
     mlic_status st = mlic_model_load(&m, model);
     if (st == MLIC_OK && onnx) {
@@ -80,22 +88,15 @@ int mlic_cmd_export(int argc, char **argv)
                     mlic_model_arch(m), mlic_model_num_classes(m));
     }
     if (st == MLIC_OK && tv) {
-        char *own = classes ? NULL : classes_path_for(tv);
-        const char *cls = classes ? classes : own;
-        st = cls ? mlic_model_export_torchvision(m, tv, cls) : MLIC_ERR_NOMEM;
+        st = mlic_model_export_torchvision(m, tv, classes);
         if (st == MLIC_OK)
             fprintf(stderr, "mlic %s: wrote %s (torchvision.models.%s(num_classes=%d) state "
-                    "dict) and %s\n", CMD, tv, mlic_model_arch(m), mlic_model_num_classes(m), cls);
-        else if (!cls)
-            fprintf(stderr, "mlic %s: out of memory\n", CMD);
-        free(own);
-        if (!cls) {
-            mlic_model_free(m);
-            return 1;
-        }
+                    "dict) and %s\n", CMD, tv, mlic_model_arch(m), mlic_model_num_classes(m),
+                    classes);
     }
     if (st != MLIC_OK)
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
     mlic_model_free(m);
+    free(own);
     return st == MLIC_OK ? 0 : 1;
 }
