@@ -174,7 +174,8 @@ static int initializer(builder *b, const char *name, int ndim, const int64_t *di
         return 0;
     *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
     t->name = arena_str(&b->a, name);
-    memcpy(d, dims, (size_t)ndim * sizeof *d);
+    if (ndim > 0) /* a scalar has no dims to copy (dims may be NULL) */
+        memcpy(d, dims, (size_t)ndim * sizeof *d);
     t->n_dims = (size_t)ndim;
     t->dims = d;
     t->has_data_type = 1;
