@@ -29,6 +29,22 @@ mlic_status mlic_model_create(mlic_model **out, const mlic_model_spec *spec);
 mlic_status mlic_model_create_checked(mlic_model **out, const mlic_model_spec *spec);
 /* Write the model atomically (temp file + rename). */
 mlic_status mlic_model_save(const mlic_model *m, const char *path);
+/* The model's tensors as a torchvision state dict (num_batches_tracked included) with the given
+ * __metadata__ entries (none: a plain state dict), atomically. mlic_model_save adds "mlic". */
+mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,
+                                    const char *const *meta_keys, const char *const *meta_values,
+                                    int nmeta);
+/* The "mlic" metadata of m as JSON text (docs/model-format.md); malloc'd, NULL when out of
+ * memory. */
+char *mlic_model_meta_text(const mlic_model *m);
+
+/* Called with the arch and class count of metadata before anything is allocated per class:
+ * checks them against the weights' head (mlic_model_check_head for a safetensors file). */
+typedef mlic_status (*mlic_model_head_check)(const void *ctx, const char *arch, int n);
+/* A model (graph built, weights as mlic_graph_build leaves them) from "mlic" metadata text,
+ * every field checked; messages start with path. */
+mlic_status mlic_model_create_from_meta(mlic_model **out, const char *text, const char *path,
+                                       mlic_model_head_check check_head, const void *ctx);
 
 /* Checks shared by create, load and import; messages start with `what` (a file, "model spec").
  * Class names: non-empty UTF-8 without newlines, no two alike. */

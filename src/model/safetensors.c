@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "util/file_open.h"
+#include "util/file_write.h"
 #include "util/json_nul.h"
 
 /* The format is little-endian; tensors are copied to and from memory without byte swapping. */
@@ -551,23 +552,6 @@ static mlic_status write_body(int fd, const char *path, const char *header,
     return st;
 }
 
-/* Make the rename itself durable; failure here loses nothing already written, so it is ignored. */
-static void sync_parent(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir)
-        return;
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[slash == dir] = '\0'; /* keep "/" itself */
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 mlic_status mlic_safetensors_write(const char *path, const mlic_safetensors_entry *tensors, int n,
                                    const char *const *meta_keys, const char *const *meta_values,
                                    int nmeta)
@@ -598,7 +582,7 @@ mlic_status mlic_safetensors_write(const char *path, const mlic_safetensors_entr
         if (st)
             unlink(tmp);
         else
-            sync_parent(path);
+            mlic_file_sync_parent(path);
     }
     free(header);
     free(tmp);
