@@ -112,6 +112,7 @@ $(GEN)/onnx/onnx.pb-c.o: $(GEN)/onnx/onnx.pb-c.c $(CONFIG_STAMP)
 	$(CC) $(CFLAGS) -w -c $< -o $@
 
 $(BUILD)/src/model/onnx_import.o: $(if $(filter 1,$(ONNX)),$(GEN)/onnx/onnx.pb-c.h)
+$(BUILD)/src/model/onnx_export.o: $(if $(filter 1,$(ONNX)),$(GEN)/onnx/onnx.pb-c.h)
 
 $(BUILD)/libmlic.a: $(LIB_OBJ)
 	@rm -f $@

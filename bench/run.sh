@@ -4,10 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p build/bench
-if [ ! -x build/bench/ortenv/bin/python3 ]; then
-    /usr/bin/python3 -m venv build/bench/ortenv
-    build/bench/ortenv/bin/pip install -q onnxruntime numpy || echo "bench: no onnxruntime (PyPI unreachable?); ORT columns will say n/a"
-fi
+scripts/ortenv.sh || echo "bench: no onnxruntime (PyPI unreachable?); ORT columns will say n/a"
 reps=5; e2e_reps=3
 [ "${BENCH_QUICK:-0}" = 1 ] && { reps=2; e2e_reps=1; }
 out=build/bench/results.md

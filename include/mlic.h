@@ -19,7 +19,38 @@
 extern "C" {
 #endif
 
-#define MLIC_VERSION "0.1.0"
+/* ---------------------------------------------------------------- version and ABI
+ *
+ * MLIC_VERSION_MAJOR.MINOR.PATCH versions this header and libmlic together (semantic
+ * versioning). The rules every release follows, so that a program built against one version
+ * knows what it may run against:
+ *   - PATCH: fixes only; the API and ABI are unchanged.
+ *   - MINOR: additions only: new functions and new enum values (at the end of an enum; status
+ *     codes included, so treat an unknown status as a failure). Nothing existing changes its
+ *     signature, meaning or numbering, and no public struct changes its size or layout: a field
+ *     appended to a struct the caller allocates (mlic_predict_opts, mlic_model_spec,
+ *     mlic_preprocess, ...) would be read past the end of an older program's smaller struct,
+ *     so new options come as new functions, or wait for a MAJOR release. A program built
+ *     against x.y runs against any x.z with z >= y.
+ *   - MAJOR: anything else (a removed or changed function, a changed struct or enum).
+ *   - While MAJOR is 0, a MINOR release may also break the ABI: programs are rebuilt for each
+ *     0.y, and check at start-up that mlic_version() / 100 == MLIC_VERSION_NUMBER / 100.
+ *   - Handles (mlic_model, mlic_engine) are opaque: their contents change in any release.
+ * The model file's format has its own version (docs/model-format.md), independent of these. */
+#define MLIC_VERSION_MAJOR 0
+#define MLIC_VERSION_MINOR 1
+#define MLIC_VERSION_PATCH 0
+#define MLIC_VERSION_TEXT_(a, b, c) #a "." #b "." #c
+#define MLIC_VERSION_TEXT(a, b, c) MLIC_VERSION_TEXT_(a, b, c)
+/* "0.1.0" */
+#define MLIC_VERSION MLIC_VERSION_TEXT(MLIC_VERSION_MAJOR, MLIC_VERSION_MINOR, MLIC_VERSION_PATCH)
+/* MAJOR * 10000 + MINOR * 100 + PATCH: comparable with < and >. */
+#define MLIC_VERSION_NUMBER \
+    (MLIC_VERSION_MAJOR * 10000 + MLIC_VERSION_MINOR * 100 + MLIC_VERSION_PATCH)
+
+/* MLIC_VERSION_NUMBER of the library actually linked, which may differ from the header's that
+ * the program was compiled with (a shared library upgraded beneath it). */
+int mlic_version(void);
 
 /* ---------------------------------------------------------------- status */
 
@@ -131,9 +162,29 @@ mlic_status mlic_model_import(const char *weights_path, const mlic_model_spec *s
  * or mobilenet_v2 with a linear head; float32, weights inside the file; batch norms folded into
  * the convolutions or kept), match it against spec->arch or, when that is NULL, find which arch
  * it is, and write a model file (atomically) to out_path. *arch_found (if not NULL) gets the
- * arch's name. Builds without ONNX support (make ONNX=0) return MLIC_ERR_UNSUPPORTED. */
+ * arch's name. spec->classes NULL: a file written by mlic_model_export_onnx, whose metadata
+ * gives the arch, classes, thresholds and preprocessing (the rest of spec is then unused), so
+ * that the model comes back exactly as exported. Builds without ONNX support (make ONNX=0)
+ * return MLIC_ERR_UNSUPPORTED. */
 mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec *spec,
                                    const char *out_path, const char **arch_found);
+
+/* Write m as an ONNX model (opset 13, IR version 7), atomically: input "input" (N, 3, crop,
+ * crop) float32 with the batch N dynamic, outputs "logits" and "probs" (sigmoid of the logits),
+ * both (N, num_classes). The network is the unfolded torchvision one: every batch norm is a
+ * BatchNormalization node with the model's own statistics (runtimes fold them when they load
+ * the model), and initializers carry torchvision's state-dict names, so that mlic import --onnx
+ * of the file gives back this model exactly. metadata_props: "classes" and "thresholds" (JSON
+ * arrays) and "mlic" (the model file's metadata, docs/model-format.md). Builds without ONNX
+ * support (make ONNX=0) return MLIC_ERR_UNSUPPORTED. */
+mlic_status mlic_model_export_onnx(const mlic_model *m, const char *path);
+
+/* Write m's weights as a plain torchvision state dict (safetensors, no mlic metadata,
+ * num_batches_tracked included) to weights_path, which torchvision.models.<arch>(num_classes=K)
+ * loads with strict=True, and the class names, one per line in the head's order, to
+ * classes_path; each atomically. */
+mlic_status mlic_model_export_torchvision(const mlic_model *m, const char *weights_path,
+                                          const char *classes_path);
 
 /* ---------------------------------------------------------------- inference engine */
 
@@ -152,11 +203,21 @@ mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_back
                                int max_batch, int threads);
 void mlic_engine_destroy(mlic_engine *e);
 const char *mlic_engine_backend_name(const mlic_engine *e);
+/* The model the engine was created for. */
+const mlic_model *mlic_engine_model(const mlic_engine *e);
 
 /* probs: (n, num_classes) sigmoid outputs; input: (n, 3, crop, crop), preprocessed. */
 mlic_status mlic_engine_run(mlic_engine *e, float *probs, const float *input, int n);
 /* Same, but the raw logits. */
 mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n);
+
+/* One encoded image (JPEG, PNG, WebP, BMP or GIF bytes) -> probs, its num_classes sigmoid
+ * outputs. The image is decoded and preprocessed as the engine's model says by the same code,
+ * with the same decode options, as mlic predict uses, so the probabilities are those predict
+ * writes for the image (with the same backend and batch size 1). max_pixels: as
+ * mlic_decode_opts (0 = the default). Errors name the image as "the image". */
+mlic_status mlic_predict_image(mlic_engine *e, float *probs, const uint8_t *data, size_t len,
+                               uint64_t max_pixels);
 
 /* ---------------------------------------------------------------- object storage */
 

@@ -9,6 +9,7 @@
 #include "model/model.h"
 
 struct mlic_engine {
+    const mlic_model *model;     /* the caller's, for its preprocessing */
     mlic_graph *graph;           /* folded, shapes inferred for (3, crop, crop) */
     const mlic_backend_ops *ops;
     void *state;
@@ -67,6 +68,7 @@ mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_back
     mlic_engine *e = calloc(1, sizeof *e);
     if (!e)
         return mlic_fail(MLIC_ERR_NOMEM, "mlic_engine_create: out of memory");
+    e->model = m;
     e->ops = ops;
     e->max_batch = max_batch;
     e->threads = threads ? threads : omp_get_num_procs();
@@ -94,6 +96,11 @@ void mlic_engine_destroy(mlic_engine *e)
         e->ops->destroy(e->state);
     mlic_graph_free(e->graph);
     free(e);
+}
+
+const mlic_model *mlic_engine_model(const mlic_engine *e)
+{
+    return e ? e->model : NULL;
 }
 
 const char *mlic_engine_backend_name(const mlic_engine *e)

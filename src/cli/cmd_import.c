@@ -22,14 +22,16 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: mlic import --arch NAME --weights W.safetensors --classes C.txt "
             "--output M.safetensors\n"
-            "       mlic import [--arch NAME] --onnx M.onnx --classes C.txt --output M.safetensors\n"
+            "       mlic import [--arch NAME] --onnx M.onnx [--classes C.txt] --output M.safetensors\n"
             "                   [--resize N] [--crop N] [--mean R,G,B] [--std R,G,B] "
             "[--threshold T]\n\n"
             "Pack a torchvision state dict, saved with safetensors (e.g.\n"
             "safetensors.torch.save_file(model.state_dict(), W.safetensors)), and its class names\n"
             "into one mlic model file. Names and shapes are checked against the arch.\n"
             "Or read the weights from an ONNX export of such a model (torch.onnx.export, float32):\n"
-            "its structure is matched against the archs, so --arch is optional there.\n\n"
+            "its structure is matched against the archs, so --arch is optional there. A file\n"
+            "written by 'mlic export --onnx' needs no --classes: its classes, thresholds and\n"
+            "preprocessing come from its metadata, giving back the exported model.\n\n"
             "  --arch NAME       ");
     for (int i = 0; mlic_graph_archs[i]; i++)
         fprintf(f, "%s%s", i ? ", " : "", mlic_graph_archs[i]);
@@ -133,6 +135,7 @@ int mlic_cmd_import(int argc, char **argv)
     mlic_model_spec spec = {.threshold = 0.5f, .pre = mlic_preprocess_default()};
     mlic_cli_storage storage;
     mlic_cli_storage_init(&storage);
+    int spec_given = 0; /* a preprocessing option or --threshold */
     for (int i = 1; i < argc; i++) {
         int r = 0;
         if (mlic_args_is_help(argv[i])) {
@@ -150,18 +153,23 @@ int mlic_cmd_import(int argc, char **argv)
             if (r < 0)
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--resize", &v))) {
+            spec_given = 1;
             if (r < 0 || mlic_args_int(CMD, "--resize", v, 0, 1 << 20, &spec.pre.resize))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--crop", &v))) {
+            spec_given = 1;
             if (r < 0 || mlic_args_int(CMD, "--crop", v, 1, 1 << 20, &spec.pre.crop))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--mean", &v))) {
+            spec_given = 1;
             if (r < 0 || mlic_args_floats(CMD, "--mean", v, spec.pre.mean, 3))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--std", &v))) {
+            spec_given = 1;
             if (r < 0 || mlic_args_floats(CMD, "--std", v, spec.pre.std, 3))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--threshold", &v))) {
+            spec_given = 1;
             if (r < 0 || mlic_args_float(CMD, "--threshold", v, &spec.threshold))
                 return 2;
         } else {
@@ -170,7 +178,11 @@ int mlic_cmd_import(int argc, char **argv)
     }
     if (weights && onnx)
         return mlic_args_usage_error(CMD, "--weights and --onnx: give one of them");
-    if ((!arch && !onnx) || (!weights && !onnx) || !classes || !output)
+    if (onnx && !classes && spec_given)
+        return mlic_args_usage_error(CMD, "--onnx without --classes takes the "
+                                     "preprocessing and thresholds from the file's metadata; "
+                                     "give --classes to set them");
+    if ((!arch && !onnx) || (!weights && !onnx) || (!classes && !onnx) || !output)
         return mlic_args_usage_error(CMD, "missing %s",
                                      !weights && !onnx ? "--weights (or --onnx)"
                                      : !arch ? "--arch" : !classes ? "--classes" : "--output");
@@ -192,7 +204,7 @@ int mlic_cmd_import(int argc, char **argv)
     const int needed = mlic_cli_is_remote(weights) || mlic_cli_is_remote(onnx) ||
                        mlic_cli_is_remote(classes) || mlic_cli_is_remote(output);
     if (!mlic_cli_remote_open(&remote, CMD, &storage.opts, needed, NULL, 0) &&
-        !read_classes(&cl, remote.io, classes)) {
+        (!classes || !read_classes(&cl, remote.io, classes))) {
         spec.arch = arch;
         spec.classes = (const char *const *)cl.names;
         spec.num_classes = cl.n;
@@ -201,7 +213,11 @@ int mlic_cmd_import(int argc, char **argv)
                                                                 &found)
                                     : mlic_model_import_io(remote.io, weights, &spec, output);
         if (st == MLIC_OK) {
-            fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, found, cl.n);
+            if (classes)
+                fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, found, cl.n);
+            else
+                fprintf(stderr, "mlic %s: wrote %s (%s, classes and preprocessing from the "
+                        "file's metadata)\n", CMD, output, found);
             rc = 0;
         } else {
             fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());

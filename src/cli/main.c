@@ -14,6 +14,7 @@ static const command commands[] = {
     {"predict", mlic_cmd_predict, "label a list of images (EasyVision's ev_predict_ext job)"},
     {"import", mlic_cmd_import, "pack a torchvision state dict (safetensors) into a model"},
     {"info", mlic_cmd_info, "print what a model file holds"},
+    {"export", mlic_cmd_export, "write a model as ONNX or a torchvision state dict"},
     {"eval", mlic_cmd_eval, "a model's mAP and P/R/F1 on a labelled data set"},
     {"train", mlic_cmd_train, "train or fine-tune a model on a labelled data set"},
 };

@@ -40,6 +40,22 @@ mlic_status mlic_model_import_io(mlic_io *io, const char *weights_path,
 mlic_status mlic_model_import_onnx_io(mlic_io *io, const char *onnx_path,
                                       const mlic_model_spec *spec, const char *out_path,
                                       const char **arch_found);
+/* The model's tensors as a torchvision state dict (num_batches_tracked included) with the given
+ * __metadata__ entries (none: a plain state dict), atomically. mlic_model_save adds "mlic". */
+mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,
+                                    const char *const *meta_keys, const char *const *meta_values,
+                                    int nmeta);
+/* The "mlic" metadata of m as JSON text (docs/model-format.md); malloc'd, NULL when out of
+ * memory. */
+char *mlic_model_meta_text(const mlic_model *m);
+
+/* Called with the arch and class count of metadata before anything is allocated per class:
+ * checks them against the weights' head (mlic_model_check_head for a safetensors file). */
+typedef mlic_status (*mlic_model_head_check)(const void *ctx, const char *arch, int n);
+/* A model (graph built, weights as mlic_graph_build leaves them) from "mlic" metadata text,
+ * every field checked; messages start with path. */
+mlic_status mlic_model_create_from_meta(mlic_model **out, const char *text, const char *path,
+                                       mlic_model_head_check check_head, const void *ctx);
 
 /* Checks shared by create, load and import; messages start with `what` (a file, "model spec").
  * Class names: non-empty UTF-8 without newlines, no two alike. */

@@ -77,8 +77,8 @@ mlic_status mlic_model_check_head(const mlic_safetensors *f, const char *arch, i
                      "import' or 'mlic train'");
 }
 
-static mlic_status parse_meta(meta_fields *m, const cJSON *root, const mlic_safetensors *f,
-                              const char *path)
+static mlic_status parse_meta(meta_fields *m, const cJSON *root, const char *path,
+                              mlic_model_head_check check_head, const void *ctx)
 {
     if (!cJSON_IsObject(root))
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" is not a JSON object", path);
@@ -101,8 +101,7 @@ static mlic_status parse_meta(meta_fields *m, const cJSON *root, const mlic_safe
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"classes\" is missing or not a "
                          "non-empty array", path);
     m->num_classes = cJSON_GetArraySize(classes);
-    mlic_status st = mlic_model_check_head(f, m->arch, m->num_classes,
-                                           "metadata \"mlic\" lists", NULL);
+    mlic_status st = check_head(ctx, m->arch, m->num_classes);
     if (st)
         return st;
     if (!cJSON_IsArray(thresholds) || cJSON_GetArraySize(thresholds) != m->num_classes)
@@ -141,14 +140,10 @@ static mlic_status parse_meta(meta_fields *m, const cJSON *root, const mlic_safe
     return st ? MLIC_ERR_FORMAT : MLIC_OK;
 }
 
-static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
+mlic_status mlic_model_create_from_meta(mlic_model **out, const char *text, const char *path,
+                                       mlic_model_head_check check_head, const void *ctx)
 {
-    const char *path = mlic_safetensors_path(f);
-    const char *text = mlic_safetensors_metadata(f, META_KEY);
-    if (!text)
-        return mlic_fail(MLIC_ERR_FORMAT, "%s: a safetensors file without \"mlic\" metadata, so "
-                         "not an mlic model. HINT: make a model from a state dict with 'mlic import'",
-                         path);
+    *out = NULL;
     long long nul = mlic_json_nul_escape(text, strlen(text));
     if (nul >= 0)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" holds a NUL character (\\u0000, "
@@ -158,7 +153,7 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
     if (!root)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" is not valid JSON", path);
     meta_fields meta = {0};
-    mlic_status st = parse_meta(&meta, root, f, path);
+    mlic_status st = parse_meta(&meta, root, path, check_head, ctx);
     mlic_model *m = NULL;
     if (!st) {
         mlic_model_spec spec = {.arch = meta.arch, .classes = meta.classes,
@@ -168,14 +163,33 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
         if (st)
             mlic_fail_prefix(st, "%s: ", path);
     }
-    if (!st) {
+    if (!st)
         memcpy(m->thresholds, meta.thresholds, (size_t)m->num_classes * sizeof *m->thresholds);
-        st = mlic_state_dict_load(m->graph, f, "HINT: the file is inconsistent; re-create it with "
-                                  "'mlic import' or 'mlic train'");
-    }
     free(meta.classes);
     free(meta.thresholds);
     cJSON_Delete(root);
+    *out = m;
+    return st;
+}
+
+static mlic_status safetensors_head(const void *f, const char *arch, int n)
+{
+    return mlic_model_check_head(f, arch, n, "metadata \"mlic\" lists", NULL);
+}
+
+static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
+{
+    const char *path = mlic_safetensors_path(f);
+    const char *text = mlic_safetensors_metadata(f, META_KEY);
+    if (!text)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: a safetensors file without \"mlic\" metadata, so "
+                         "not an mlic model. HINT: make a model from a state dict with 'mlic import'",
+                         path);
+    mlic_model *m = NULL;
+    mlic_status st = mlic_model_create_from_meta(&m, text, path, safetensors_head, f);
+    if (!st)
+        st = mlic_state_dict_load(m->graph, f, "HINT: the file is inconsistent; re-create it with "
+                                  "'mlic import' or 'mlic train'");
     if (st) {
         mlic_model_free(m);
         return st;
@@ -207,11 +221,9 @@ mlic_status mlic_model_load_from(mlic_model **out, const char *path,
         return mlic_fail(MLIC_ERR_NETWORK, "%s: curl_global_init failed", path);
     mlic_storage *s = NULL;
     mlic_io *io = NULL;
-    const mlic_io_opts io_opts = {0};
     mlic_status st = mlic_storage_create(&s, storage);
     if (st == MLIC_OK) {
-        mlic_io_opts o = io_opts;
-        o.storage = s;
+        const mlic_io_opts o = {.storage = s};
         st = mlic_io_create(&io, &o);
     }
     if (st == MLIC_OK)
@@ -237,7 +249,7 @@ static int add_float(cJSON *arr, float v)
     return r && cJSON_AddItemToArray(arr, r);
 }
 
-static char *meta_text(const mlic_model *m)
+char *mlic_model_meta_text(const mlic_model *m)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *classes = NULL, *thresholds = NULL, *mean = NULL, *std = NULL;
@@ -260,12 +272,10 @@ static char *meta_text(const mlic_model *m)
     return text;
 }
 
-mlic_status mlic_model_save(const mlic_model *m, const char *path)
-{
-    return mlic_model_save_io(m, NULL, path);
-}
-
-mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path)
+/* mlic_model_save_tensors through io (NULL: local paths only). */
+static mlic_status save_tensors(const mlic_model *m, mlic_io *io, const char *path,
+                                const char *const *meta_keys, const char *const *meta_values,
+                                int nmeta)
 {
     const mlic_graph *g = m->graph;
     int nbn = 0;
@@ -276,9 +286,8 @@ mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *pat
     mlic_safetensors_entry *e = calloc((size_t)n, sizeof *e);
     char(*counter_names)[sizeof g->nodes[0].name + sizeof MLIC_NUM_BATCHES_TRACKED + 1] =
         calloc((size_t)nbn + 1, sizeof *counter_names);
-    char *meta = meta_text(m);
     mlic_status st = MLIC_OK;
-    if (!e || !counter_names || !meta)
+    if (!e || !counter_names)
         st = mlic_fail(MLIC_ERR_NOMEM, "writing %s: out of memory", path);
     /* State-dict order: each batch norm's counter follows its running_var. */
     int k = 0, c = 0;
@@ -299,12 +308,32 @@ mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *pat
     if (!st && k != n)
         st = mlic_fail(MLIC_ERR_INTERNAL, "writing %s: graph %s has batch norms whose running_var "
                        "is not among its parameters", path, g->arch);
-    if (!st) {
-        const char *key = META_KEY;
-        st = mlic_safetensors_write_io(io, path, e, n, &key, (const char *const *)&meta, 1);
-    }
+    if (!st)
+        st = mlic_safetensors_write_io(io, path, e, n, meta_keys, meta_values, nmeta);
     free(e);
     free(counter_names);
+    return st;
+}
+
+mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,
+                                    const char *const *meta_keys, const char *const *meta_values,
+                                    int nmeta)
+{
+    return save_tensors(m, NULL, path, meta_keys, meta_values, nmeta);
+}
+
+mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path)
+{
+    char *meta = mlic_model_meta_text(m);
+    if (!meta)
+        return mlic_fail(MLIC_ERR_NOMEM, "writing %s: out of memory", path);
+    const char *key = META_KEY;
+    mlic_status st = save_tensors(m, io, path, &key, (const char *const *)&meta, 1);
     free(meta);
     return st;
+}
+
+mlic_status mlic_model_save(const mlic_model *m, const char *path)
+{
+    return mlic_model_save_io(m, NULL, path);
 }

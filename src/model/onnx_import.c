@@ -15,6 +15,10 @@
  * convolution's bias as its bias, so that y = conv(x) + b as in the export. An export that keeps
  * the batch norms (training=TrainingMode.PRESERVE) maps one to one.
  *
+ * A file that mlic export wrote carries the model file's metadata in metadata_props["mlic"]:
+ * without a class list from the caller, the classes, thresholds and preprocessing come from
+ * there, so that export and import give back the same model.
+ *
  * Nodes without weights are checked only to be of a kind these archs have (Relu, Clip, Add,
  * MaxPool, pooling, flatten/reshape and their shape arithmetic, Dropout, Identity, a final
  * Sigmoid, which mlic applies itself); anything else is refused, naming the node. */
@@ -26,6 +30,7 @@
 #include "core/error.h"
 #include "io/location.h"
 #include "model/model.h"
+#include "nn/graph.h"
 #include "util/file_open.h"
 
 #if MLIC_HAVE_ONNX
@@ -422,6 +427,80 @@ static mlic_status fill(mlic_graph *g, const onnx_file *f, int with_bn)
     return st;
 }
 
+static mlic_status head_matches(const void *ctx, const char *arch, int n)
+{
+    const onnx_file *f = ctx;
+    const int k = head_outputs(f);
+    if (k == n)
+        return MLIC_OK;
+    return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\" lists %d classes but the head has "
+                     "%d outputs. HINT: the file is inconsistent; export it again", f->path, n, k);
+}
+
+/* The model an mlic export describes in its "mlic" metadata (classes, thresholds,
+ * preprocessing), its arch checked against the graph. */
+static mlic_status model_from_metadata(mlic_model **m, const onnx_file *f, const char *arch,
+                                       int *with_bn)
+{
+    const char *text = NULL;
+    for (size_t k = 0; k < f->model->n_metadata_props; k++) {
+        const Onnx__StringStringEntryProto *e = f->model->metadata_props[k];
+        if (e->key && e->value && !strcmp(e->key, "mlic"))
+            text = e->value;
+    }
+    if (!text)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "%s: no class list given and the file has no "
+                         "\"mlic\" metadata (only mlic export writes it). HINT: pass --classes",
+                         f->path);
+    mlic_status st = mlic_model_create_from_meta(m, text, f->path, head_matches, f);
+    char why[256];
+    if (st == MLIC_OK && arch && strcmp(arch, (*m)->graph->arch))
+        st = mlic_fail(MLIC_ERR_INVALID_ARG, "%s: --arch %s, but its metadata says %s", f->path,
+                       arch, (*m)->graph->arch);
+    else if (st == MLIC_OK && !matches(f, (*m)->graph, with_bn, why, sizeof why))
+        st = mlic_fail(MLIC_ERR_FORMAT, "%s: the network is not the %s its metadata says (%s). "
+                       "HINT: the file is inconsistent; export it again", f->path,
+                       (*m)->graph->arch, why);
+    if (st != MLIC_OK) {
+        mlic_model_free(*m);
+        *m = NULL;
+    }
+    return st;
+}
+
+/* The first supported arch (or spec->arch) whose structure the export has. */
+static mlic_status model_by_structure(mlic_model **m, const onnx_file *f,
+                                      const mlic_model_spec *spec, int *with_bn)
+{
+    static const char *const archs[] = {"resnet18", "resnet34", "resnet50", "resnet101",
+                                        "mobilenet_v2"};
+    const int k = head_outputs(f);
+    if (k != spec->num_classes)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "%s: the head has %d outputs but the class list "
+                         "has %d names. HINT: one name per output, in the head's order",
+                         f->path, k, spec->num_classes);
+    char why[256] = "", first_why[256] = "";
+    for (size_t a = 0; a < sizeof archs / sizeof *archs; a++) {
+        if (spec->arch && strcmp(spec->arch, archs[a]))
+            continue;
+        mlic_model_spec s = *spec;
+        s.arch = archs[a];
+        mlic_status st = mlic_model_create(m, &s);
+        if (st != MLIC_OK)
+            return st;
+        if (matches(f, (*m)->graph, with_bn, why, sizeof why))
+            return MLIC_OK;
+        if (!first_why[0] || spec->arch)
+            snprintf(first_why, sizeof first_why, "%s: %s", archs[a], why);
+        mlic_model_free(*m);
+        *m = NULL;
+    }
+    return mlic_fail(MLIC_ERR_UNSUPPORTED, "%s: the network is not %s (%s). HINT: mlic imports "
+                     "exports of torchvision's resnet18/34/50/101 and mobilenet_v2 with a "
+                     "linear head", f->path, spec->arch ? spec->arch : "a supported arch",
+                     first_why);
+}
+
 mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec *spec,
                                    const char *out_path, const char **arch_found)
 {
@@ -432,43 +511,19 @@ mlic_status mlic_model_import_onnx_io(mlic_io *io, const char *onnx_path,
                                       const mlic_model_spec *spec, const char *out_path,
                                       const char **arch_found)
 {
-    static const char *const archs[] = {"resnet18", "resnet34", "resnet50", "resnet101",
-                                        "mobilenet_v2"};
     onnx_file f;
     mlic_model *m = NULL;
+    int with_bn = 0;
     mlic_status st = open_onnx(&f, io, onnx_path);
-    const int k = st == MLIC_OK ? head_outputs(&f) : -1;
-    if (st == MLIC_OK && k < 1)
+    if (st == MLIC_OK && head_outputs(&f) < 1)
         st = mlic_fail(MLIC_ERR_FORMAT, "%s: no Gemm (linear) classifier head found. HINT: "
                        "export the whole torchvision model", onnx_path);
-    if (st == MLIC_OK && k != spec->num_classes)
-        st = mlic_fail(MLIC_ERR_INVALID_ARG, "%s: the head has %d outputs but the class list "
-                       "has %d names. HINT: one name per output, in the head's order",
-                       onnx_path, k, spec->num_classes);
-    char why[256] = "", first_why[256] = "";
-    int with_bn = 0;
-    for (size_t a = 0; st == MLIC_OK && a < sizeof archs / sizeof *archs; a++) {
-        if (spec->arch && strcmp(spec->arch, archs[a]))
-            continue;
-        mlic_model_spec s = *spec;
-        s.arch = archs[a];
-        if ((st = mlic_model_create(&m, &s)) != MLIC_OK)
-            break;
-        if (matches(&f, m->graph, &with_bn, why, sizeof why)) {
-            if (arch_found)
-                *arch_found = archs[a];
-            break;
-        }
-        if (!first_why[0] || spec->arch)
-            snprintf(first_why, sizeof first_why, "%s: %s", archs[a], why);
-        mlic_model_free(m);
-        m = NULL;
-    }
-    if (st == MLIC_OK && !m)
-        st = mlic_fail(MLIC_ERR_UNSUPPORTED, "%s: the network is not %s (%s). HINT: mlic imports "
-                       "exports of torchvision's resnet18/34/50/101 and mobilenet_v2 with a "
-                       "linear head", onnx_path, spec->arch ? spec->arch : "a supported arch",
-                       first_why);
+    if (st == MLIC_OK)
+        st = spec->classes ? model_by_structure(&m, &f, spec, &with_bn)
+                           : model_from_metadata(&m, &f, spec->arch, &with_bn);
+    for (int a = 0; st == MLIC_OK && arch_found && mlic_graph_archs[a]; a++)
+        if (!strcmp(mlic_graph_archs[a], mlic_model_arch(m)))
+            *arch_found = mlic_graph_archs[a]; /* static: m is freed below */
     if (st == MLIC_OK)
         st = fill(m->graph, &f, with_bn);
     if (st == MLIC_OK)

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "io/location.h"
 #include "util/file_open.h"
+#include "util/file_write.h"
 #include "util/json_nul.h"
 
 /* The format is little-endian; tensors are copied to and from memory without byte swapping. */
@@ -597,23 +598,6 @@ static mlic_status write_body(sink *k, const char *path, const char *header,
     return st;
 }
 
-/* Make the rename itself durable; failure here loses nothing already written, so it is ignored. */
-static void sync_parent(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir)
-        return;
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[slash == dir] = '\0'; /* keep "/" itself */
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 /* A remote object: the file assembled in memory, then one PUT. */
 static mlic_status write_remote(mlic_io *io, const char *path, const char *header,
                                 const mlic_safetensors_entry *t, int n)
@@ -679,7 +663,7 @@ mlic_status mlic_safetensors_write_io(mlic_io *io, const char *path,
         if (st)
             unlink(tmp);
         else
-            sync_parent(path);
+            mlic_file_sync_parent(path);
     }
     free(header);
     free(tmp);

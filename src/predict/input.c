@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "image/eval_input.h"
 #include "util/base64.h"
 
 char *mlic_input_label(mlic_image_type type, const char *line, size_t len, uint64_t lineno)
@@ -78,21 +79,15 @@ mlic_status mlic_input_prepare(float *out, const mlic_input_ctx *c, const char *
         return st;
     /* Name the input in decode errors the way the output line does. */
     char *label = mlic_input_label(c->type, line, len, lineno);
-    const char *what = c->type == MLIC_IMAGE_TYPE_URL ? "" : "the image of ID ";
-    if (n == 0) {
-        st = mlic_fail(MLIC_ERR_DECODE, "%s'%s' is empty (0 bytes)", what, label ? label : "?");
-    } else {
-        mlic_image img = {0};
-        st = mlic_image_decode(&img, data, n, &c->decode);
-        if (st == MLIC_OK) {
-            st = mlic_image_preprocess(out, &img, &c->pre);
-            if (st != MLIC_OK)
-                mlic_fail_prefix(st, "preprocessing %s'%s': ", what, label ? label : "?");
-        } else {
-            mlic_fail_prefix(st, "decoding %s'%s': ", what, label ? label : "?");
-        }
-        mlic_image_free(&img);
-    }
+    const char *kind = c->type == MLIC_IMAGE_TYPE_URL ? "" : "the image of ID ";
+    const size_t wlen = strlen(kind) + (label ? strlen(label) : 1) + 3;
+    char *what = malloc(wlen);
+    if (what)
+        snprintf(what, wlen, "%s'%s'", kind, label ? label : "?");
+    st = what ? mlic_image_eval_input(out, data, n, &c->decode, &c->pre, what)
+              : mlic_fail(MLIC_ERR_NOMEM, "line %llu of the list: out of memory",
+                          (unsigned long long)lineno);
+    free(what);
     free(label);
     free(data);
     return st;
