@@ -32,6 +32,7 @@ parser_files() {
     journal) echo 'dist/journal\.c' ;;
     checkpoint) echo 'train/checkpoint\.c' ;;
     args) echo 'cli/(args|cmd_predict)\.c' ;;
+    s3_xml) echo 'io/s3_xml\.c' ;;
     *) echo "image/$1_decode\\.c" ;;
     esac
 }
