@@ -9,7 +9,7 @@ build="make gcc pkg-config libdnnl-dev libturbojpeg0-dev libpng-dev libwebp-dev 
        protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
 test="python3 python3-torch python3-torchvision python3-pil python3-numpy python3-sklearn
       python3-pytest python3-onnx python3-venv python3-pip"
-bench="python3-venv python3-pip"
+bench="python3-pip"
 fuzz="clang libclang-rt-dev libomp-dev"
 pkgs=$build
 [ "$level" = build ] || [ "$level" = fuzz ] || pkgs="$pkgs $test"
