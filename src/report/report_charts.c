@@ -136,9 +136,15 @@ void mlic_chart_bars(mlic_strbuf *b, const char *id, const char *const *labels,
                      const double *values, const char *const *notes, int n)
 {
     const int row = 20, label_w = 170, bar_w = 300, top = 6, height = top + row * n + 22;
-    mlic_strbuf_printf(b, "<svg id=\"%s\" class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\">"
-                       "<g class=\"series\" data-series=\"AP\" data-points=\"%d\">", id,
-                       label_w + bar_w + 150, height, n);
+    mlic_strbuf_printf(b, "<svg id=\"%s\" class=\"chart bars\" viewBox=\"0 0 %d %d\" "
+                       "style=\"max-width:%dpx\" role=\"img\">", id, label_w + bar_w + 150, height,
+                       (label_w + bar_w + 150) * 3 / 2);
+    for (int v = 0; v <= 100; v += 25)
+        mlic_strbuf_printf(b, "<line class=\"gridline\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
+                           "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>",
+                           label_w + v / 100.0 * bar_w, label_w + v / 100.0 * bar_w, top,
+                           top + row * n, label_w + v / 100.0 * bar_w, height - 6, v);
+    mlic_strbuf_printf(b, "<g class=\"series\" data-series=\"AP\" data-points=\"%d\">", n);
     for (int i = 0; i < n; i++) {
         const double y = top + i * row, w = fmax(0, fmin(100, values[i])) / 100 * bar_w;
         mlic_strbuf_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", label_w - 6, y + 14);
@@ -154,19 +160,13 @@ void mlic_chart_bars(mlic_strbuf *b, const char *id, const char *const *labels,
         mlic_html_text(b, notes[i]);
         mlic_strbuf_puts(b, ")</text>");
     }
-    mlic_strbuf_puts(b, "</g>");
-    for (int v = 0; v <= 100; v += 25)
-        mlic_strbuf_printf(b, "<line class=\"gridline\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
-                           "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>",
-                           label_w + v / 100.0 * bar_w, label_w + v / 100.0 * bar_w, top,
-                           top + row * n, label_w + v / 100.0 * bar_w, height - 6, v);
-    mlic_strbuf_puts(b, "</svg>");
+    mlic_strbuf_puts(b, "</g></svg>");
 }
 
 void mlic_chart_pr(mlic_strbuf *b, const char *id, const char *name, const double *recall,
                    const double *precision, int n, double op_r, double op_p, double thr)
 {
-    const int w = 220, h = 190, l = 34, r = 8, t = 8, bot = 28;
+    const int w = 220, h = 190, l = 34, r = 14, t = 8, bot = 28;
     const double pw = w - l - r, ph = h - t - bot;
 #define QX(v) (l + (v) / 100.0 * pw)
 #define QY(v) (t + (100.0 - (v)) / 100.0 * ph)

@@ -150,7 +150,7 @@ static void class_list(mlic_strbuf *b, const mlic_eval_result *r, const mlic_mod
         mlic_strbuf_puts(b, any++ ? ", " : "");
         mlic_html_text(b, mlic_model_class_name(m, c));
         if (predicted)
-            mlic_strbuf_printf(b, " %.2f", s);
+            mlic_strbuf_printf(b, " %.3g", s);
     }
     if (!any)
         mlic_strbuf_puts(b, "none");
@@ -178,7 +178,7 @@ static void card(mlic_strbuf *b, const mlic_eval_result *r, const mlic_model *m,
     mlic_strbuf_free(&thumb);
     mlic_strbuf_printf(b, "<div class=\"bad\">%s ", positives ? "missed" : "wrongly");
     mlic_html_text(b, mlic_model_class_name(m, x->cls));
-    mlic_strbuf_printf(b, " %.2f %s %.2f</div><div>labels: ", x->score, positives ? "&lt;" : "&ge;",
+    mlic_strbuf_printf(b, " %.3g %s %.3g</div><div>labels: ", x->score, positives ? "&lt;" : "&ge;",
                        r->thresholds[x->cls]);
     class_list(b, r, m, x->item, 0);
     mlic_strbuf_puts(b, "</div><div>predicted: ");

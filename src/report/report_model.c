@@ -38,8 +38,8 @@ static void training_facts(mlic_strbuf *b, const mlic_trainer_log *l)
     cJSON *config = l->config ? cJSON_Parse(l->config) : NULL;
     const cJSON *v;
     cJSON_ArrayForEach(v, config) {
-        if (!strcmp(v->string, "classes"))
-            continue;
+        if (!strcmp(v->string, "classes") || !strcmp(v->string, "arch"))
+            continue; /* shown with the model's own */
         char text[64];
         if (cJSON_IsString(v))
             snprintf(text, sizeof text, "%.60s", v->valuestring);
@@ -69,7 +69,8 @@ mlic_status mlic_report_model_section(mlic_strbuf *b, const mlic_report_input *i
     struct stat sb;
     if (stat(in->model_path, &sb) != 0)
         return mlic_fail(MLIC_ERR_IO, "cannot stat %s: %s", in->model_path, strerror(errno));
-    mlic_strbuf_puts(b, "<section id=\"model\"><h2>Model</h2><table class=\"facts\"><tbody>");
+    mlic_strbuf_puts(b, "<section id=\"model\"><h2>Model</h2><div class=\"facts-grid\">"
+                        "<table class=\"facts\" id=\"model-facts\"><tbody>");
     fact(b, "file", in->model_path);
     mlic_strbuf_printf(b, "<tr><th>SHA-256</th><td><code id=\"sha256\">%s</code></td></tr>", hex);
     struct tm tm;
@@ -91,11 +92,12 @@ mlic_status mlic_report_model_section(mlic_strbuf *b, const mlic_report_input *i
     snprintf(text, sizeof text, "mean %.4g %.4g %.4g, std %.4g %.4g %.4g", p.mean[0], p.mean[1],
              p.mean[2], p.std[0], p.std[1], p.std[2]);
     fact(b, "normalisation", text);
+    mlic_strbuf_puts(b, "</tbody></table><table class=\"facts\" id=\"training-facts\"><tbody>");
     if (log)
         training_facts(b, log);
     else
         fact(b, "training", "not known (no --log)");
-    mlic_strbuf_puts(b, "</tbody></table>");
+    mlic_strbuf_puts(b, "</tbody></table></div>");
 
     const int k = mlic_model_num_classes(m);
     mlic_strbuf_printf(b, "<h3>%d classes and their thresholds</h3>"
