@@ -22,19 +22,23 @@ static void metric_card(mlic_strbuf *b, const char *key, double v, const char *w
     mlic_strbuf_printf(b, "</span><span class=\"k\">%s</span></div>", key);
 }
 
-static const mlic_eval_result *g_sort_r; /* qsort has no context argument */
+typedef struct {
+    double ap;
+    int cls;
+} class_ap;
 
 static int by_ap_desc(const void *a, const void *b)
 {
-    const double x = g_sort_r->per_class[*(const int *)a].ap;
-    const double y = g_sort_r->per_class[*(const int *)b].ap;
-    return (x < y) - (x > y);
+    const class_ap *x = a, *y = b;
+    if (x->ap != y->ap)
+        return (x->ap < y->ap) - (x->ap > y->ap);
+    return x->cls - y->cls;
 }
 
 static mlic_status ap_chart(mlic_strbuf *b, const mlic_eval_result *r, const mlic_model *m)
 {
     const int k = r->num_classes;
-    int *order = malloc((size_t)k * sizeof *order);
+    class_ap *order = malloc((size_t)k * sizeof *order);
     const char **labels = malloc((size_t)k * sizeof *labels);
     const char **notes = malloc((size_t)k * sizeof *notes);
     double *ap = malloc((size_t)k * sizeof *ap);
@@ -46,11 +50,10 @@ static mlic_status ap_chart(mlic_strbuf *b, const mlic_eval_result *r, const mli
     int n = 0;
     for (int c = 0; c < k; c++)
         if (r->per_class[c].positives > 0)
-            order[n++] = c;
-    g_sort_r = r;
+            order[n++] = (class_ap){r->per_class[c].ap, c};
     qsort(order, (size_t)n, sizeof *order, by_ap_desc);
     for (int i = 0; i < n; i++) {
-        const int c = order[i];
+        const int c = order[i].cls;
         labels[i] = mlic_model_class_name(m, c);
         ap[i] = r->per_class[c].ap;
         snprintf(note_text[i], sizeof note_text[i], "%d positive%s", r->per_class[c].positives,
@@ -195,7 +198,7 @@ static mlic_status confusion(mlic_strbuf *b, const mlic_eval_result *r, const ml
             mlic_html_text(b, c < k ? mlic_model_class_name(m, c) : "nothing");
             mlic_strbuf_puts(b, " predicted as ");
             mlic_html_text(b, mlic_model_class_name(m, a));
-            mlic_strbuf_printf(b, "\">%s", v ? "" : "");
+            mlic_strbuf_puts(b, "\">");
             if (v)
                 mlic_strbuf_printf(b, "%d", v);
             mlic_strbuf_puts(b, "</td>");

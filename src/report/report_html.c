@@ -1,24 +1,9 @@
 #include "report/report_html.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
-static int utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    int n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-    for (int i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if (n == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0)))
-        return 0; /* overlong, or a surrogate */
-    if (n == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90)))
-        return 0;
-    return n;
-}
+#include "util/json_write.h"
 
 void mlic_html_text(mlic_strbuf *b, const char *s)
 {
@@ -31,7 +16,7 @@ void mlic_html_text(mlic_strbuf *b, const char *s)
         case '\'': mlic_strbuf_puts(b, "&#39;"); p++; continue;
         default: break;
         }
-        int n = utf8_len(p);
+        int n = mlic_utf8_seq_len(p);
         if (n == 0) {
             mlic_strbuf_puts(b, "\xef\xbf\xbd");
             p++;
