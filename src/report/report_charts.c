@@ -8,7 +8,7 @@
 /* A line chart's drawing area inside its viewBox. */
 #define W 520
 #define H 250
-#define LEFT 56
+#define LEFT 70
 #define RIGHT 12
 #define TOP 10
 #define BOTTOM 38

@@ -25,9 +25,12 @@ static void training_facts(mlic_strbuf *b, const mlic_trainer_log *l)
 {
     if (l->nepochs > 0) {
         const mlic_trainer_epoch_log *last = &l->epochs[l->nepochs - 1];
+        double seconds = 0; /* each line's "seconds" is its epoch's wall time */
+        for (int i = 0; i < l->nepochs; i++)
+            seconds += isfinite(l->epochs[i].seconds) ? l->epochs[i].seconds : 0;
         char text[160];
         snprintf(text, sizeof text, "%d epochs, %lld steps, %.0f s%s", last->epoch,
-                 (long long)last->step, last->seconds, l->has_final ? "" : " (not finished)");
+                 (long long)last->step, seconds, l->has_final ? "" : " (not finished)");
         fact(b, "training", text);
         if (l->best_epoch > 0) {
             snprintf(text, sizeof text, "epoch %d (validation mAP at the tuned thresholds %.2f)",

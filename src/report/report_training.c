@@ -90,6 +90,7 @@ void mlic_report_training_section(mlic_strbuf *b, const mlic_report_input *in,
     double *x = col, *train = col + n, *val = col + 2 * n, *map = col + 3 * n, *cf1 = col + 4 * n,
            *of1 = col + 5 * n, *lr = col + 6 * n, *speed = col + 7 * n, *secs = col + 8 * n;
     int best = l->best_epoch;
+    double elapsed = 0; /* a line's "seconds" is its epoch's wall time */
     for (int i = 0; i < n; i++) {
         const mlic_trainer_epoch_log *e = &l->epochs[i];
         x[i] = e->epoch;
@@ -100,7 +101,8 @@ void mlic_report_training_section(mlic_strbuf *b, const mlic_report_input *in,
         of1[i] = e->val_of1;
         lr[i] = e->lr;
         speed[i] = e->images_per_s;
-        secs[i] = e->seconds;
+        elapsed += isfinite(e->seconds) ? e->seconds : 0;
+        secs[i] = elapsed;
         if (!l->best_epoch && e->best)
             best = e->epoch; /* an unfinished run: the best so far */
     }
@@ -123,7 +125,7 @@ void mlic_report_training_section(mlic_strbuf *b, const mlic_report_input *in,
         snprintf(v, sizeof v, "%.2f", l->of1);
         card(b, "t-of1", "val OF1 (tuned)", v);
     }
-    snprintf(v, sizeof v, "%.0f s", last->seconds);
+    snprintf(v, sizeof v, "%.0f s", elapsed);
     card(b, "t-time", "training time", v);
     mlic_strbuf_puts(b, "</div><div class=\"grid\">");
 
@@ -153,7 +155,7 @@ void mlic_report_training_section(mlic_strbuf *b, const mlic_report_input *in,
     c = (mlic_line_chart){.id = "chart-speed", .xlabel = "seconds since the start",
                           .ylabel = "training images/s", .x = secs, .n = n, .series = speed_s,
                           .nseries = 1, .mark_x = NAN, .x_name = "second"};
-    panel(b, "Speed over time", &c);
+    panel(b, "Speed over time (each epoch at its end)", &c);
     mlic_strbuf_puts(b, "</div>");
     epoch_table(b, l);
     mlic_strbuf_puts(b, "</section>\n");

@@ -2,7 +2,8 @@
  * resume) and the --log file, JSON Lines rewritten atomically (temp + rename) at each line:
  *   {"epoch": 1, "step": 56, "lr": 0.0098, "train_loss": 0.41, "images_per_s": 12.5,
  *    "seconds": 180.2, "val_loss": 0.35, "map": 71.2, "cf1": 60.1, "of1": 66.0, "best": true}
- * (val_* keys null without validation), and a last line
+ * (val_* keys null without validation; "seconds": the epoch's wall time, its validation and
+ * checkpoint included), and a last line
  *   {"final": true, "best_epoch": 3, "map": ..., "cf1": ..., "of1": ..., "thresholds": [...],
  *    "config": {...}}
  * with the metrics at the tuned thresholds (without validation: {"final": true, "config": ...});
