@@ -197,6 +197,8 @@ def test_charts_have_the_expected_series_and_points(work, browser):
     best = dom.find(dom.by_id("chart-val"), has_class("mark"))
     assert len(best) == 1 and best[0]["text"] == "best epoch"
     assert dom.by_id("t-best")["text"].startswith(str(work["log"][-1]["best_epoch"]))
+    seconds = sum(e["seconds"] for e in epochs)  # each line's is its epoch's wall time
+    assert dom.by_id("t-time")["text"].startswith(f"{seconds:.0f} s")
 
     ev, probs, targets = work["eval"], work["probs"], work["targets"]
     with_pos = [c for c in range(len(work["classes"])) if targets[:, c].any()]
