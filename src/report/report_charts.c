@@ -187,7 +187,9 @@ void mlic_chart_pr(mlic_strbuf *b, const char *id, const char *name, const doubl
                        "stroke-width=\"1.8\" points=\"", n, mlic_chart_color(0));
     for (int i = 0; i < n; i++)
         mlic_strbuf_printf(b, "%.1f,%.1f ", QX(recall[i]), QY(precision[i]));
-    mlic_strbuf_puts(b, "\"/></g>");
+    mlic_strbuf_puts(b, "\"><title>");
+    mlic_html_text(b, name);
+    mlic_strbuf_printf(b, ": %d points of the precision-recall curve</title></polyline></g>", n);
     mlic_strbuf_printf(b, "<circle class=\"op\" cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#c0392b\" "
                        "data-recall=\"%.9g\" data-precision=\"%.9g\" data-threshold=\"%.9g\">"
                        "<title>threshold %.4g: precision %.2f, recall %.2f</title></circle>",

@@ -6,6 +6,7 @@ read with JavaScript off, and sort its tables with it on. A screenshot is kept i
 build/test-artefacts/report.png for whoever changes the page to look at. Bad inputs (a log of
 another run, unknown classes, an empty data set) fail with a clear message; missing parts leave
 a page that says what is missing."""
+import base64
 import http.server
 import json
 import os
@@ -249,6 +250,44 @@ def test_confusion_and_worst_images(work, browser):
 
 
 @needs_browser
+def test_fits_a_laptop_screen_and_prints(work, browser):
+    page = work["dir"] / "report.html"
+    load(browser, page, width=1280, height=800)
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 1280
+    browser.call("Emulation.setEmulatedMedia", {"media": "print"}, session=True)
+    try:
+        assert browser.evaluate("getComputedStyle(document.querySelector('nav')).display") == \
+            "none"
+        pdf = browser.call("Page.printToPDF", {}, session=True)["data"]
+        assert base64.b64decode(pdf)[:5] == b"%PDF-"
+    finally:
+        browser.call("Emulation.setEmulatedMedia", {"media": ""}, session=True)
+
+
+@needs_browser
+def test_classes_without_positives(mlic, work, browser, tmp_path):
+    """Data that never labels 'red': no AP, no bar and no curve for it, and the page says so."""
+    lines = [ln for ln in (work["dir"] / "val.txt").read_text().splitlines()
+             if "red" not in ln.split("\t")[1].split(",")]
+    data = tmp_path / "nored.txt"
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "nored.html"
+    r = run(mlic, "report", "--model", work["dir"] / "m.safetensors", "--data", data, "--root",
+            DATA, "--output", out, "--examples", 2)
+    assert r.returncode == 0, r.stderr
+    problems, dom = load(browser, out)
+    assert problems == []
+    row = dom.find(dom.by_id("classes"), lambda e: e["attrs"].get("data-class") == "red")[0]
+    assert dom.find(row, has_class("ap"))[0]["text"] == "-"
+    assert dom.find(row, has_class("pos"))[0]["text"] == "0"
+    bars = dom.find(dom.by_id("chart-ap"), lambda e: e["tag"] == "rect")
+    assert len(bars) == 6 and not any(b["text"].startswith("red:") for b in bars)
+    assert not [e for e in dom.elements if e["attrs"].get("id") == "pr-2"]
+    assert "1 class without positives in this data (no AP): red." in dom.by_id("evaluation")["text"]
+    assert all(len(dom.find(dom.by_id(k), has_class("ex"))) <= 2 for k in ("fp", "fn"))
+
+
+@needs_browser
 def test_tables_sort_on_click(work, browser):
     load(browser, work["dir"] / "report.html")
     order = "Array.from(document.querySelectorAll('#classes tbody tr')).map(r => r.dataset.class)"
@@ -337,6 +376,17 @@ def test_missing_parts_are_named(mlic, work, browser, tmp_path):
     r = run(mlic, "report", "--model", d / "m.safetensors", "--log", log, "--output", out)
     assert r.returncode == 0, r.stderr
     assert "The log holds no epoch yet" in out.read_text()
+    # train --report without --val: the training curves, no validation metrics, no evaluation.
+    r = run(mlic, "train", "--data", d / "train.txt", "--classes", d / "classes.txt", "--root",
+            DATA, "--output", tmp_path / "noval.safetensors", "--log", tmp_path / "noval.jsonl",
+            "--report", out, *TRAIN[:-1], "1")
+    assert r.returncode == 0, r.stderr
+    problems, dom = load(browser, out)
+    assert problems == []
+    assert "No validation metrics" in dom.by_id("training")["text"]
+    assert "No evaluation: give --data" in dom.by_id("evaluation")["text"]
+    assert {g["attrs"]["data-series"] for g in dom.find(dom.by_id("chart-loss"),
+                                                         has_class("series"))} == {"train loss"}
 
 
 def expect_failure(r, *pieces):
