@@ -72,7 +72,7 @@ void mlic_chart_lines(mlic_strbuf *b, const mlic_line_chart *c)
         mlic_strbuf_puts(b, "</span>");
     }
     if (!isnan(c->mark_x)) {
-        mlic_strbuf_puts(b, "<span><i style=\"background:#c0392b\"></i>");
+        mlic_strbuf_puts(b, "<span><i style=\"background:#5b6675\"></i>");
         mlic_html_text(b, c->mark_label);
         mlic_strbuf_puts(b, "</span>");
     }

@@ -84,7 +84,7 @@ const char mlic_report_style[] =
     "svg .axis{stroke:#9aa5b1;stroke-width:1}\n"
     "svg .gridline{stroke:#eceff3;stroke-width:1}\n"
     "svg circle:hover,svg rect.bar:hover{stroke:#000;stroke-width:1.5}\n"
-    "svg .mark{stroke:#c0392b;stroke-dasharray:4 3}\n"
+    "svg .mark{stroke:#5b6675;stroke-width:1.5;stroke-dasharray:5 3}\n"
     ".legend{display:flex;flex-wrap:wrap;gap:12px;font-size:12px;color:var(--muted)}\n"
     ".legend i{display:inline-block;width:14px;height:3px;margin-right:5px;vertical-align:middle}\n"
     ".pr{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:10px}\n"
