@@ -183,6 +183,23 @@ def test_numbers_match_eval_json_with_javascript_off(work, browser):
 
 
 @needs_browser
+def test_command_line_dump_dom_and_screenshot(work, tmp_path):
+    """The same through chromium's own --dump-dom and --screenshot, as a user would check."""
+    base = [CHROMIUM, "--headless", "--disable-gpu", "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}"] + (["--no-sandbox"] if os.geteuid() == 0
+                                                           else [])
+    url = "file://" + str(work["dir"] / "report.html")
+    r = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    check_numbers(Dom(r.stdout), work["eval"], work["classes"])
+    shot = tmp_path / "shot.png"
+    r = subprocess.run(base + ["--window-size=1366,900", f"--screenshot={shot}", url],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_browser
 def test_charts_have_the_expected_series_and_points(work, browser):
     _, dom = load(browser, work["dir"] / "report.html")
     epochs = [e for e in work["log"] if "epoch" in e]
