@@ -186,7 +186,7 @@ void mlic_chart_pr(mlic_strbuf *b, const char *id, const char *name, const doubl
     mlic_strbuf_printf(b, "\" data-points=\"%d\"><polyline fill=\"none\" stroke=\"%s\" "
                        "stroke-width=\"1.8\" points=\"", n, mlic_chart_color(0));
     for (int i = 0; i < n; i++)
-        mlic_strbuf_printf(b, "%.1f,%.1f ", QX(recall[i]), QY(precision[i]));
+        mlic_strbuf_printf(b, "%.0f,%.0f ", QX(recall[i]), QY(precision[i])); /* px enough */
     mlic_strbuf_puts(b, "\"><title>");
     mlic_html_text(b, name);
     mlic_strbuf_printf(b, ": %d points of the precision-recall curve</title></polyline></g>", n);

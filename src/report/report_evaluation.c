@@ -13,6 +13,9 @@
 /* A PR curve keeps at most this many points (evenly picked, both ends kept): enough for the
  * shape at the chart's size, and a page of 80 classes x 10,000 images stays small. */
 #define MAX_PR_POINTS 200
+/* The heat map's cells say what they count on hover up to this many classes; beyond, the row and
+ * column headings do (80 classes: 6,480 cells). */
+#define MAX_HOVER_CLASSES 24
 
 static void metric_card(mlic_strbuf *b, const char *key, double v, const char *what)
 {
@@ -191,17 +194,22 @@ static mlic_status confusion(mlic_strbuf *b, const mlic_eval_result *r, const ml
                 mlic_strbuf_puts(b, "<td data-v=\"\" style=\"background:#eef1f5\"></td>");
                 continue;
             }
-            const double alpha = top ? 0.08 + 0.8 * v / top : 0;
-            mlic_strbuf_printf(b, "<td data-v=\"%d\" style=\"background:rgba(208,69,44,%.2f)%s\" "
-                               "title=\"", v, v ? alpha : 0.0, v && alpha > 0.5 ? ";color:#fff" : "");
-            mlic_strbuf_printf(b, "%d image%s labelled ", v, v == 1 ? "" : "s");
-            mlic_html_text(b, c < k ? mlic_model_class_name(m, c) : "nothing");
-            mlic_strbuf_puts(b, " predicted as ");
-            mlic_html_text(b, mlic_model_class_name(m, a));
-            mlic_strbuf_puts(b, "\">");
-            if (v)
-                mlic_strbuf_printf(b, "%d", v);
-            mlic_strbuf_puts(b, "</td>");
+            if (v == 0) { /* most cells of a large table: kept small */
+                mlic_strbuf_puts(b, "<td data-v=\"0\"></td>");
+                continue;
+            }
+            /* Nine shades (report_html.c's style); words on hover where the table is small
+             * enough for them not to dominate the page's size. */
+            const int shade = 1 + 8 * v / top;
+            mlic_strbuf_printf(b, "<td data-v=\"%d\" class=\"h%d\"", v, shade > 9 ? 9 : shade);
+            if (k <= MAX_HOVER_CLASSES) {
+                mlic_strbuf_printf(b, " title=\"%d image%s labelled ", v, v == 1 ? "" : "s");
+                mlic_html_text(b, c < k ? mlic_model_class_name(m, c) : "nothing");
+                mlic_strbuf_puts(b, " predicted as ");
+                mlic_html_text(b, mlic_model_class_name(m, a));
+                mlic_strbuf_putc(b, '"');
+            }
+            mlic_strbuf_printf(b, ">%d</td>", v);
         }
         mlic_strbuf_puts(b, "</tr>");
     }
