@@ -173,6 +173,11 @@ mlic_status mlic_trainer_log_final(const char *path, const mlic_metrics *tuned, 
 
 /* ---------------------------------------------------------------- reading it back */
 
+/* The largest epoch and step numbers a log line may carry (mlic train takes at most 100,000
+ * epochs). */
+#define MAX_EPOCH 1e9
+#define MAX_STEP 1e15
+
 void mlic_trainer_log_free(mlic_trainer_log *l)
 {
     if (!l)
@@ -194,10 +199,14 @@ static mlic_status read_epoch(mlic_trainer_log *l, const cJSON *o, const char *p
 {
     const cJSON *epoch = cJSON_GetObjectItemCaseSensitive(o, "epoch");
     const cJSON *step = cJSON_GetObjectItemCaseSensitive(o, "step");
-    if (!cJSON_IsNumber(epoch) || !cJSON_IsNumber(step) || epoch->valuedouble < 1)
-        return mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: an epoch line needs \"epoch\" (1 or more) and "
-                         "\"step\". HINT: give the JSON Lines file that mlic train --log wrote",
-                         path, line);
+    /* Whole numbers in the ranges a run can reach (converting anything larger is undefined). */
+    if (!cJSON_IsNumber(epoch) || !cJSON_IsNumber(step) || !(epoch->valuedouble >= 1) ||
+        epoch->valuedouble > MAX_EPOCH || epoch->valuedouble != floor(epoch->valuedouble) ||
+        !(step->valuedouble >= 0) || step->valuedouble > MAX_STEP ||
+        step->valuedouble != floor(step->valuedouble))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: an epoch line needs \"epoch\" (a whole number "
+                         "from 1) and \"step\" (a whole number from 0). HINT: give the JSON Lines "
+                         "file that mlic train --log wrote", path, line);
     mlic_trainer_epoch_log *grown = realloc(l->epochs, (size_t)(l->nepochs + 1) * sizeof *grown);
     if (!grown)
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
@@ -222,7 +231,10 @@ static mlic_status read_final(mlic_trainer_log *l, const cJSON *o, const char *p
 {
     l->has_final = 1;
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
-    l->best_epoch = cJSON_IsNumber(best) ? (int)best->valuedouble : 0;
+    l->best_epoch = cJSON_IsNumber(best) && best->valuedouble >= 1 &&
+                            best->valuedouble <= MAX_EPOCH
+                        ? (int)best->valuedouble
+                        : 0;
     l->map = get_num(o, "map");
     l->cf1 = get_num(o, "cf1");
     l->of1 = get_num(o, "of1");
