@@ -1,12 +1,12 @@
 #include "train/trainer_log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -207,10 +207,15 @@ static mlic_status read_epoch(mlic_trainer_log *l, const cJSON *o, const char *p
         return mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: an epoch line needs \"epoch\" (a whole number "
                          "from 1) and \"step\" (a whole number from 0). HINT: give the JSON Lines "
                          "file that mlic train --log wrote", path, line);
-    mlic_trainer_epoch_log *grown = realloc(l->epochs, (size_t)(l->nepochs + 1) * sizeof *grown);
-    if (!grown)
-        return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
-    l->epochs = grown;
+    if (l->nepochs == INT_MAX)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: more than %d epoch lines", path, line, INT_MAX);
+    if ((l->nepochs & (l->nepochs - 1)) == 0) { /* 0, 1, 2, 4...: double the room */
+        const size_t room = l->nepochs ? 2 * (size_t)l->nepochs : 1;
+        mlic_trainer_epoch_log *grown = realloc(l->epochs, room * sizeof *grown);
+        if (!grown)
+            return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
+        l->epochs = grown;
+    }
     l->epochs[l->nepochs++] = (mlic_trainer_epoch_log){
         .epoch = (int)epoch->valuedouble,
         .step = (int64_t)step->valuedouble,
