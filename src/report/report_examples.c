@@ -200,8 +200,8 @@ void mlic_report_examples(mlic_strbuf *b, const mlic_eval_result *r, const mlic_
     }
     static const char *const heading[] = {"Worst false positives", "Worst false negatives"};
     static const char *const what[] = {
-        "images where a class that is not there scored highest above its threshold",
-        "images where a class that is there scored lowest below its threshold"};
+        "Images where a class that is not there scored highest above its threshold",
+        "Images where a class that is there scored lowest below its threshold"};
     for (int positives = 0; positives < 2; positives++) {
         const size_t n = collect(list, r, positives);
         const size_t shown = n < (size_t)max_images ? n : (size_t)max_images;
