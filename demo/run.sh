@@ -4,7 +4,8 @@
 #   2. generate the shapes data set (8 classes: 4 shapes x 4 colours, 1-3 objects an image);
 #   3. train a resnet18 from scratch on its train split, validating on val;
 #   4. evaluate the model on the test split (mlic eval);
-#   5. label the test images with mlic predict, as a batch prediction job would.
+#   5. label the test images with mlic predict, as a batch prediction job would;
+#   6. write the HTML report of the model, its training and its test evaluation (mlic report).
 # Everything goes to build/demo/. Settings can be overridden from the environment, e.g.
 #   EPOCHS=10 THREADS=4 make demo
 set -eu
@@ -62,6 +63,11 @@ head -n 8 "$OUT/test_predictions.txt" | while IFS= read -r line; do
     printf '  %-22s predicted %-44s truth %s\n' "$path" "${predicted:--}" "$truth"
 done
 
+step "report: the model, its training log and its test evaluation on one page"
+build/mlic report --model "$MODEL" --log "$OUT/train.log" --data "$DATA/test.txt" \
+    --threads "$THREADS" --output "$OUT/report.html" > /dev/null
+
 step "done"
 printf 'model %s; test metrics %s:\n' "$MODEL" "$OUT/test_metrics.json"
 cat "$OUT/test_metrics.json"
+echo "report (open it in a browser): $OUT/report.html"

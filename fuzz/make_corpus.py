@@ -275,6 +275,22 @@ def seeds_journal():
     put("journal", "torn", b"\x00" + header + pts[0] + pts[1][:40])
 
 
+# ---------------------------------------------------------------- trainer log
+
+
+def seeds_trainer_log():
+    epoch = ('{"epoch": %d, "step": %d, "lr": 0.00977, "train_loss": 0.41, "images_per_s": 12.5, '
+             '"seconds": 18.2, "val_loss": %s, "map": %s, "cf1": %s, "of1": %s, "best": %s}\n')
+    lines = [epoch % (1, 3, "0.35", "71.2", "60.1", "66", "true"),
+             epoch % (2, 6, "null", "null", "null", "null", "false")]
+    final = ('{"final": true, "best_epoch": 1, "map": 72.5, "cf1": 61, "of1": 66.5, '
+             '"thresholds": [0.5,0.25,null], "config": {"arch": "resnet18", "classes": ["a", "b", '
+             '"c"], "train_items": 48, "optimizer": "sgd", "freeze_backbone": false}}\n')
+    put("trainer_log", "finished", "".join(lines) + final)
+    put("trainer_log", "unfinished", lines[0] + "\r\n\n" + lines[1])
+    put("trainer_log", "no_val", lines[1] + '{"final": true, "config": {"arch": "resnet50"}}\n')
+
+
 # ---------------------------------------------------------------- options
 
 
@@ -320,6 +336,7 @@ def main():
     seeds_images()
     seeds_base64()
     seeds_journal()
+    seeds_trainer_log()
     seeds_args()
     seeds_onnx()
     seeds_s3_xml()

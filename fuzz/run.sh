@@ -31,6 +31,7 @@ parser_files() {
     jpeg) echo 'image/(jpeg_decode|orient|decode)\.c' ;;
     journal) echo 'dist/journal\.c' ;;
     checkpoint) echo 'train/checkpoint\.c' ;;
+    trainer_log) echo 'train/trainer_log\.c' ;;
     args) echo 'cli/(args|cmd_predict)\.c' ;;
     s3_xml) echo 'io/s3_xml\.c' ;;
     *) echo "image/$1_decode\\.c" ;;

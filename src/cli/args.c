@@ -146,3 +146,18 @@ int mlic_args_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     return 2;
 }
+
+int mlic_args_backend(const char *cmd, const char *text, mlic_backend_kind *out)
+{
+    static const struct {
+        const char *name;
+        mlic_backend_kind kind;
+    } kinds[] = {{"auto", MLIC_BACKEND_AUTO}, {"ref", MLIC_BACKEND_REF},
+                 {"onednn", MLIC_BACKEND_ONEDNN}, {"cuda", MLIC_BACKEND_CUDA}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (!strcmp(text, kinds[i].name)) {
+            *out = kinds[i].kind;
+            return 0;
+        }
+    return mlic_args_usage_error(cmd, "--backend '%s' must be auto, ref, onednn or cuda", text);
+}

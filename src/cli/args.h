@@ -14,6 +14,8 @@
 #ifndef MLIC_CLI_ARGS_H
 #define MLIC_CLI_ARGS_H
 
+#include "mlic.h"
+
 /* If argv[*i] is `name` followed by a value word, or `name=value`: set *value, leave *i on the
  * option's last word and return 1. If argv[*i] is something else: return 0. If the value is
  * missing: print so and return -1. */
@@ -39,6 +41,9 @@ int mlic_args_float_list(const char *cmd, const char *name, const char *text, fl
 
 /* Exactly n comma-separated floats: 0, or -1 after printing. */
 int mlic_args_floats(const char *cmd, const char *name, const char *text, float *out, int n);
+
+/* --backend's value (auto, ref, onednn or cuda): 0, or 2 (bad usage) after printing. */
+int mlic_args_backend(const char *cmd, const char *text, mlic_backend_kind *out);
 
 /* Print "mlic CMD: message" and a hint to read --help; return 2, the bad-usage exit status. */
 int mlic_args_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -12,6 +12,7 @@
 #include "eval/evaluate.h"
 #include "mlic.h"
 #include "model/model.h"
+#include "report/report.h"
 #include "util/json_write.h"
 #include "util/strbuf.h"
 
@@ -45,28 +46,15 @@ static void usage(FILE *f)
             "  --max-pixels N      refuse larger images (default %llu)\n"
             "  --cache DIR         keep the remote images fetched in DIR (docs/storage.md)\n"
             "  --cache-size SIZE   DIR's bound: bytes or K, M, G, T (default 10G)\n"
-            "  --json              one JSON object: num_images, mAP, CP, CR, CF1, OP, OR, OF1 and\n"
-            "                      per_class (class name -> AP, null without positives)\n"
+            "  --json              one JSON object: num_images, mAP, CP, CR, CF1, OP, OR, OF1,\n"
+            "                      per_class (class name -> AP, null without positives) and\n"
+            "                      thresholds (class name -> the threshold used)\n"
+            "  --report FILE       also write the HTML page of mlic report (docs/report.md)\n"
             "  -h, --help          this help\n\n"
             "--model, --data, --classes and --root may be s3://bucket/key or oss://bucket/key\n"
             "(and http(s)://): docs/storage.md; -Dbuckets is the default --root.\n"
             "Exit status: 0 done, 1 failed (unreadable data or image, class mismatch), 2 bad usage.\n\n"
             "%s", (unsigned long long)MLIC_DEFAULT_MAX_PIXELS, mlic_cli_storage_help);
-}
-
-static int parse_backend(const char *v, mlic_backend_kind *out)
-{
-    static const struct {
-        const char *name;
-        mlic_backend_kind kind;
-    } kinds[] = {{"auto", MLIC_BACKEND_AUTO}, {"ref", MLIC_BACKEND_REF},
-                 {"onednn", MLIC_BACKEND_ONEDNN}, {"cuda", MLIC_BACKEND_CUDA}};
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-        if (!strcmp(v, kinds[i].name)) {
-            *out = kinds[i].kind;
-            return 0;
-        }
-    return mlic_args_usage_error(CMD, "--backend '%s' must be auto, ref, onednn or cuda", v);
 }
 
 static void print_table(const mlic_eval_result *r, const mlic_model *m, const char *model_path,
@@ -122,6 +110,14 @@ static int print_json(const mlic_eval_result *r, const mlic_model *m)
         mlic_strbuf_puts(&b, ": ");
         mlic_json_write_float(&b, r->per_class[c].ap);
     }
+    mlic_strbuf_puts(&b, "}, \"thresholds\": {");
+    for (int c = 0; c < r->num_classes; c++) {
+        if (c)
+            mlic_strbuf_puts(&b, ", ");
+        mlic_json_write_string(&b, mlic_model_class_name(m, c));
+        mlic_strbuf_puts(&b, ": ");
+        mlic_json_write_float(&b, r->thresholds[c]);
+    }
     mlic_strbuf_puts(&b, "}}\n");
     int rc = 0;
     if (b.oom) {
@@ -136,7 +132,7 @@ static int print_json(const mlic_eval_result *r, const mlic_model *m)
 
 int mlic_cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_path = NULL, *v, *cache_dir = NULL;
+    const char *model_path = NULL, *data_path = NULL, *report_path = NULL, *v, *cache_dir = NULL;
     uint64_t cache_bytes = 0;
     mlic_cli_storage storage;
     mlic_cli_storage_init(&storage);
@@ -159,7 +155,8 @@ int mlic_cmd_eval(int argc, char **argv)
             (r = mlic_args_value(CMD, argc, argv, &i, "--root", &dopts.root)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &dopts.classes_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--split", &dopts.split)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--cache", &cache_dir))) {
+            (r = mlic_args_value(CMD, argc, argv, &i, "--cache", &cache_dir)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--report", &report_path))) {
             if (r < 0)
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--cache-size", &v))) {
@@ -187,7 +184,7 @@ int mlic_cmd_eval(int argc, char **argv)
             if (r < 0 || mlic_args_int(CMD, "--decode-threads", v, 0, 256, &eopts.workers))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--backend", &v))) {
-            if (r < 0 || parse_backend(v, &eopts.backend))
+            if (r < 0 || mlic_args_backend(CMD, v, &eopts.backend))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--max-pixels", &v))) {
             int mp;
@@ -241,6 +238,16 @@ int mlic_cmd_eval(int argc, char **argv)
     if (mlic_eval_engine(&r, e, m, d, &eopts, data_path) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
         goto done;
+    }
+    if (report_path) {
+        const mlic_report_input in = {.model = m, .model_path = model_path, .eval = &r, .data = d,
+                                      .data_path = data_path,
+                                      .backend = mlic_engine_backend_name(e),
+                                      .max_examples = MLIC_REPORT_DEFAULT_EXAMPLES};
+        if (mlic_report_write(report_path, &in) != MLIC_OK) {
+            fprintf(stderr, "mlic %s: --report: %s\n", CMD, mlic_errmsg());
+            goto done;
+        }
     }
     if (json) {
         rc = print_json(&r, m);

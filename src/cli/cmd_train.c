@@ -15,6 +15,7 @@
 #include "io/cache.h"
 #include "mlic.h"
 #include "nn/graph.h"
+#include "report/report.h"
 #include "train/trainer.h"
 #if MLIC_HAVE_MPI
 #include "dist/mpi_comm.h"
@@ -78,6 +79,8 @@ static void usage(FILE *f)
         "                        speed, rounding error ~1e-5 relative) or direct (as PyTorch)\n"
         "  --workers N           image decoding threads (default: as --threads)\n"
         "  --log FILE            JSON Lines, one object per epoch and a final one (local)\n"
+        "  --report FILE         at the end, the HTML page of mlic report: the model, the\n"
+        "                        --log's curves and its evaluation on --val (docs/report.md)\n"
         "  --cache DIR           keep the remote images fetched in DIR, so that later epochs\n"
         "                        read them from local disk (docs/storage.md)\n"
         "  --cache-size SIZE     DIR's bound, least recently used evicted first: bytes or\n"
@@ -193,6 +196,32 @@ static int interrupted(int argc, char **argv)
     return mlic_cli_interrupt_exit_code();
 }
 
+static const char *report_path; /* --report */
+
+/* The page of mlic report on the model just written: its log, its evaluation on --val. */
+static int write_report(const mlic_train_opts *o)
+{
+    if (!report_path)
+        return 0;
+    mlic_report_opts r;
+    mlic_report_opts_init(&r);
+    r.model_path = o->output_path;
+    r.output_path = report_path;
+    r.log_path = o->log_path;
+    r.data_path = o->val_path;
+    r.data.root = o->root;
+    r.data.classes_path = o->classes_path;
+    r.data.confine_to_root = o->confine_to_root;
+    r.eval.threads = o->threads;
+    r.eval.workers = o->workers;
+    if (mlic_report_run(&r) != MLIC_OK) {
+        fprintf(stderr, "mlic " CMD ": --report: %s\n", mlic_errmsg());
+        return 1;
+    }
+    fprintf(stderr, "mlic " CMD ": report written to %s\n", report_path);
+    return 0;
+}
+
 static int run_one(mlic_train_opts *o, progress_state *ps, int argc, char **argv)
 {
     mlic_status s = mlic_train_run(o);
@@ -203,7 +232,7 @@ static int run_one(mlic_train_opts *o, progress_state *ps, int argc, char **argv
         fprintf(stderr, "mlic " CMD ": %s\n", mlic_errmsg());
         return 1;
     }
-    return 0;
+    return write_report(o);
 }
 
 /* A process of an mpirun/srun job: all ranks train, rank 0 reports progress. */
@@ -236,6 +265,8 @@ static int run_ranks(mlic_train_opts *o, progress_state *ps, int argc, char **ar
         code = rank == 0 ? interrupted(argc, argv) : mlic_cli_interrupt_exit_code();
     else if (s != MLIC_OK)
         fprintf(stderr, "mlic " CMD ": rank %d of %d: %s\n", rank, size, mlic_errmsg());
+    else if (rank == 0)
+        code = write_report(o);
     mlic_mpi_finalize();
     return code;
 #else
@@ -272,7 +303,8 @@ int mlic_cmd_train(int argc, char **argv)
         {"--log", &o.log_path}, {"--optimizer", &optimizer}, {"--schedule", &schedule},
         {"--loss", &loss}, {"--lr", &lr}, {"--weight-decay", &wd}, {"--momentum", &momentum},
         {"--max-grad-norm", &grad_norm}, {"--seed", &seed}, {"--jitter", &jitter},
-        {"--conv", &conv}, {"--cache", &o.cache_dir}, {"--cache-size", &cache_size},
+        {"--conv", &conv}, {"--report", &report_path}, {"--cache", &o.cache_dir},
+        {"--cache-size", &cache_size},
     };
     /* --stop-after-epochs N ends the run after N epochs as if it were killed: for tests of
      * --resume, not shown in --help. */

@@ -16,5 +16,6 @@ int mlic_cmd_info(int argc, char **argv);
 int mlic_cmd_export(int argc, char **argv);
 int mlic_cmd_eval(int argc, char **argv);
 int mlic_cmd_train(int argc, char **argv);
+int mlic_cmd_report(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"export", mlic_cmd_export, "write a model as ONNX or a torchvision state dict"},
     {"eval", mlic_cmd_eval, "a model's mAP and P/R/F1 on a labelled data set"},
     {"train", mlic_cmd_train, "train or fine-tune a model on a labelled data set"},
+    {"report", mlic_cmd_report, "an HTML page of a model's training and evaluation"},
 };
 
 static void usage(FILE *f)

@@ -134,6 +134,39 @@ mlic_status mlic_metrics_compute(mlic_metrics *out, mlic_class_metrics *per_clas
     return MLIC_OK;
 }
 
+mlic_status mlic_metrics_pr_curve(mlic_pr_point **points, int *count, const float *scores,
+                                  const uint8_t *targets, int n, int k, int j)
+{
+    *points = NULL;
+    *count = 0;
+    mlic_status st = check_inputs(scores, targets, n, k);
+    if (st != MLIC_OK)
+        return st;
+    if (j < 0 || j >= k)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "metrics: class %d of %d", j, k);
+    scored *col = malloc((size_t)n * sizeof *col);
+    mlic_pr_point *pts = malloc((size_t)n * sizeof *pts);
+    if (!col || !pts) {
+        free(col);
+        free(pts);
+        return mlic_fail(MLIC_ERR_NOMEM, "metrics: out of memory for %d samples", n);
+    }
+    int positives = sorted_column(col, scores, targets, n, k, j), tp = 0, fp = 0, m = 0;
+    for (int i = 0; positives > 0 && i < n;) {
+        const float s = col[i].score;
+        next_group(&i, &tp, &fp, col, n, i);
+        pts[m++] = (mlic_pr_point){s, 100.0 * tp / (tp + fp), 100.0 * tp / positives};
+    }
+    free(col);
+    if (m == 0) {
+        free(pts);
+        return MLIC_OK;
+    }
+    *points = pts;
+    *count = m;
+    return MLIC_OK;
+}
+
 /* A float strictly between lo < hi and above lo, as close to their midpoint as floats allow:
  * hi itself when they are adjacent floats. */
 static float midpoint(float hi, float lo)

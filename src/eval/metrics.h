@@ -42,6 +42,19 @@ mlic_status mlic_metrics_compute(mlic_metrics *out, mlic_class_metrics *per_clas
                                  const float *scores, const uint8_t *targets, int n, int k,
                                  const float *thresholds);
 
+/* One point of a class's precision-recall curve: predicting positive every sample whose score is
+ * >= threshold gives this precision and recall (percent). */
+typedef struct {
+    float threshold;
+    double precision, recall;
+} mlic_pr_point;
+
+/* Class j's precision-recall curve, the steps AP sums over: one point per distinct score, in
+ * decreasing score order (recall rising). *points: malloc'd, *count of them (n at most); a class
+ * without positives has none (*points NULL, *count 0). */
+mlic_status mlic_metrics_pr_curve(mlic_pr_point **points, int *count, const float *scores,
+                                  const uint8_t *targets, int n, int k, int j);
+
 /* Per-class threshold maximising that class's F1 on these scores: the candidates are the
  * midpoints between consecutive distinct scores plus the lowest score itself (everything
  * positive); on a tie the highest threshold wins (fewest positive predictions). A class without

@@ -661,8 +661,9 @@ static mlic_status finish(trainer *t)
     const mlic_train_opts *o = t->o;
     if (!t->val) {
         mlic_status s = mlic_model_save_io(t->model, t->io, o->output_path);
-        return s == MLIC_OK && o->log_path ? mlic_trainer_log_final(o->log_path, NULL, 0, NULL, 0)
-                                           : s;
+        return s == MLIC_OK && o->log_path
+                   ? mlic_trainer_log_final(o->log_path, NULL, 0, NULL, 0, t->config)
+                   : s;
     }
     mlic_model *best = NULL;
     mlic_status s = MLIC_OK;
@@ -683,7 +684,7 @@ static mlic_status finish(trainer *t)
         s = mlic_model_save_io(m, t->io, o->output_path);
     if (s == MLIC_OK && o->log_path)
         s = mlic_trainer_log_final(o->log_path, &tuned, (int)t->st.best_epoch, m->thresholds,
-                                   k);
+                                   k, t->config);
     if (s == MLIC_OK)
         info(t, "thresholds tuned on validation (epoch %lld's model): mAP %.2f, CF1 %.2f, "
              "OF1 %.2f", (long long)(best ? t->st.best_epoch : t->st.epoch), tuned.map,

@@ -1,17 +1,19 @@
 #include "train/trainer_log.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
 #include "util/file_open.h"
+#include "util/file_write.h"
 #include "util/json_write.h"
 #include "util/strbuf.h"
 
@@ -86,31 +88,12 @@ static mlic_status rewrite(const char *path, const char *line, int keep)
         fclose(in);
     }
     mlic_strbuf_puts(&all, line);
-    const size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (all.oom || !tmp) {
-        mlic_strbuf_free(&all);
-        free(tmp);
-        return mlic_fail(MLIC_ERR_NOMEM, "--log %s: out of memory", path);
+    mlic_status s;
+    if (all.oom) {
+        s = mlic_fail(MLIC_ERR_NOMEM, "--log %s: out of memory", path);
+    } else if ((s = mlic_file_write_atomic(path, all.data ? all.data : "", all.len))) {
+        mlic_fail_prefix(s, "--log ");
     }
-    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", path);
-    mlic_status s = MLIC_OK;
-    int fd = mkstemp(tmp);
-    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!out) {
-        s = mlic_fail(MLIC_ERR_IO, "--log %s: cannot create %s: %s", path, tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    } else {
-        fchmod(fd, 0644);
-        const int wrote = fwrite(all.data, 1, all.len, out) == all.len;
-        const int closed = fclose(out) == 0;
-        if (!wrote || !closed || rename(tmp, path) != 0)
-            s = mlic_fail(MLIC_ERR_IO, "--log %s: cannot write it: %s", path, strerror(errno));
-    }
-    if (s != MLIC_OK && fd >= 0)
-        unlink(tmp);
-    free(tmp);
     mlic_strbuf_free(&all);
     return s;
 }
@@ -163,7 +146,7 @@ mlic_status mlic_trainer_log_epoch(const char *path, const mlic_trainer_epoch_lo
 }
 
 mlic_status mlic_trainer_log_final(const char *path, const mlic_metrics *tuned, int best_epoch,
-                                   const float *thresholds, int k)
+                                   const float *thresholds, int k, const char *config)
 {
     mlic_strbuf b;
     mlic_strbuf_init(&b);
@@ -183,5 +166,137 @@ mlic_status mlic_trainer_log_final(const char *path, const mlic_metrics *tuned, 
         }
         mlic_strbuf_putc(&b, ']');
     }
+    key(&b, "config");
+    mlic_strbuf_puts(&b, config);
     return finish_line(&b, path);
+}
+
+/* ---------------------------------------------------------------- reading it back */
+
+/* The largest epoch and step numbers a log line may carry (mlic train takes at most 100,000
+ * epochs). */
+#define MAX_EPOCH 1e9
+#define MAX_STEP 1e15
+
+void mlic_trainer_log_free(mlic_trainer_log *l)
+{
+    if (!l)
+        return;
+    free(l->epochs);
+    free(l->thresholds);
+    free(l->config);
+    memset(l, 0, sizeof *l);
+}
+
+/* A number, or NaN for null or a missing key (the writer's NaN). */
+static double get_num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static mlic_status read_epoch(mlic_trainer_log *l, const cJSON *o, const char *path, long line)
+{
+    const cJSON *epoch = cJSON_GetObjectItemCaseSensitive(o, "epoch");
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(o, "step");
+    /* Whole numbers in the ranges a run can reach (converting anything larger is undefined). */
+    if (!cJSON_IsNumber(epoch) || !cJSON_IsNumber(step) || !(epoch->valuedouble >= 1) ||
+        epoch->valuedouble > MAX_EPOCH || epoch->valuedouble != floor(epoch->valuedouble) ||
+        !(step->valuedouble >= 0) || step->valuedouble > MAX_STEP ||
+        step->valuedouble != floor(step->valuedouble))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: an epoch line needs \"epoch\" (a whole number "
+                         "from 1) and \"step\" (a whole number from 0). HINT: give the JSON Lines "
+                         "file that mlic train --log wrote", path, line);
+    if (l->nepochs == INT_MAX)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: more than %d epoch lines", path, line, INT_MAX);
+    if ((l->nepochs & (l->nepochs - 1)) == 0) { /* 0, 1, 2, 4...: double the room */
+        const size_t room = l->nepochs ? 2 * (size_t)l->nepochs : 1;
+        mlic_trainer_epoch_log *grown = realloc(l->epochs, room * sizeof *grown);
+        if (!grown)
+            return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
+        l->epochs = grown;
+    }
+    l->epochs[l->nepochs++] = (mlic_trainer_epoch_log){
+        .epoch = (int)epoch->valuedouble,
+        .step = (int64_t)step->valuedouble,
+        .lr = get_num(o, "lr"),
+        .train_loss = get_num(o, "train_loss"),
+        .images_per_s = get_num(o, "images_per_s"),
+        .seconds = get_num(o, "seconds"),
+        .val_loss = get_num(o, "val_loss"),
+        .val_map = get_num(o, "map"),
+        .val_cf1 = get_num(o, "cf1"),
+        .val_of1 = get_num(o, "of1"),
+        .best = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "best")),
+    };
+    return MLIC_OK;
+}
+
+static mlic_status read_final(mlic_trainer_log *l, const cJSON *o, const char *path, long line)
+{
+    l->has_final = 1;
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
+    l->best_epoch = cJSON_IsNumber(best) && best->valuedouble >= 1 &&
+                            best->valuedouble <= MAX_EPOCH
+                        ? (int)best->valuedouble
+                        : 0;
+    l->map = get_num(o, "map");
+    l->cf1 = get_num(o, "cf1");
+    l->of1 = get_num(o, "of1");
+    const cJSON *thr = cJSON_GetObjectItemCaseSensitive(o, "thresholds");
+    if (cJSON_IsArray(thr)) {
+        int n = cJSON_GetArraySize(thr), i = 0;
+        l->thresholds = malloc((size_t)(n ? n : 1) * sizeof *l->thresholds);
+        if (!l->thresholds)
+            return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, thr)
+            l->thresholds[i++] = cJSON_IsNumber(v) ? (float)v->valuedouble : NAN;
+        l->nthresholds = n;
+    }
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(o, "config");
+    if (cJSON_IsObject(config) && !(l->config = cJSON_PrintUnformatted(config)))
+        return mlic_fail(MLIC_ERR_NOMEM, "%s:%ld: out of memory", path, line);
+    return MLIC_OK;
+}
+
+mlic_status mlic_trainer_log_read(mlic_trainer_log *out, const char *path)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f;
+    mlic_status st = mlic_file_fopen_read(&f, path, NULL, 0);
+    if (st != MLIC_OK)
+        return st;
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long line = 0;
+    while (st == MLIC_OK && (len = getline(&text, &cap, f)) >= 0) {
+        line++;
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+            text[--len] = 0;
+        if (len == 0)
+            continue;
+        if (out->has_final) {
+            st = mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: a line after the final one. HINT: a log holds "
+                           "one run (mlic train --log rewrites it from the start)", path, line);
+            break;
+        }
+        cJSON *o = cJSON_ParseWithLength(text, (size_t)len);
+        if (!cJSON_IsObject(o))
+            st = mlic_fail(MLIC_ERR_FORMAT, "%s:%ld: not a JSON object. HINT: give the JSON Lines "
+                           "file that mlic train --log wrote", path, line);
+        else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "final")))
+            st = read_final(out, o, path, line);
+        else
+            st = read_epoch(out, o, path, line);
+        cJSON_Delete(o);
+    }
+    if (st == MLIC_OK && ferror(f))
+        st = mlic_fail(MLIC_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    free(text);
+    fclose(f);
+    if (st != MLIC_OK)
+        mlic_trainer_log_free(out);
+    return st;
 }

@@ -59,3 +59,18 @@ mlic_status mlic_base64_decode(uint8_t **out, size_t *out_len, const char *s, si
     *out_len = n;
     return MLIC_OK;
 }
+
+void mlic_base64_encode(mlic_strbuf *b, const uint8_t *data, size_t len)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char quad[4];
+    for (size_t i = 0; i < len; i += 3) {
+        const uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0) |
+                           (i + 2 < len ? data[i + 2] : 0);
+        quad[0] = abc[v >> 18];
+        quad[1] = abc[v >> 12 & 63];
+        quad[2] = i + 1 < len ? abc[v >> 6 & 63] : '=';
+        quad[3] = i + 2 < len ? abc[v & 63] : '=';
+        mlic_strbuf_append(b, quad, 4);
+    }
+}

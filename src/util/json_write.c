@@ -3,9 +3,7 @@
 #include <math.h>
 #include <stdint.h>
 
-/* Length of the valid UTF-8 sequence starting at s (1..4), or 0 if the bytes there are not one
- * (overlong forms, surrogates and code points above U+10FFFF are invalid too). */
-static int utf8_seq_len(const unsigned char *s)
+int mlic_utf8_seq_len(const unsigned char *s)
 {
     unsigned c = s[0];
     if (c < 0x80)
@@ -58,7 +56,7 @@ void mlic_json_write_string(mlic_strbuf *b, const char *str)
             mlic_strbuf_printf(b, "\\u%04x", c);
             s++;
         } else {
-            int n = utf8_seq_len(s);
+            int n = mlic_utf8_seq_len(s);
             if (n == 0) {
                 mlic_strbuf_puts(b, "\\ufffd");
                 s++;

@@ -11,4 +11,9 @@ void mlic_json_write_string(mlic_strbuf *b, const char *s);
 void mlic_json_write_float(mlic_strbuf *b, double v);
 void mlic_json_write_bool(mlic_strbuf *b, int v);
 
+/* Length of the valid UTF-8 sequence starting at s (1..4), or 0 if the bytes there are not one
+ * (overlong forms, surrogates and code points above U+10FFFF are invalid too); the JSON and the
+ * HTML writers replace such bytes. */
+int mlic_utf8_seq_len(const unsigned char *s);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "data/dataset.h"
+#include "train/trainer_log.h"
 
 static char dir[] = "/tmp/mlic_test_fuzz_XXXXXX";
 
@@ -102,6 +103,30 @@ static void test_coco_huge_id(void)
     }
 }
 
+/* An epoch number beyond int (1.9e119) in a training log was converted to int unchecked (UBSan,
+ * fuzz_trainer_log): now a line whose epoch or step is not a whole number in range is refused,
+ * naming the line; a huge best_epoch in the final line counts as none. */
+static void test_trainer_log_huge_numbers(void)
+{
+    const char *lines[] = {"{\"epoch\": 1888888888888888888888888888888, \"step\": 3}",
+                           "{\"epoch\": 2, \"step\": 1e300}", "{\"epoch\": 2.5, \"step\": 3}",
+                           "{\"epoch\": 2, \"step\": -1}", "{\"epoch\": 0, \"step\": 3}"};
+    for (int i = 0; i < 5; i++) {
+        char text[300];
+        snprintf(text, sizeof text, "{\"epoch\": 1, \"step\": 2}\n%s\n", lines[i]);
+        mlic_trainer_log l;
+        mlic_status st = mlic_trainer_log_read(&l, write_file("log.jsonl", text, strlen(text)));
+        CHECK(st == MLIC_ERR_FORMAT && l.nepochs == 0, "%s: status %d", lines[i], (int)st);
+        CHECK(strstr(mlic_errmsg(), "log.jsonl:2: an epoch line needs") != NULL, "%s: %s",
+              lines[i], mlic_errmsg());
+    }
+    const char *final = "{\"epoch\": 1, \"step\": 2}\n{\"final\": true, \"best_epoch\": 1e300}\n";
+    mlic_trainer_log l;
+    CHECK(mlic_trainer_log_read(&l, write_file("log.jsonl", final, strlen(final))) == MLIC_OK &&
+          l.has_final && l.best_epoch == 0, "a huge best_epoch: %s", mlic_errmsg());
+    mlic_trainer_log_free(&l);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -110,6 +135,7 @@ int main(void)
     }
     test_all_unlabelled();
     test_coco_huge_id();
+    test_trainer_log_huge_numbers();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "%s", cmd);

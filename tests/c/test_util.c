@@ -1,4 +1,4 @@
-/* src/util: base64 against RFC 4648's test vectors, the JSON writer against cJSON's parser, the
+/* src/util: base64 against RFC 4648's test vectors, SHA-256 against FIPS 180-4's, the JSON writer against cJSON's parser, the
  * bounded queue under several producers and consumers, path helpers against POSIX dirname(3);
  * the hostile-input guards: the safe open against special files, the bounded line reader (and its
  * wait on a pipe, which a cancel flag ends), the JSON NUL scan, confinement to a root. */
@@ -24,6 +24,7 @@
 #include "util/line_read.h"
 #include "util/path.h"
 #include "util/queue.h"
+#include "util/sha256.h"
 
 static void test_base64(void)
 {
@@ -44,6 +45,12 @@ static void test_base64(void)
                 free(out);
             }
         }
+        mlic_strbuf enc;
+        mlic_strbuf_init(&enc);
+        mlic_base64_encode(&enc, (const uint8_t *)plain[i], strlen(plain[i]));
+        CHECK(enc.len == strlen(coded[i]) && (!enc.len || !strcmp(enc.data, coded[i])),
+              "'%s' encoded as '%s'", plain[i], enc.len ? enc.data : "");
+        mlic_strbuf_free(&enc);
     }
     /* The URL-safe alphabet: 0xfb 0xff 0xbf is "+/+/" in the standard one. */
     uint8_t *a, *b;
@@ -65,6 +72,45 @@ static void test_base64(void)
         CHECK(out == NULL, "output left set for '%s'", bad[i]);
         CHECK(strstr(mlic_errmsg(), "base64") != NULL, "message: %s", mlic_errmsg());
     }
+}
+
+/* FIPS 180-4's examples ("abc", the two-block message), an empty and a million-byte input fed
+ * in uneven pieces, and a file. */
+static void test_sha256(void)
+{
+    static const struct {
+        const char *text, *hex;
+    } known[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"}};
+    char hex[65];
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        mlic_sha256 s;
+        mlic_sha256_init(&s);
+        mlic_sha256_update(&s, known[i].text, strlen(known[i].text));
+        mlic_sha256_final_hex(&s, hex);
+        CHECK(!strcmp(hex, known[i].hex), "sha256('%s') = %s", known[i].text, hex);
+    }
+    static char a[1000000];
+    memset(a, 'a', sizeof a);
+    mlic_sha256 s;
+    mlic_sha256_init(&s);
+    for (size_t at = 0, step = 1; at < sizeof a; at += step, step = step * 3 % 1000 + 1)
+        mlic_sha256_update(&s, a + at, at + step <= sizeof a ? step : sizeof a - at);
+    mlic_sha256_final_hex(&s, hex);
+    const char *million = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+    CHECK(!strcmp(hex, million), "sha256 of a million 'a' = %s", hex);
+    char path[] = "/tmp/mlic_sha256_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, a, sizeof a) == (ssize_t)sizeof a, "cannot write %s", path);
+    close(fd);
+    CHECK(mlic_sha256_file(hex, path) == MLIC_OK && !strcmp(hex, million), "file: %s %s", hex,
+          mlic_errmsg());
+    unlink(path);
+    CHECK(mlic_sha256_file(hex, path) == MLIC_ERR_IO && strstr(mlic_errmsg(), path),
+          "a missing file: %s", mlic_errmsg());
 }
 
 /* Write s as a JSON string, parse it back with cJSON. */
@@ -415,6 +461,7 @@ static void test_confine(void)
 int main(void)
 {
     test_base64();
+    test_sha256();
     test_json_write();
     test_queue();
     test_path();

@@ -2,7 +2,8 @@
  *   tool_metrics N K SCORES TARGETS THRESHOLDS FALLBACK
  * SCORES, THRESHOLDS: raw float32 (N, K) and (K); TARGETS: raw uint8 (N, K). Prints one JSON
  * object: the summary and per-class metrics at THRESHOLDS, and the thresholds tuned for F1 (with
- * FALLBACK for classes without positives). NaN is printed as null. */
+ * FALLBACK for classes without positives), and each class's precision-recall curve as
+ * [threshold, precision, recall] points. NaN is printed as null. */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
     cJSON *classes = cJSON_AddArrayToObject(o, "per_class");
     cJSON *tt = cJSON_AddArrayToObject(o, "tuned_thresholds");
     cJSON *tf = cJSON_AddArrayToObject(o, "tuned_f1");
+    cJSON *curves = cJSON_AddArrayToObject(o, "pr_curves");
     for (int j = 0; j < k; j++) {
         cJSON *c = cJSON_CreateObject();
         cJSON_AddNumberToObject(c, "ap", pc[j].ap);
@@ -66,6 +68,19 @@ int main(int argc, char **argv)
         cJSON_AddItemToArray(classes, c);
         cJSON_AddItemToArray(tt, cJSON_CreateNumber(tuned[j]));
         cJSON_AddItemToArray(tf, cJSON_CreateNumber(tuned_f1[j]));
+        mlic_pr_point *pts;
+        int npts;
+        if (mlic_metrics_pr_curve(&pts, &npts, scores, targets, n, k, j) != MLIC_OK) {
+            fprintf(stderr, "%s\n", mlic_errmsg());
+            return 1;
+        }
+        cJSON *curve = cJSON_CreateArray();
+        for (int i = 0; i < npts; i++) {
+            const double p[3] = {pts[i].threshold, pts[i].precision, pts[i].recall};
+            cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(p, 3));
+        }
+        cJSON_AddItemToArray(curves, curve);
+        free(pts);
     }
     char *s = cJSON_PrintUnformatted(o);
     puts(s);

@@ -142,6 +142,28 @@ def test_threshold_tuning(tmp_path, seed, ties):
             assert c["f1"] == pytest.approx(got["tuned_f1"][j], abs=1e-9)
 
 
+@pytest.mark.parametrize("seed,ties", [(8, True), (9, False)])
+def test_pr_curve(tmp_path, seed, ties):
+    """One point per distinct score, decreasing, each the precision and recall of predicting
+    positive every score >= it (brute force with sklearn); the curve's steps sum to the AP."""
+    scores, targets = make_data(seed, ties=ties)
+    got = run_tool(tmp_path, scores, targets, np.full(scores.shape[1], 0.5))
+    for j, curve in enumerate(got["pr_curves"]):
+        y = targets[:, j]
+        if not y.any():
+            assert curve == [], j
+            continue
+        u = np.unique(scores[:, j])[::-1]
+        assert [np.float32(t) for t, _, _ in curve] == list(u), j
+        for t, p, r in curve:
+            pred = (scores[:, j] >= np.float32(t)).astype(int)
+            assert p == pytest.approx(100 * precision_score(y, pred), abs=1e-9)
+            assert r == pytest.approx(100 * recall_score(y, pred), abs=1e-9)
+        recalls = [0.0] + [r for _, _, r in curve]
+        ap = sum((r1 - r0) * p for r0, r1, (_, p, _) in zip(recalls, recalls[1:], curve))
+        assert ap / 100 == pytest.approx(got["per_class"][j]["ap"], abs=1e-9), j
+
+
 def test_adjacent_float_scores(tmp_path):
     """Midpoint of two adjacent float32 values: the threshold must still separate them."""
     a = np.float32(0.5)
