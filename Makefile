@@ -26,7 +26,7 @@ SAN     ?=
 CFLAGS  += $(SAN)
 LDLIBS  += $(SAN)
 
-PKGS := libturbojpeg libpng libwebp libwebpdemux libcurl libcjson libexif
+PKGS := libturbojpeg libpng libwebp libwebpdemux libcurl libcjson libexif libcrypto
 CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgif
 
@@ -139,6 +139,7 @@ $(BUILD)/demo/gen_shapes: $(wildcard demo/*.c) $(BUILD)/libmlic.a
 # `make test` is the README's one command: installs what is missing, builds, runs every test.
 test:
 	scripts/deps.sh test
+	scripts/test_venv.sh
 	$(MAKE) all
 	tests/run.sh
 
