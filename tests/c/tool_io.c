@@ -7,10 +7,23 @@
  *   tool_io [OPTIONS] delete PATH
  *   tool_io [OPTIONS] list PREFIX           one "PATH<TAB>SIZE" line per object
  *   tool_io [OPTIONS] url PATH              the URL a GET of PATH goes to (no secrets in it)
+ *   tool_io [OPTIONS] many N PATH...        fetch_many with N in flight (0: automatic): one
+ *                                           "PATH<TAB>LEN<TAB>SHA256" or "PATH<TAB>ERROR<TAB>message"
+ *                                           line per path, in completion order
+ *   tool_io [OPTIONS] stream PATH OFFSET    random_read's stream from OFFSET to stdout
+ *   tool_io [OPTIONS] mpu PATH FILE PART [K] FILE as a multipart upload of PART-byte parts;
+ *                                           with K, stops after K parts leaving the upload open
+ *   tool_io [OPTIONS] mpu-resume PATH FILE PART  continues the open upload of PATH: parts the
+ *                                           store has (ETag = MD5 of the local bytes) are kept,
+ *                                           the rest uploaded, then completed; prints
+ *                                           "kept K uploaded U"
+ *   tool_io [OPTIONS] compose DST SRC...    DST = the SRCs concatenated, by UploadPartCopy
+ *   tool_io [OPTIONS] abort PATH            aborts every open upload of PATH; prints how many
  * OPTIONS: --s3-endpoint E, --oss-endpoint E, --region R, --access-key-id K,
  * --access-key-secret S, --session-token T, --profile P, --role-arn A, --path-style,
  * --root DIR, --timeout SECONDS, --retries N.
  * A failure prints mlic's message on stderr and exits 1; bad usage exits 2. */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +32,10 @@
 
 #include "io/client.h"
 #include "io/client_internal.h"
+#include "io/fetch_many.h"
+#include "io/multipart.h"
+#include "io/random_read.h"
+#include "io/s3_sign.h"
 #include "io/service.h"
 #include "io/storage.h"
 
@@ -58,6 +75,130 @@ static uint8_t *read_all(FILE *f, size_t *n)
         }
     }
     return b;
+}
+
+static int cmd_many(const mlic_io_opts *o, int n, int npaths, char **paths)
+{
+    mlic_fetch_many *m;
+    if (mlic_fetch_many_create(&m, o, n) != MLIC_OK)
+        return fail();
+    for (int k = 0; k < npaths; k++)
+        if (mlic_fetch_many_add(m, paths[k], paths[k]) != MLIC_OK)
+            return fail();
+    while (mlic_fetch_many_pending(m)) {
+        mlic_fetch_result res;
+        if (mlic_fetch_many_next(m, &res) != MLIC_OK)
+            return fail();
+        if (res.status == MLIC_OK) {
+            char hex[65];
+            mlic_sha256_hex(hex, res.data, res.len);
+            printf("%s\t%zu\t%s\n", (char *)res.tag, res.len, hex);
+        } else {
+            printf("%s\tERROR\t%s\n", (char *)res.tag, res.error);
+        }
+        fflush(stdout);
+        free(res.data);
+        free(res.error);
+    }
+    mlic_fetch_many_destroy(m);
+    return 0;
+}
+
+static int cmd_mpu(mlic_io *io, const char *path, const char *file, size_t part, int stop_after,
+                   int resume)
+{
+    FILE *in = fopen(file, "rb");
+    size_t len;
+    uint8_t *data = in ? read_all(in, &len) : NULL;
+    if (in)
+        fclose(in);
+    if (!data || part == 0) {
+        fprintf(stderr, "tool_io: cannot read %s\n", file);
+        return 1;
+    }
+    size_t nparts = len ? (len + part - 1) / part : 1;
+    mlic_io_part *parts = calloc(nparts, sizeof *parts);
+    char *id = NULL;
+    int kept = 0, uploaded = 0;
+    if (resume) {
+        char **ids;
+        size_t n;
+        if (mlic_io_upload_find(io, path, &ids, &n) != MLIC_OK)
+            return fail();
+        if (n == 0) {
+            fprintf(stderr, "tool_io: no open upload of %s\n", path);
+            return 1;
+        }
+        id = strdup(ids[n - 1]);
+        mlic_io_upload_ids_free(ids, n);
+        mlic_io_part *have;
+        size_t nh;
+        if (mlic_io_upload_parts(io, path, id, &have, &nh) != MLIC_OK)
+            return fail();
+        for (size_t k = 0; k < nh; k++) {
+            size_t i = (size_t)have[k].number - 1;
+            if (i >= nparts)
+                continue;
+            size_t off = i * part, sz = len - off < part ? len - off : part;
+            /* A part is kept when its ETag is the MD5 of the local bytes. */
+            unsigned char md5[16];
+            unsigned int dn = 16;
+            EVP_Digest(data + off, sz, md5, &dn, EVP_md5(), NULL);
+            char want[40];
+            for (int b = 0; b < 16; b++)
+                sprintf(want + 2 * b, "%02x", md5[b]);
+            if (have[k].size == sz && strstr(have[k].etag, want)) {
+                parts[i] = have[k];
+                kept++;
+            }
+        }
+        free(have);
+    } else if (mlic_io_upload_create(io, path, &id) != MLIC_OK) {
+        return fail();
+    }
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].number)
+            continue;
+        if (stop_after >= 0 && uploaded == stop_after) {
+            printf("%s\n", id);
+            return 0;
+        }
+        size_t off = i * part, sz = len - off < part ? len - off : part;
+        if (mlic_io_upload_part(io, path, id, (int)i + 1, data + off, sz, &parts[i]) != MLIC_OK)
+            return fail();
+        uploaded++;
+    }
+    if (mlic_io_upload_complete(io, path, id, parts, nparts) != MLIC_OK)
+        return fail();
+    if (resume)
+        printf("kept %d uploaded %d\n", kept, uploaded);
+    free(id);
+    free(parts);
+    free(data);
+    return 0;
+}
+
+static int cmd_compose(mlic_io *io, const char *dst, int nsrc, char **src)
+{
+    char *id;
+    if (mlic_io_upload_create(io, dst, &id) != MLIC_OK)
+        return fail();
+    mlic_io_part *parts = calloc((size_t)nsrc, sizeof *parts);
+    for (int k = 0; k < nsrc; k++) {
+        uint64_t size;
+        if (mlic_io_size(io, &size, src[k]) != MLIC_OK ||
+            mlic_io_upload_copy_part(io, dst, id, k + 1, src[k], 0, size, &parts[k]) != MLIC_OK) {
+            mlic_status st = MLIC_ERR_IO;
+            fprintf(stderr, "%s\n", mlic_errmsg());
+            mlic_io_upload_abort(io, dst, id);
+            return st ? 1 : 0;
+        }
+    }
+    if (mlic_io_upload_complete(io, dst, id, parts, (size_t)nsrc) != MLIC_OK)
+        return fail();
+    free(parts);
+    free(id);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -156,6 +297,40 @@ int main(int argc, char **argv)
             printf("%s\n", r.kind == MLIC_LOC_LOCAL ? r.local : r.full);
         }
         mlic_io_resolved_free(&r);
+    } else if (!strcmp(cmd, "many")) {
+        rc = cmd_many(&io_opts, atoi(path), nargs, args);
+    } else if (!strcmp(cmd, "stream") && nargs == 1) {
+        mlic_random_read *r;
+        FILE *f;
+        if (mlic_random_read_open(&r, io, path, NULL, 0) != MLIC_OK ||
+            mlic_random_read_stream(r, strtoull(args[0], NULL, 10), &f) != MLIC_OK)
+            return fail();
+        char buf[65536];
+        size_t k;
+        while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+            fwrite(buf, 1, k, stdout);
+        if (ferror(f)) {
+            fprintf(stderr, "%s\n", mlic_random_read_error(r));
+            rc = 1;
+        }
+        fclose(f);
+        mlic_random_read_close(r);
+    } else if ((!strcmp(cmd, "mpu") && (nargs == 2 || nargs == 3)) ||
+               (!strcmp(cmd, "mpu-resume") && nargs == 2)) {
+        rc = cmd_mpu(io, path, args[0], strtoull(args[1], NULL, 10),
+                     nargs == 3 ? atoi(args[2]) : -1, !strcmp(cmd, "mpu-resume"));
+    } else if (!strcmp(cmd, "compose") && nargs >= 1) {
+        rc = cmd_compose(io, path, nargs, args);
+    } else if (!strcmp(cmd, "abort") && nargs == 0) {
+        char **ids;
+        size_t n;
+        if (mlic_io_upload_find(io, path, &ids, &n) != MLIC_OK)
+            return fail();
+        for (size_t k = 0; k < n; k++)
+            if (mlic_io_upload_abort(io, path, ids[k]) != MLIC_OK)
+                return fail();
+        printf("%zu\n", n);
+        mlic_io_upload_ids_free(ids, n);
     } else {
         rc = usage();
     }
