@@ -128,6 +128,11 @@ $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libmlic.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)
 
+# tool_io parses the storage options as the commands do (src/cli/storage_args.c).
+$(BUILD)/tests/tool_io: tests/c/tool_io.c $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmlic.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)

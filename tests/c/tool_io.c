@@ -19,9 +19,9 @@
  *                                           "kept K uploaded U"
  *   tool_io [OPTIONS] compose DST SRC...    DST = the SRCs concatenated, by UploadPartCopy
  *   tool_io [OPTIONS] abort PATH            aborts every open upload of PATH; prints how many
- * OPTIONS: --s3-endpoint E, --oss-endpoint E, --region R, --access-key-id K,
- * --access-key-secret S, --session-token T, --profile P, --role-arn A, --path-style,
- * --root DIR, --timeout SECONDS, --retries N.
+ * OPTIONS: the storage options of every mlic command (src/cli/storage_args.h, -D spellings
+ * included; -Dbuckets is the root unless --root is given), --root DIR, --timeout SECONDS,
+ * --retries N.
  * A failure prints mlic's message on stderr and exits 1; bad usage exits 2. */
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -30,6 +30,7 @@
 
 #include <curl/curl.h>
 
+#include "cli/storage_args.h"
 #include "io/client.h"
 #include "io/client_internal.h"
 #include "io/fetch_many.h"
@@ -203,32 +204,29 @@ static int cmd_compose(mlic_io *io, const char *dst, int nsrc, char **src)
 
 int main(int argc, char **argv)
 {
-    mlic_storage_opts so;
-    mlic_storage_opts_init(&so);
+    mlic_cli_storage cs;
+    mlic_cli_storage_init(&cs);
     mlic_io_opts io_opts = {0};
     int i = 1;
-    for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "--path-style")) {
-            so.path_style = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+        int r = mlic_cli_storage_option(&cs, "tool_io", argc, argv, &i);
+        if (r < 0)
+            return 2;
+        if (r > 0)
             continue;
-        }
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return usage();
         i++;
-        if (!strcmp(o, "--s3-endpoint")) so.s3_endpoint = v;
-        else if (!strcmp(o, "--oss-endpoint")) so.oss_endpoint = v;
-        else if (!strcmp(o, "--region")) so.region = v;
-        else if (!strcmp(o, "--access-key-id")) so.access_key_id = v;
-        else if (!strcmp(o, "--access-key-secret")) so.secret_access_key = v;
-        else if (!strcmp(o, "--session-token")) so.session_token = v;
-        else if (!strcmp(o, "--profile")) so.profile = v;
-        else if (!strcmp(o, "--role-arn")) so.role_arn = v;
-        else if (!strcmp(o, "--root")) io_opts.root = v;
+        if (!strcmp(o, "--root")) io_opts.root = v;
         else if (!strcmp(o, "--timeout")) io_opts.timeout = atof(v);
         else if (!strcmp(o, "--retries")) io_opts.retries = atoi(v);
         else return usage();
     }
+    mlic_cli_storage_finish(&cs, "tool_io");
+    if (!io_opts.root)
+        io_opts.root = cs.buckets;
+    const mlic_storage_opts so = cs.opts;
     if (i + 1 >= argc)
         return usage();
     const char *cmd = argv[i], *path = argv[i + 1];

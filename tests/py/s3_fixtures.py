@@ -4,7 +4,7 @@ scripts/test_venv.sh from `make test`), on 127.0.0.1 on a free port, stopped whe
 
 Use from any test file:
 
-    from s3_fixtures import s3, s3_server      # noqa: F401  (pytest finds fixtures by name)
+    from s3_fixtures import s3, s3_server, s3_proxy   # noqa: F401 (pytest finds fixtures by name)
 
     def test_something(mlic, s3, tmp_path):
         s3.put(f"{s3.url}/photos/1.jpg", jpeg_bytes)          # s3.url == "s3://<fresh bucket>"
@@ -28,6 +28,12 @@ Use from any test file:
 - `start_s3_server(part_min_size=None)`: a server of your own (a context manager), e.g. with
   moto's S3_UPLOAD_PART_MIN_SIZE lowered for multipart tests.
 
+- `s3_proxy` (per test): tests/servers/fault_proxy.py in front of the server, for the test's
+  bucket: proxy.env(**extra) is s3.env with both endpoints pointing at the proxy;
+  proxy.set(latency_ms=0, rules=[...]) sets its faults (see fault_proxy.py); proxy.state();
+  proxy.log() (the requests it saw: method, path, host, header names, fault); proxy.s3 is the
+  `s3` handle underneath (its put/get go straight to the server).
+
 When the venv cannot be made (no PyPI), the tests that use these fixtures are skipped, loudly.
 """
 import contextlib
@@ -35,7 +41,9 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import tempfile
+import urllib.request
 
 import pytest
 
@@ -148,6 +156,61 @@ def start_s3_server(part_min_size=None):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+class FaultProxy:
+    def __init__(self, endpoint, log_path, s3):
+        self.endpoint = endpoint
+        self.log_path = log_path
+        self.s3 = s3
+
+    def env(self, **extra):
+        return self.s3.env(**{"AWS_ENDPOINT_URL": self.endpoint, "OSS_ENDPOINT": self.endpoint,
+                              **extra})
+
+    def _control(self, body=None):
+        req = urllib.request.Request(f"{self.endpoint}/__fault__", data=body,
+                                     method="POST" if body is not None else "GET")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def set(self, latency_ms=0, rules=()):
+        return self._control(json.dumps({"latency_ms": latency_ms, "rules": list(rules)}).encode())
+
+    def state(self):
+        return self._control()
+
+    def log(self):
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            return [json.loads(line) for line in f]
+
+
+@contextlib.contextmanager
+def start_fault_proxy(s3, log_path):
+    p = subprocess.Popen([sys.executable, os.path.join(SERVERS, "fault_proxy.py"), "--upstream",
+                          s3.endpoint, "--log", str(log_path)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = p.stdout.readline()
+        if not line:
+            raise AssertionError("the fault proxy did not start: "
+                                 + p.stderr.read().decode(errors="replace"))
+        yield FaultProxy(json.loads(line)["endpoint"], str(log_path), s3)
+    finally:
+        p.stdin.close()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def s3_proxy(s3, tmp_path):
+    with start_fault_proxy(s3, tmp_path / "proxy-log.jsonl") as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="session")
