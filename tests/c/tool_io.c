@@ -21,9 +21,12 @@
  *   tool_io [OPTIONS] abort PATH            aborts every open upload of PATH; prints how many
  * OPTIONS: the storage options of every mlic command (src/cli/storage_args.h, -D spellings
  * included; -Dbuckets is the root unless --root is given), --root DIR, --timeout SECONDS,
- * --retries N.
+ * --retries N, --cancel-after SECONDS (sets the cancel flag that long after the start).
  * A failure prints mlic's message on stderr and exits 1; bad usage exits 2. */
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,18 @@
 #include "io/s3_sign.h"
 #include "io/service.h"
 #include "io/storage.h"
+
+static volatile sig_atomic_t cancel_flag;
+static double cancel_after;
+
+static void *canceller(void *arg)
+{
+    (void)arg;
+    struct timespec ts = {(time_t)cancel_after, (long)((cancel_after - (time_t)cancel_after) * 1e9)};
+    nanosleep(&ts, NULL);
+    cancel_flag = 1;
+    return NULL;
+}
 
 static int usage(void)
 {
@@ -221,12 +236,17 @@ int main(int argc, char **argv)
         if (!strcmp(o, "--root")) io_opts.root = v;
         else if (!strcmp(o, "--timeout")) io_opts.timeout = atof(v);
         else if (!strcmp(o, "--retries")) io_opts.retries = atoi(v);
+        else if (!strcmp(o, "--cancel-after")) cancel_after = atof(v);
         else return usage();
     }
     mlic_cli_storage_finish(&cs, "tool_io");
     if (!io_opts.root)
         io_opts.root = cs.buckets;
     const mlic_storage_opts so = cs.opts;
+    io_opts.cancel = &cancel_flag;
+    pthread_t th;
+    if (cancel_after > 0)
+        pthread_create(&th, NULL, canceller, NULL);
     if (i + 1 >= argc)
         return usage();
     const char *cmd = argv[i], *path = argv[i + 1];

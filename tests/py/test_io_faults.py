@@ -128,3 +128,19 @@ def test_many_under_faults_and_latency(s3_proxy):
         else:
             assert (int(a), b) == (len(bodies[p]), hashlib.sha256(bodies[p]).hexdigest()), p
     assert s3_proxy.state()["applied"] == 19
+
+
+def test_cancel_stops_a_transfer_and_a_back_off(s3_proxy):
+    s3 = s3_proxy.s3
+    put(s3, f"{s3.url}/c.bin", b"never")
+    paths = [f"{s3.url}/c.bin"] * 3
+    # A reply that would take a minute, and a back-off after failures: the cancel flag ends both
+    # (the subprocess timeout, far below the minute, is what fails the test otherwise).
+    for rules in ([{"action": "delay:60000", "count": 9}], [{"action": "slowdown", "count": 99}]):
+        s3_proxy.set(rules=rules)
+        r = subprocess.run([TOOL, "--cancel-after", "1", "--retries", "50", "get", paths[0]],
+                           capture_output=True, env=s3_proxy.env(), timeout=30)
+        assert r.returncode == 1 and b"cancelled" in r.stderr and paths[0].encode() in r.stderr
+        r = subprocess.run([TOOL, "--cancel-after", "1", "--retries", "50", "many", "0", *paths],
+                           capture_output=True, env=s3_proxy.env(), timeout=30)
+        assert r.returncode == 1 and b"cancelled" in r.stderr and r.stdout == b""
