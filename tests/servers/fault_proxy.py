@@ -155,6 +155,9 @@ def main():
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--log")
     ARGS = ap.parse_args()
+    # A backlog for many clients connecting at once (socketserver's default of 5 drops SYNs,
+    # which clients see as one-second stalls).
+    http.server.ThreadingHTTPServer.request_queue_size = 256
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
