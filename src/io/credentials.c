@@ -61,7 +61,7 @@ static void ini_read(const char *path, const char *section, const char *const *k
     FILE *f = path ? fopen(path, "r") : NULL;
     if (!f)
         return;
-    char line[4096];
+    char line[16384]; /* session tokens run to kilobytes */
     int in = 0;
     while (fgets(line, sizeof line, f)) {
         char *s = trim(line);

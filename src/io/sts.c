@@ -65,7 +65,7 @@ static mlic_status call_sts(mlic_service *s3, const mlic_service *sts, const cha
         usleep((useconds_t)mlic_xfer_backoff_ms(&x, &seed) * 1000);
     }
     if (st == MLIC_OK) {
-        char id[256], secret[256], token[4096];
+        char id[256], secret[256], token[16384];
         const char *xml = (const char *)x.buf;
         if (mlic_xml_text(xml, x.len, "AccessKeyId", id, sizeof id) <= 0 ||
             mlic_xml_text(xml, x.len, "SecretAccessKey", secret, sizeof secret) <= 0 ||

@@ -165,15 +165,20 @@ static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl
 
 /* ---------------------------------------------------------------- an attempt */
 
+/* Session tokens run to kilobytes: the line is as long as it needs. */
 static int add_header(struct curl_slist **l, const char *name, const char *value)
 {
-    char line[2048];
-    if (snprintf(line, sizeof line, "%s: %s", name, value) >= (int)sizeof line)
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    if (!line)
         return 0;
-    struct curl_slist *n = curl_slist_append(*l, line);
-    if (!n)
+    snprintf(line, n, "%s: %s", name, value);
+    struct curl_slist *added = curl_slist_append(*l, line);
+    memset(line, 0, n); /* the Authorization line, the token */
+    free(line);
+    if (!added)
         return 0;
-    *l = n;
+    *l = added;
     return 1;
 }
 
