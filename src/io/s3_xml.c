@@ -129,9 +129,9 @@ int mlic_xml_text(const char *xml, size_t len, const char *tag, char *out, size_
         char tmp[4];
         size_t k = 1, used = 1;
         unsigned cp;
-        if (in[i] == '<') {
+        if (in[i] == '<' || in[i] == '\0') {
             out[0] = '\0';
-            return -1; /* markup inside: not a text field */
+            return -1; /* markup inside, or a NUL that would cut the text short */
         } else if (in[i] == '&') {
             if (!entity(in + i + 1, n - i - 1, &used, &cp)) {
                 out[0] = '\0';

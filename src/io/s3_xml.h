@@ -9,7 +9,7 @@
 
 /* The decoded text of the first <tag>...</tag> in xml[0, len) into out (cap bytes, NUL
  * terminated). Returns its length, or -1 when the element is absent, unterminated, holds
- * markup, or does not fit. "<Key>" never matches "<KeyMarker>". */
+ * markup or a NUL byte, or does not fit. "<Key>" never matches "<KeyMarker>". */
 int mlic_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t cap);
 
 /* The next <tag>...</tag> at or after *pos: its inner text's span in *inner / *inner_len, and

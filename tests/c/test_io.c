@@ -125,6 +125,9 @@ static void test_xml(void)
         CHECK(mlic_xml_text(hostile[i], strlen(hostile[i]), "Code", out, sizeof out) == -1 && out[0] == '\0',
               "'%s' gave '%s'", hostile[i], out);
     }
+    const char nul[] = "<Code>a\0b</Code>";
+    CHECK(mlic_xml_text(nul, sizeof nul - 1, "Code", out, sizeof out) == -1 && out[0] == '\0',
+          "a NUL inside a field (found by fuzz_s3_xml) gave '%s'", out);
     char big[200];
     memset(big, 'x', sizeof big);
     memcpy(big, "<Code>", 6);
