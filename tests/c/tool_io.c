@@ -177,6 +177,9 @@ static int cmd_mpu(mlic_io *io, const char *path, const char *file, size_t part,
             continue;
         if (stop_after >= 0 && uploaded == stop_after) {
             printf("%s\n", id);
+            free(id);
+            free(parts);
+            free(data);
             return 0;
         }
         size_t off = i * part, sz = len - off < part ? len - off : part;
