@@ -164,14 +164,17 @@ def test_stream_from_offset(s3):
 def test_sts_assume_role(s3_proxy):
     s3 = s3_proxy.s3
     s3.put(f"{s3.url}/k", b"through a role")
-    for spelling in (["--role-arn", s3.role_arn], [f"-Darn={s3.role_arn}"]):
-        r = io(s3_proxy.env(), *spelling, "get", f"{s3.url}/k")
+    # PAI's -Dbuckets form carries the role too (here with a relative path under it).
+    for spelling, path in ((["--role-arn", s3.role_arn], f"{s3.url}/k"),
+                           ([f"-Darn={s3.role_arn}"], f"{s3.url}/k"),
+                           ([f"-Dbuckets={s3.url}/?role_arn={s3.role_arn}"], "k")):
+        r = io(s3_proxy.env(), *spelling, "get", path)
         assert r.returncode == 0, r.stderr
         assert r.stdout == b"through a role"
     log = s3_proxy.log()
     sts = [e for e in log if e["method"] == "POST" and e["path"] == "/"]
     gets = [e for e in log if e["method"] == "GET"]
-    assert len(sts) == 2 and len(gets) == 2
+    assert len(sts) == 3 and len(gets) == 3
     # The object was read with the role's session credentials, not the user's.
     assert all("x-amz-security-token" in e["headers"] for e in gets)
     assert all("x-amz-security-token" not in e["headers"] for e in sts)
