@@ -67,18 +67,6 @@ static int cancelled(const mlic_io *io)
     return io->cancel && *io->cancel;
 }
 
-/* "scheme://" with an RFC 3986 scheme name: the length of the scheme, or 0. */
-static size_t scheme_len(const char *s)
-{
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return 0;
-    size_t i = 1;
-    while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-           (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' || s[i] == '.')
-        i++;
-    return strncmp(s + i, "://", 3) ? 0 : i;
-}
-
 void mlic_io_resolved_free(mlic_io_resolved *r)
 {
     free(r->full);
@@ -90,7 +78,7 @@ void mlic_io_resolved_free(mlic_io_resolved *r)
 mlic_status mlic_io_resolve(mlic_io *io, mlic_io_resolved *r, const char *path)
 {
     memset(r, 0, sizeof *r);
-    size_t scheme = scheme_len(path);
+    size_t scheme = mlic_location_scheme_len(path);
     int file_url = scheme && !strncasecmp(path, "file://", 7);
     if (io->real_root && (scheme == 0 || file_url)) {
         r->kind = MLIC_LOC_LOCAL;

@@ -13,8 +13,7 @@ static int has_prefix(const char *s, const char *prefix)
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* "scheme://" with an RFC 3986 scheme name: the length of the scheme, or 0. */
-static size_t scheme_len(const char *s)
+size_t mlic_location_scheme_len(const char *s)
 {
     if (!isalpha((unsigned char)s[0]))
         return 0;
@@ -64,7 +63,7 @@ mlic_status mlic_object_ref_parse(mlic_object_ref *out, const char *path)
     memset(out, 0, sizeof *out);
     mlic_loc_kind kind = mlic_location_kind(path);
     if (kind != MLIC_LOC_S3 && kind != MLIC_LOC_OSS) {
-        size_t n = scheme_len(path);
+        size_t n = mlic_location_scheme_len(path);
         return mlic_fail(MLIC_ERR_UNSUPPORTED, "'%s' is not an object-store path. HINT: write "
                          "s3://bucket/key or oss://bucket/key%s%.*s%s", path,
                          n ? " (the scheme '" : "", (int)n, path, n ? "' is not one)" : "");
@@ -100,7 +99,7 @@ void mlic_object_ref_free(mlic_object_ref *r)
 
 char *mlic_location_join(const char *root, const char *rel)
 {
-    if (!root || !*root || scheme_len(rel) || rel[0] == '/')
+    if (!root || !*root || mlic_location_scheme_len(rel) || rel[0] == '/')
         return strdup(rel);
     if (!mlic_location_is_remote(root) && !has_prefix(root, "file://"))
         return mlic_path_join(root, rel);

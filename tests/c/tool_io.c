@@ -207,10 +207,9 @@ static int cmd_compose(mlic_io *io, const char *dst, int nsrc, char **src)
         uint64_t size;
         if (mlic_io_size(io, &size, src[k]) != MLIC_OK ||
             mlic_io_upload_copy_part(io, dst, id, k + 1, src[k], 0, size, &parts[k]) != MLIC_OK) {
-            mlic_status st = MLIC_ERR_IO;
             fprintf(stderr, "%s\n", mlic_errmsg());
             mlic_io_upload_abort(io, dst, id);
-            return st ? 1 : 0;
+            return 1;
         }
     }
     if (mlic_io_upload_complete(io, dst, id, parts, (size_t)nsrc) != MLIC_OK)
