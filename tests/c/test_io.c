@@ -11,11 +11,13 @@
 #include "check.h"
 #include "io/client.h"
 #include "io/location.h"
+#include "io/random_read.h"
 #include "io/s3_sign.h"
 #include "io/s3_xml.h"
 #include "io/service.h"
 #include "io/storage.h"
 #include "io/transfer.h"
+#include "util/file_open.h"
 
 static void test_location(void)
 {
@@ -241,6 +243,56 @@ static void test_local(void)
     rmdir(dir);
 }
 
+/* Random reads of a local file (at offsets, a stream from an offset) and of a pipe (streamed
+ * from its start only). */
+static void test_random_read(void)
+{
+    char path[] = "/tmp/mlic-test-rr-XXXXXX";
+    int fd = mkstemp(path);
+    char text[3000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (char)('a' + i % 26);
+    CHECK(fd >= 0 && write(fd, text, sizeof text) == (ssize_t)sizeof text, "write");
+    close(fd);
+    mlic_io_opts o = {0};
+    mlic_io *io;
+    CHECK(mlic_io_create(&io, &o) == MLIC_OK, "%s", mlic_errmsg());
+    mlic_random_read *r;
+    CHECK(mlic_random_read_open(&r, io, path, "the list", 0) == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(mlic_random_read_seekable(r) && mlic_random_read_size(r) == sizeof text, "size");
+    char buf[100];
+    size_t got;
+    CHECK(mlic_random_read_at(r, buf, 100, 2950, &got) == MLIC_OK && got == 50 &&
+          !memcmp(buf, text + 2950, 50), "read at the end");
+    FILE *f;
+    CHECK(mlic_random_read_stream(r, 1000, &f) == MLIC_OK, "%s", mlic_errmsg());
+    char all[4000];
+    size_t n = fread(all, 1, sizeof all, f);
+    CHECK(n == 2000 && !memcmp(all, text + 1000, 2000) && !ferror(f), "stream: %zu", n);
+    fclose(f);
+    mlic_random_read_close(r);
+    unlink(path);
+    CHECK(mlic_random_read_open(&r, io, path, "the list", 0) != MLIC_OK && strstr(mlic_errmsg(), "the list"),
+          "%s", mlic_errmsg());
+    int p[2];
+    CHECK(pipe(p) == 0 && write(p[1], "one\ntwo\n", 8) == 8, "pipe");
+    close(p[1]);
+    char dev[64];
+    snprintf(dev, sizeof dev, "/dev/fd/%d", p[0]);
+    CHECK(mlic_random_read_open(&r, io, dev, "stdin", 0) != MLIC_OK, "a pipe without STREAM_OK");
+    CHECK(mlic_random_read_open(&r, io, dev, "stdin", MLIC_FILE_STREAM_OK) == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(!mlic_random_read_seekable(r), "a pipe is not seekable");
+    CHECK(mlic_random_read_at(r, buf, 4, 4, &got) != MLIC_OK && strstr(mlic_errmsg(), "stdin"), "%s", mlic_errmsg());
+    CHECK(mlic_random_read_stream(r, 4, &f) != MLIC_OK, "a pipe from an offset");
+    CHECK(mlic_random_read_stream(r, 0, &f) == MLIC_OK, "%s", mlic_errmsg());
+    n = fread(all, 1, sizeof all, f);
+    CHECK(n == 8 && !memcmp(all, "one\ntwo\n", 8), "pipe stream: %zu", n);
+    fclose(f);
+    mlic_random_read_close(r);
+    close(p[0]);
+    mlic_io_destroy(io);
+}
+
 /* The chain: command line > environment > file; ~/.aws/credentials by profile. */
 static void test_credentials(void)
 {
@@ -337,6 +389,7 @@ int main(void)
     test_xml();
     test_endpoints();
     test_local();
+    test_random_read();
     test_credentials();
     curl_global_cleanup();
     CHECK_DONE();
