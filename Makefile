@@ -26,7 +26,7 @@ SAN     ?=
 CFLAGS  += $(SAN)
 LDLIBS  += $(SAN)
 
-PKGS := libturbojpeg libpng libwebp libwebpdemux libcurl libcjson libexif
+PKGS := libturbojpeg libpng libwebp libwebpdemux libcurl libcjson libexif libcrypto
 CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgif
 
@@ -128,6 +128,11 @@ $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libmlic.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)
 
+# tool_io parses the storage options as the commands do (src/cli/storage_args.c).
+$(BUILD)/tests/tool_io: tests/c/tool_io.c $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libmlic-cli.a $(BUILD)/libmlic.a $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmlic.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libmlic.a $(LDLIBS)
@@ -139,6 +144,7 @@ $(BUILD)/demo/gen_shapes: $(wildcard demo/*.c) $(BUILD)/libmlic.a
 # `make test` is the README's one command: installs what is missing, builds, runs every test.
 test:
 	scripts/deps.sh test
+	scripts/test_venv.sh
 	$(MAKE) all
 	tests/run.sh
 

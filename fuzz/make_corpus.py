@@ -310,6 +310,22 @@ def seeds_args():
         put("args", "words%d" % i, "\0".join(w))
 
 
+# ---------------------------------------------------------------- object-store replies
+
+
+def seeds_s3_xml():
+    put("s3_xml", "error", '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+        '<Message>The specified key does not exist.</Message><Key>a/b.jpg</Key></Error>')
+    put("s3_xml", "list", "<ListBucketResult><IsTruncated>true</IsTruncated><Contents>"
+        "<Key>d/a%20b.jpg</Key><Size>12</Size><ETag>&quot;abc&quot;</ETag></Contents><Contents>"
+        "<Key>d/%C3%BC+x</Key><Size>0</Size></Contents><NextContinuationToken>tok==</NextContinuationToken>"
+        "<KeyCount>2</KeyCount></ListBucketResult>")
+    put("s3_xml", "upload", "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+        "<UploadId>VXBsb2FkSWQ</UploadId></InitiateMultipartUploadResult>")
+    put("s3_xml", "copy", '<CopyPartResult><LastModified>2026</LastModified>'
+        '<ETag>"9b2cf535f27731c974343645a3985328"</ETag></CopyPartResult>')
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -323,6 +339,7 @@ def main():
     seeds_trainer_log()
     seeds_args()
     seeds_onnx()
+    seeds_s3_xml()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print("fuzz/corpus: %d bytes" % total, file=sys.stderr)
 

@@ -33,6 +33,7 @@ parser_files() {
     checkpoint) echo 'train/checkpoint\.c' ;;
     trainer_log) echo 'train/trainer_log\.c' ;;
     args) echo 'cli/(args|cmd_predict)\.c' ;;
+    s3_xml) echo 'io/s3_xml\.c' ;;
     *) echo "image/$1_decode\\.c" ;;
     esac
 }

@@ -5,10 +5,10 @@
 set -eu
 level=${1:-test}
 build="make gcc pkg-config libdnnl-dev libturbojpeg0-dev libpng-dev libwebp-dev libgif-dev
-       libexif-dev libcurl4-openssl-dev libcjson-dev libopenmpi-dev openmpi-bin
+       libexif-dev libcurl4-openssl-dev libssl-dev libcjson-dev libopenmpi-dev openmpi-bin
        protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
 test="python3 python3-torch python3-torchvision python3-pil python3-numpy python3-sklearn
-      python3-pytest python3-onnx python3-venv chromium fonts-dejavu-core"
+      python3-pytest python3-onnx python3-venv python3-pip chromium fonts-dejavu-core"
 bench="python3-pip"
 fuzz="clang libclang-rt-dev libomp-dev"
 pkgs=$build

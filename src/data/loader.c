@@ -19,7 +19,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "model/model.h"
-#include "predict/fetch.h"
+#include "io/client.h"
 
 #define DEFAULT_PREFETCH 3
 #define MAX_WORKERS 256
@@ -72,7 +72,7 @@ struct mlic_loader {
 struct mlic_loader_worker {
     mlic_loader *l;
     pthread_t thread;
-    mlic_fetcher *fetcher;
+    mlic_io *io;
     int started;
 };
 
@@ -112,7 +112,7 @@ static mlic_status load_item(worker *w, entry *e, int row, size_t item)
 
     uint8_t *bytes = NULL;
     size_t len = 0;
-    mlic_status st = mlic_fetcher_get(w->fetcher, &bytes, &len, it->path);
+    mlic_status st = mlic_io_get(w->io, &bytes, &len, it->path);
     if (st != MLIC_OK)
         return st;
     mlic_image img = {0};
@@ -295,7 +295,8 @@ mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
         worker *w = &l->workers[i];
         w->l = l;
         l->nworkers = i + 1;
-        if ((st = mlic_fetcher_create(&w->fetcher, ".", 0, 0, NULL)) != MLIC_OK) {
+        mlic_io_opts io = {.root = "."};
+        if ((st = mlic_io_create(&w->io, &io)) != MLIC_OK) {
             mlic_loader_destroy(l);
             return st;
         }
@@ -385,7 +386,7 @@ void mlic_loader_destroy(mlic_loader *l)
     for (int i = 0; i < l->nworkers; i++) {
         if (l->workers[i].started)
             pthread_join(l->workers[i].thread, NULL);
-        mlic_fetcher_destroy(l->workers[i].fetcher);
+        mlic_io_destroy(l->workers[i].io);
     }
     free(l->workers);
     if (l->curl_ready)

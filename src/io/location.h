@@ -6,6 +6,8 @@
 #ifndef MLIC_IO_LOCATION_H
 #define MLIC_IO_LOCATION_H
 
+#include <stddef.h>
+
 #include "mlic.h"
 
 typedef enum {
@@ -20,6 +22,8 @@ typedef enum {
 mlic_loc_kind mlic_location_kind(const char *path);
 /* http, s3 or oss. */
 int mlic_location_is_remote(const char *path);
+/* The length of path's "scheme://" scheme (RFC 3986 characters), 0 when it has none. */
+size_t mlic_location_scheme_len(const char *path);
 
 /* An object in a store. Both strings are malloc'd; free with mlic_object_ref_free. */
 typedef struct {

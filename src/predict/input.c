@@ -53,7 +53,7 @@ static mlic_status input_bytes(uint8_t **data, size_t *n, const mlic_input_ctx *
         return mlic_fail(MLIC_ERR_FORMAT, "line %llu of the list holds a NUL byte. HINT: the list "
                          "must be text, one image per line", (unsigned long long)lineno);
     if (c->type == MLIC_IMAGE_TYPE_URL)
-        return mlic_fetcher_get(c->fetcher, data, n, line);
+        return mlic_io_get(c->io, data, n, line);
 
     const char *b64 = line;
     const char *tab = strchr(line, '\t');

@@ -1,6 +1,7 @@
 /* From one line of the input list to a preprocessed tensor: what a fetch/decode worker does.
  *
- *   url:     the line is a local path (relative to the root), a file:// or an http(s):// URL;
+ *   url:     the line is a local path (relative to the root), a file://, http(s)://, s3:// or
+ *            oss:// URL;
  *   base64:  "ID<TAB>BASE64" or just "BASE64" (the ID is then the 1-based line number).
  */
 #ifndef MLIC_PREDICT_INPUT_H
@@ -10,11 +11,11 @@
 #include <stdint.h>
 
 #include "mlic.h"
-#include "predict/fetch.h"
+#include "io/client.h"
 
 typedef struct {
     mlic_image_type type;
-    mlic_fetcher *fetcher; /* this worker's */
+    mlic_io *io; /* this worker's */
     mlic_decode_opts decode;
     mlic_preprocess pre;
 } mlic_input_ctx;

@@ -19,7 +19,7 @@
  * between batches and while it waits: it fails the pipeline with MLIC_ERR_CANCELLED, so every
  * thread stops at its next batch boundary exactly as after an error; what the writer finished is
  * in the part and the journal, which are synced before the run returns. Where a thread may wait
- * on the outside world it sees the flag itself: the workers' HTTP fetches abort (predict/fetch.h;
+ * on the outside world it sees the flag itself: the workers' HTTP fetches abort (io/client.h;
  * the aborted input gets no output line, a resumed run fetches it) and the reader's wait on a
  * pipe wakes up (util/line_read.h).
  */
@@ -39,7 +39,7 @@
 #include "dist/parts.h"
 #include "dist/shard.h"
 #include "dist/share.h"
-#include "predict/fetch.h"
+#include "io/client.h"
 #include "predict/input.h"
 #include "predict/progress.h"
 #include "predict/result_line.h"
@@ -104,7 +104,7 @@ typedef struct {
      * lines numbered from first_lineno. */
     uint64_t start_offset, skip_lines, first_lineno, max_lines;
     mlic_result_format fmt;
-    mlic_input_ctx input; /* shared settings; each worker copies it and sets its own fetcher */
+    mlic_input_ctx input; /* shared settings; each worker copies it and sets its own client */
     const char *root;
 
     int nring;
@@ -287,8 +287,9 @@ static void *worker_main(void *arg)
     worker *w = arg;
     pipeline *p = w->p;
     mlic_input_ctx ctx = p->input;
-    mlic_status st = mlic_fetcher_create(&ctx.fetcher, p->root, p->o->http_timeout,
-                                         p->o->confine_to_root, p->o->cancel);
+    mlic_io_opts io = {.root = p->root, .confine = p->o->confine_to_root,
+                       .timeout = p->o->http_timeout, .cancel = p->o->cancel};
+    mlic_status st = mlic_io_create(&ctx.io, &io);
     if (st != MLIC_OK)
         pipeline_fail(p, st);
     void *item;
@@ -303,7 +304,7 @@ static void *worker_main(void *arg)
             pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    mlic_fetcher_destroy(ctx.fetcher);
+    mlic_io_destroy(ctx.io);
     return NULL;
 }
 
@@ -557,7 +558,7 @@ static mlic_status check_opts(const mlic_predict_opts *o)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "thread counts must be >= 0 (0 = automatic)");
     if (isnan(o->http_timeout) || o->http_timeout < 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "http_timeout %g must be >= 0 seconds (0 = %g)",
-                         o->http_timeout, MLIC_FETCH_DEFAULT_TIMEOUT);
+                         o->http_timeout, MLIC_IO_DEFAULT_TIMEOUT);
     if (!strncmp(o->input_path, "oss://", 6) || !strncmp(o->output_path, "oss://", 6))
         return mlic_fail(MLIC_ERR_INVALID_ARG, "oss:// paths are not supported for the list or the "
                          "output. HINT: copy the list with ossutil, run on local files, then upload");

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "image/resample.h"
-#include "predict/fetch.h"
+#include "io/client.h"
 #include "report/report_html.h"
 #include "util/base64.h"
 
@@ -69,16 +69,17 @@ mlic_status mlic_report_thumbnail(mlic_strbuf *b, const char *path, int max_side
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return mlic_fail(MLIC_ERR_NETWORK, "thumbnail: curl_global_init failed");
-    mlic_fetcher *f = NULL;
+    mlic_io *f = NULL;
     uint8_t *bytes = NULL, *px = NULL;
     size_t len = 0;
     mlic_image img = {0};
     int w = 0, h = 0;
     const size_t before = b->len;
-    /* Paths in a data set are resolved already, as the loader's fetchers take them. */
-    mlic_status st = mlic_fetcher_create(&f, ".", 0, 0, NULL);
+    /* Paths in a data set are resolved already, as the loader's clients take them. */
+    const mlic_io_opts io = {.root = "."};
+    mlic_status st = mlic_io_create(&f, &io);
     if (st == MLIC_OK)
-        st = mlic_fetcher_get(f, &bytes, &len, path);
+        st = mlic_io_get(f, &bytes, &len, path);
     if (st == MLIC_OK) {
         /* DCT scaling as far as the thumbnail allows, as the decoder's callers do for speed. */
         const mlic_decode_opts o = {.max_pixels = 0, .min_short_side = max_side};
@@ -96,7 +97,7 @@ mlic_status mlic_report_thumbnail(mlic_strbuf *b, const char *path, int max_side
     free(px);
     mlic_image_free(&img);
     free(bytes);
-    mlic_fetcher_destroy(f);
+    mlic_io_destroy(f);
     curl_global_cleanup();
     return st;
 }
