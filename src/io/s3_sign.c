@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +14,6 @@ static void to_hex(char *out, const unsigned char *d, size_t n)
         out[2 * i + 1] = digits[d[i] & 15];
     }
     out[2 * n] = '\0';
-}
-
-void mlic_sha256_hex(char hex[65], const void *data, size_t len)
-{
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, d);
-    to_hex(hex, d, sizeof d);
 }
 
 static void hmac(unsigned char out[32], const void *key, size_t klen, const char *msg)

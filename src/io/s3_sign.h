@@ -7,12 +7,10 @@
 #include <time.h>
 
 #include "io/service.h"
+#include "util/sha256.h"
 #include "util/strbuf.h"
 
 #define MLIC_SHA256_HEX_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-/* hex: 64 lower-case digits and a NUL. */
-void mlic_sha256_hex(char hex[65], const void *data, size_t len);
 
 /* RFC 3986 percent-encoding as SigV4 wants it: everything but A-Z a-z 0-9 - _ . ~ is encoded,
  * and '/' too unless keep_slash. */

@@ -75,9 +75,9 @@ mlic_status mlic_report_thumbnail(mlic_strbuf *b, const char *path, int max_side
     mlic_image img = {0};
     int w = 0, h = 0;
     const size_t before = b->len;
-    /* Paths in a data set are resolved already, as the loader's fetchers take them. */
-    const mlic_io_opts io_opts = {.root = "."};
-    mlic_status st = mlic_io_create(&f, &io_opts);
+    /* Paths in a data set are resolved already, as the loader's clients take them. */
+    const mlic_io_opts io = {.root = "."};
+    mlic_status st = mlic_io_create(&f, &io);
     if (st == MLIC_OK)
         st = mlic_io_get(f, &bytes, &len, path);
     if (st == MLIC_OK) {

@@ -1,6 +1,8 @@
 #include "util/sha256.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,89 +10,18 @@
 #include "core/error.h"
 #include "util/file_open.h"
 
-static const uint32_t K[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-
-static void compress(uint32_t h[8], const uint8_t b[64])
+static void to_hex(char hex[65], const unsigned char d[32])
 {
-    uint32_t w[64];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
-               (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] +
-                      w[i];
-        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & bb) ^ (a & c) ^ (bb & c));
-        hh = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = bb;
-        bb = a;
-        a = t1 + t2;
-    }
-    h[0] += a;
-    h[1] += bb;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-    h[5] += f;
-    h[6] += g;
-    h[7] += hh;
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-void mlic_sha256_init(mlic_sha256 *s)
+void mlic_sha256_hex(char hex[65], const void *data, size_t len)
 {
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(s->h, h0, sizeof h0);
-    s->bytes = 0;
-    s->used = 0;
-}
-
-void mlic_sha256_update(mlic_sha256 *s, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    s->bytes += n;
-    while (n > 0) {
-        size_t take = 64 - s->used < n ? 64 - s->used : n;
-        memcpy(s->block + s->used, p, take);
-        s->used += take;
-        p += take;
-        n -= take;
-        if (s->used == 64) {
-            compress(s->h, s->block);
-            s->used = 0;
-        }
-    }
-}
-
-void mlic_sha256_final_hex(mlic_sha256 *s, char hex[65])
-{
-    const uint64_t bits = s->bytes * 8;
-    uint8_t pad[72] = {0x80};
-    size_t padlen = (s->used < 56 ? 56 : 120) - s->used;
-    for (int i = 0; i < 8; i++)
-        pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
-    mlic_sha256_update(s, pad, padlen + 8);
-    for (int i = 0; i < 8; i++)
-        snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
+    unsigned char d[32];
+    unsigned int n = sizeof d;
+    EVP_Digest(data, len, d, &n, EVP_sha256(), NULL);
+    to_hex(hex, d);
 }
 
 mlic_status mlic_sha256_file(char hex[65], const char *path)
@@ -99,16 +30,24 @@ mlic_status mlic_sha256_file(char hex[65], const char *path)
     mlic_status st = mlic_file_open_read(&fd, path, NULL, 0);
     if (st != MLIC_OK)
         return st;
-    mlic_sha256 s;
-    mlic_sha256_init(&s);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(ctx);
+        close(fd);
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory hashing %s", path);
+    }
     uint8_t buf[1 << 16];
     ssize_t got;
     while ((got = read(fd, buf, sizeof buf)) > 0)
-        mlic_sha256_update(&s, buf, (size_t)got);
+        EVP_DigestUpdate(ctx, buf, (size_t)got);
     const int err = errno;
     close(fd);
+    unsigned char d[32];
+    unsigned int n = sizeof d;
+    EVP_DigestFinal_ex(ctx, d, &n);
+    EVP_MD_CTX_free(ctx);
     if (got < 0)
         return mlic_fail(MLIC_ERR_IO, "cannot read %s: %s", path, strerror(err));
-    mlic_sha256_final_hex(&s, hex);
+    to_hex(hex, d);
     return MLIC_OK;
 }
