@@ -160,7 +160,7 @@ check-asan:
 check-tsan:
 	scripts/deps.sh test
 	$(MAKE) BUILD=build-tsan OPT=-O1 SAN=-fsanitize=thread build-tsan/mlic \
-	    build-tsan/tests/test_util build-tsan/tests/test_loader
+	    build-tsan/tests/test_util build-tsan/tests/test_loader build-tsan/tests/test_cache
 	tests/check_tsan.sh
 
 # `make demo`: installs build deps, builds, generates shapes, trains, evaluates, predicts.

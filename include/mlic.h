@@ -130,7 +130,8 @@ mlic_status mlic_image_preprocess(float *out, const mlic_image *img, const mlic_
 
 typedef struct mlic_model mlic_model;
 
-/* Load and fully validate a model file (safetensors with an "mlic" metadata entry). */
+/* Load and fully validate a model file (safetensors with an "mlic" metadata entry). A remote
+ * path is reached with the default storage settings (mlic_model_load_from). */
 mlic_status mlic_model_load(mlic_model **out, const char *path);
 void mlic_model_free(mlic_model *m);
 
@@ -239,6 +240,11 @@ typedef struct {
 } mlic_storage_opts;
 
 void mlic_storage_opts_init(mlic_storage_opts *o);
+
+/* mlic_model_load for a path that may also be s3://, oss:// or http(s)://, reached as storage
+ * says (NULL: the defaults). mlic_model_load(out, path) is this with storage NULL. */
+mlic_status mlic_model_load_from(mlic_model **out, const char *path,
+                                 const mlic_storage_opts *storage);
 
 /* ---------------------------------------------------------------- batch prediction */
 

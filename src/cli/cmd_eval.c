@@ -6,9 +6,12 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/remote.h"
+#include "cli/storage_args.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
 #include "mlic.h"
+#include "model/model.h"
 #include "report/report.h"
 #include "util/json_write.h"
 #include "util/strbuf.h"
@@ -41,13 +44,17 @@ static void usage(FILE *f)
             "  --decode-threads N  image decoding threads (default: all cores)\n"
             "  --backend B         auto (default), ref, onednn or cuda\n"
             "  --max-pixels N      refuse larger images (default %llu)\n"
+            "  --cache DIR         keep the remote images fetched in DIR (docs/storage.md)\n"
+            "  --cache-size SIZE   DIR's bound: bytes or K, M, G, T (default 10G)\n"
             "  --json              one JSON object: num_images, mAP, CP, CR, CF1, OP, OR, OF1,\n"
             "                      per_class (class name -> AP, null without positives) and\n"
             "                      thresholds (class name -> the threshold used)\n"
             "  --report FILE       also write the HTML page of mlic report (docs/report.md)\n"
             "  -h, --help          this help\n\n"
-            "Exit status: 0 done, 1 failed (unreadable data or image, class mismatch), 2 bad usage.\n",
-            (unsigned long long)MLIC_DEFAULT_MAX_PIXELS);
+            "--model, --data, --classes and --root may be s3://bucket/key or oss://bucket/key\n"
+            "(and http(s)://): docs/storage.md; -Dbuckets is the default --root.\n"
+            "Exit status: 0 done, 1 failed (unreadable data or image, class mismatch), 2 bad usage.\n\n"
+            "%s", (unsigned long long)MLIC_DEFAULT_MAX_PIXELS, mlic_cli_storage_help);
 }
 
 static void print_table(const mlic_eval_result *r, const mlic_model *m, const char *model_path,
@@ -125,7 +132,10 @@ static int print_json(const mlic_eval_result *r, const mlic_model *m)
 
 int mlic_cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_path = NULL, *report_path = NULL, *v;
+    const char *model_path = NULL, *data_path = NULL, *report_path = NULL, *v, *cache_dir = NULL;
+    uint64_t cache_bytes = 0;
+    mlic_cli_storage storage;
+    mlic_cli_storage_init(&storage);
     mlic_dataset_opts dopts;
     mlic_dataset_opts_init(&dopts);
     mlic_eval_opts eopts;
@@ -137,14 +147,23 @@ int mlic_cmd_eval(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &model_path)) ||
+        if ((r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i))) {
+            if (r < 0)
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &model_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--data", &data_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--root", &dopts.root)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &dopts.classes_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--split", &dopts.split)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--cache", &cache_dir)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--report", &report_path))) {
             if (r < 0)
                 return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--cache-size", &v))) {
+            if (r < 0)
+                return 2;
+            if (mlic_io_cache_parse_size(&cache_bytes, v) != MLIC_OK)
+                return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--format", &v))) {
             if (r < 0)
                 return 2;
@@ -182,17 +201,35 @@ int mlic_cmd_eval(int argc, char **argv)
     }
     if (!model_path || !data_path)
         return mlic_args_usage_error(CMD, "missing %s", !model_path ? "--model" : "--data");
+    if (cache_bytes && !cache_dir)
+        return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");
+    mlic_cli_storage_finish(&storage, CMD);
+    if (!dopts.root)
+        dopts.root = storage.buckets;
     eopts.batch_size = batch;
 
     mlic_model *m = NULL;
     mlic_dataset *d = NULL;
     mlic_engine *e = NULL;
     mlic_eval_result r = {0};
+    mlic_cli_remote rc_io = {0};
     int rc = 1;
-    if (mlic_model_load(&m, model_path) != MLIC_OK ||
+    const int remote = mlic_cli_is_remote(model_path) || mlic_cli_is_remote(data_path) ||
+                       mlic_cli_is_remote(dopts.root) || mlic_cli_is_remote(dopts.classes_path);
+    if (mlic_cli_remote_open(&rc_io, CMD, &storage.opts, remote, cache_dir, cache_bytes))
+        goto done;
+    dopts.storage = eopts.storage = rc_io.storage;
+    eopts.cache = rc_io.cache;
+    if (mlic_model_load_io(&m, rc_io.io, model_path) != MLIC_OK ||
         mlic_dataset_load(&d, data_path, &dopts) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
         goto done;
+    }
+    /* A local list may name remote images (PAI's CSV with oss:// URLs). */
+    if (mlic_dataset_has_remote(d)) {
+        if (mlic_cli_remote_storage(&rc_io, CMD, &storage.opts))
+            goto done;
+        eopts.storage = rc_io.storage;
     }
     if (mlic_engine_create(&e, m, eopts.backend, batch, eopts.threads) != MLIC_OK) {
         fprintf(stderr, "mlic %s: preparing %s for inference: %s\n", CMD, model_path, mlic_errmsg());
@@ -227,5 +264,6 @@ done:
     mlic_engine_destroy(e);
     mlic_dataset_free(d);
     mlic_model_free(m);
+    mlic_cli_remote_close(&rc_io);
     return rc;
 }

@@ -7,6 +7,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/remote.h"
+#include "cli/storage_args.h"
 #include "mlic.h"
 #include "model/model.h"
 #include "nn/graph.h"
@@ -48,8 +50,11 @@ static void usage(FILE *f)
             "  --threshold T     every class's decision threshold on its sigmoid probability "
             "(default 0.5)\n"
             "  -h, --help        this help\n\n"
-            "Exit status: 0 written, 1 failed, 2 bad usage.\n",
-            d.resize, d.crop, d.mean[0], d.mean[1], d.mean[2], d.std[0], d.std[1], d.std[2]);
+            "--weights, --onnx, --classes and --output may be s3://bucket/key or oss://bucket/key\n"
+            "(the inputs also http(s)://): docs/storage.md.\n"
+            "Exit status: 0 written, 1 failed, 2 bad usage.\n\n%s",
+            d.resize, d.crop, d.mean[0], d.mean[1], d.mean[2], d.std[0], d.std[1], d.std[2],
+            mlic_cli_storage_help);
 }
 
 typedef struct {
@@ -58,10 +63,11 @@ typedef struct {
     int n;
 } class_list;
 
-static int read_classes(class_list *cl, const char *path)
+static int read_classes(class_list *cl, mlic_io *io, const char *path)
 {
     FILE *f;
-    if (mlic_file_fopen_read(&f, path, NULL, 0) != MLIC_OK) {
+    if ((io && mlic_cli_is_remote(path) ? mlic_io_fopen_read(io, &f, path, NULL)
+                                        : mlic_file_fopen_read(&f, path, NULL, 0)) != MLIC_OK) {
         fprintf(stderr, "mlic %s: the classes file: %s\n", CMD, mlic_errmsg());
         return -1;
     }
@@ -127,6 +133,8 @@ int mlic_cmd_import(int argc, char **argv)
 {
     const char *arch = NULL, *weights = NULL, *onnx = NULL, *classes = NULL, *output = NULL, *v;
     mlic_model_spec spec = {.threshold = 0.5f, .pre = mlic_preprocess_default()};
+    mlic_cli_storage storage;
+    mlic_cli_storage_init(&storage);
     int spec_given = 0; /* a preprocessing option or --threshold */
     for (int i = 1; i < argc; i++) {
         int r = 0;
@@ -134,7 +142,10 @@ int mlic_cmd_import(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if ((r = mlic_args_value(CMD, argc, argv, &i, "--arch", &arch)) ||
+        if ((r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i))) {
+            if (r < 0)
+                return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--arch", &arch)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--weights", &weights)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--onnx", &onnx)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &classes)) ||
@@ -186,15 +197,21 @@ int mlic_cmd_import(int argc, char **argv)
         return 2;
     }
 
+    mlic_cli_storage_finish(&storage, CMD);
     class_list cl = {0};
+    mlic_cli_remote remote = {0};
     int rc = 1;
-    if (!classes || !read_classes(&cl, classes)) {
+    const int needed = mlic_cli_is_remote(weights) || mlic_cli_is_remote(onnx) ||
+                       mlic_cli_is_remote(classes) || mlic_cli_is_remote(output);
+    if (!mlic_cli_remote_open(&remote, CMD, &storage.opts, needed, NULL, 0) &&
+        (!classes || !read_classes(&cl, remote.io, classes))) {
         spec.arch = arch;
         spec.classes = (const char *const *)cl.names;
         spec.num_classes = cl.n;
         const char *found = arch;
-        const mlic_status st = onnx ? mlic_model_import_onnx(onnx, &spec, output, &found)
-                                    : mlic_model_import(weights, &spec, output);
+        const mlic_status st = onnx ? mlic_model_import_onnx_io(remote.io, onnx, &spec, output,
+                                                                &found)
+                                    : mlic_model_import_io(remote.io, weights, &spec, output);
         if (st == MLIC_OK) {
             if (classes)
                 fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, found, cl.n);
@@ -208,5 +225,6 @@ int mlic_cmd_import(int argc, char **argv)
     }
     free(cl.names);
     free(cl.text);
+    mlic_cli_remote_close(&remote);
     return rc;
 }

@@ -10,6 +10,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/remote.h"
+#include "cli/storage_args.h"
 #include "mlic.h"
 #include "model/model.h"
 
@@ -21,8 +23,10 @@ static void usage(FILE *f)
                "Load and check a model file, then print its arch, classes with their thresholds,\n"
                "input size, normalisation, number of parameters and file size.\n\n"
                "  --json       one JSON object instead of text\n"
+               "MODEL may be s3://bucket/key, oss://bucket/key or http(s):// (docs/storage.md).\n"
                "  -h, --help   this help\n\n"
-               "Exit status: 0 printed, 1 the file is missing or not a valid model, 2 bad usage.\n");
+               "Exit status: 0 printed, 1 the file is missing or not a valid model, 2 bad usage.\n\n"
+               "%s", mlic_cli_storage_help);
 }
 
 /* "11,179,077" */
@@ -121,13 +125,18 @@ static int print_json(const mlic_model *m, const char *path, uint64_t size)
 int mlic_cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
-    int json = 0;
+    int json = 0, r;
+    mlic_cli_storage storage;
+    mlic_cli_storage_init(&storage);
     for (int i = 1; i < argc; i++) {
         if (mlic_args_is_help(argv[i])) {
             usage(stdout);
             return 0;
         }
-        if (mlic_args_flag(argv[i], "--json"))
+        if ((r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i))) {
+            if (r < 0)
+                return 2;
+        } else if (mlic_args_flag(argv[i], "--json"))
             json = 1;
         else if (argv[i][0] == '-' && argv[i][1])
             return mlic_args_usage_error(CMD, "unknown option '%s'", argv[i]);
@@ -139,13 +148,25 @@ int mlic_cmd_info(int argc, char **argv)
     }
     if (!path)
         return mlic_args_usage_error(CMD, "no model file given");
+    mlic_cli_storage_finish(&storage, CMD);
+    mlic_cli_remote remote = {0};
     mlic_model *m = NULL;
-    if (mlic_model_load(&m, path) != MLIC_OK) {
+    if (mlic_cli_remote_open(&remote, CMD, &storage.opts, mlic_cli_is_remote(path), NULL, 0)) {
+        mlic_cli_remote_close(&remote);
+        return 1;
+    }
+    if (mlic_model_load_io(&m, remote.io, path) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        mlic_cli_remote_close(&remote);
         return 1;
     }
     struct stat sb;
-    uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    uint64_t size = 0;
+    if (remote.io && mlic_io_size(remote.io, &size, path) != MLIC_OK)
+        size = 0;
+    else if (!remote.io)
+        size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    mlic_cli_remote_close(&remote);
     int rc = 0;
     if (json)
         rc = print_json(m, path, size);

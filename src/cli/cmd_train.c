@@ -10,7 +10,9 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/interrupt.h"
+#include "cli/storage_args.h"
 #include "dist/workers.h"
+#include "io/cache.h"
 #include "mlic.h"
 #include "nn/graph.h"
 #include "report/report.h"
@@ -76,15 +78,22 @@ static void usage(FILE *f)
         "  --conv A              3x3 stride-1 convolutions: winograd (default; about 1.5x the\n"
         "                        speed, rounding error ~1e-5 relative) or direct (as PyTorch)\n"
         "  --workers N           image decoding threads (default: as --threads)\n"
-        "  --log FILE            JSON Lines, one object per epoch and a final one\n"
+        "  --log FILE            JSON Lines, one object per epoch and a final one (local)\n"
         "  --report FILE         at the end, the HTML page of mlic report: the model, the\n"
         "                        --log's curves and its evaluation on --val (docs/report.md)\n"
+        "  --cache DIR           keep the remote images fetched in DIR, so that later epochs\n"
+        "                        read them from local disk (docs/storage.md)\n"
+        "  --cache-size SIZE     DIR's bound, least recently used evicted first: bytes or\n"
+        "                        K, M, G, T (default 10G)\n"
         "  --sync-bn             under mpirun: batch norm on the statistics of the global\n"
         "                        batch (all ranks), not of each rank's own\n"
         "  --check-weights       under mpirun: compare the weights of all ranks after every\n"
         "                        step (a checksum; always done after every epoch)\n"
         "  -h, --help            this help\n"
         "\n"
+        "--data, --val, --classes, --root, --pretrained, --output and --checkpoint may be\n"
+        "s3://bucket/key or oss://bucket/key (and the data http(s)://): docs/storage.md;\n"
+        "-Dbuckets is the default --root.\n"
         "Training augments with RandomResizedCrop, horizontal flips and colour jitter, and\n"
         "evaluates with resize + centre crop. docs/training.md has the details.\n"
         "Under mpirun -np N (or srun) the ranks train data-parallel: --batch-size images each\n"
@@ -92,7 +101,8 @@ static void usage(FILE *f)
         "writes the files. docs/distributed.md has the details.\n"
         "SIGINT or SIGTERM ends the run after the step in hand with a checkpoint that --resume\n"
         "continues from (a second signal ends it at once).\n"
-        "Exit status: 0 trained, 1 failed, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM.\n");
+        "Exit status: 0 trained, 1 failed, 2 bad usage, 130/143 stopped by SIGINT/SIGTERM.\n\n"
+        "%s", mlic_cli_storage_help);
 }
 
 typedef struct {
@@ -278,6 +288,10 @@ int mlic_cmd_train(int argc, char **argv)
     mlic_train_opts_init(&o);
     const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce", *conv = "winograd";
     const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL, *jitter = NULL;
+    const char *cache_size = NULL;
+    mlic_cli_storage storage;
+    mlic_cli_storage_init(&storage);
+    o.storage = &storage.opts;
     int crop = 0, resize = -1; /* -1: crop * 256/224; 0: no resize */
     const struct {
         const char *name;
@@ -289,7 +303,8 @@ int mlic_cmd_train(int argc, char **argv)
         {"--log", &o.log_path}, {"--optimizer", &optimizer}, {"--schedule", &schedule},
         {"--loss", &loss}, {"--lr", &lr}, {"--weight-decay", &wd}, {"--momentum", &momentum},
         {"--max-grad-norm", &grad_norm}, {"--seed", &seed}, {"--jitter", &jitter},
-        {"--conv", &conv}, {"--report", &report_path},
+        {"--conv", &conv}, {"--report", &report_path}, {"--cache", &o.cache_dir},
+        {"--cache-size", &cache_size},
     };
     /* --stop-after-epochs N ends the run after N epochs as if it were killed: for tests of
      * --resume, not shown in --help. */
@@ -331,7 +346,9 @@ int mlic_cmd_train(int argc, char **argv)
             o.confine_to_root = 1;
             continue;
         }
-        int r = 0;
+        int r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i);
+        if (r < 0)
+            return 2;
         for (size_t k = 0; k < sizeof texts / sizeof texts[0] && !r; k++)
             if ((r = mlic_args_value(CMD, argc, argv, &i, texts[k].name, &v)) > 0)
                 *texts[k].dst = v;
@@ -346,6 +363,9 @@ int mlic_cmd_train(int argc, char **argv)
     }
     if (!o.arch || !o.train_path || !o.output_path)
         return mlic_args_usage_error(CMD, "--arch, --data and --output are required");
+    mlic_cli_storage_finish(&storage, CMD);
+    if (!o.root)
+        o.root = storage.buckets;
     mlic_optim_kind ok;
     mlic_sched_kind sk;
     mlic_loss_kind lk;
@@ -365,6 +385,10 @@ int mlic_cmd_train(int argc, char **argv)
         (jitter && mlic_args_float(CMD, "--jitter", jitter, &o.jitter)) ||
         (seed && parse_seed(&o.seed, seed)))
         return 2;
+    if (cache_size && !o.cache_dir)
+        return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");
+    if (cache_size && mlic_io_cache_parse_size(&o.cache_bytes, cache_size) != MLIC_OK)
+        return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
     if (crop)
         o.crop = crop;
     o.resize = resize >= 0 ? resize : (int)lround(o.crop * 256.0 / 224.0);

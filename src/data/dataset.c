@@ -6,8 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
+
 #include "core/error.h"
 #include "data/dataset_build.h"
+#include "io/location.h"
 #include "util/path.h"
 
 static const char *const format_names[] = {"auto", "list", "pai_csv", "coco", "voc"};
@@ -44,6 +47,14 @@ void mlic_dataset_free(mlic_dataset *d)
     free(d);
 }
 
+int mlic_dataset_has_remote(const mlic_dataset *d)
+{
+    for (size_t i = 0; d && i < d->nitems; i++)
+        if (mlic_location_is_remote(d->items[i].path))
+            return 1;
+    return 0;
+}
+
 void mlic_dataset_targets_f32(float *out, const mlic_dataset *d, size_t i)
 {
     memset(out, 0, (size_t)d->num_classes * sizeof *out);
@@ -72,11 +83,16 @@ static int cmp_class_line(const void *a, const void *b)
 
 mlic_status mlic_dataset_read_classes(char ***out, int *count, const char *path)
 {
+    return mlic_dataset_read_classes_io(out, count, NULL, path);
+}
+
+mlic_status mlic_dataset_read_classes_io(char ***out, int *count, mlic_io *io, const char *path)
+{
     *out = NULL;
     *count = 0;
     char *text;
     size_t len;
-    mlic_status st = mlic_dataset_read_text(&text, &len, path);
+    mlic_status st = mlic_dataset_read_text(io, &text, &len, path);
     if (st != MLIC_OK)
         return mlic_fail_prefix(st, "class list: ");
     const char *p = text, *line;
@@ -220,14 +236,14 @@ static char *coco_default_root(const char *path)
 }
 
 static mlic_status load_voc(mlic_dataset **out, const char *voc, const char *split_path,
-                            const mlic_dataset_opts *o)
+                            const mlic_dataset_opts *o, mlic_io *io)
 {
     char *images = o->root ? strdup(o->root) : mlic_path_join(voc, "JPEGImages");
     if (!images)
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
     mlic_dataset_builder b;
-    mlic_status st = mlic_dataset_builder_init(&b, split_path, images, o->classes_path,
-                                               o->confine_to_root);
+    mlic_status st = mlic_dataset_builder_init_io(&b, io, split_path, images, o->classes_path,
+                                                  o->confine_to_root);
     free(images);
     if (st == MLIC_OK)
         st = mlic_dataset_read_voc(&b, voc, split_path);
@@ -237,11 +253,12 @@ static mlic_status load_voc(mlic_dataset **out, const char *voc, const char *spl
     return st;
 }
 
-static mlic_status load_text(mlic_dataset **out, const char *path, const mlic_dataset_opts *o)
+static mlic_status load_text(mlic_dataset **out, const char *path, const mlic_dataset_opts *o,
+                             mlic_io *io)
 {
     char *text;
     size_t len;
-    mlic_status st = mlic_dataset_read_text(&text, &len, path);
+    mlic_status st = mlic_dataset_read_text(io, &text, &len, path);
     if (st != MLIC_OK)
         return st;
     mlic_dataset_format f = o->format ? o->format : detect_text(text, len);
@@ -253,7 +270,7 @@ static mlic_status load_text(mlic_dataset **out, const char *path, const mlic_da
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
     }
     mlic_dataset_builder b;
-    st = mlic_dataset_builder_init(&b, path, root, o->classes_path, o->confine_to_root);
+    st = mlic_dataset_builder_init_io(&b, io, path, root, o->classes_path, o->confine_to_root);
     free(root);
     if (st == MLIC_OK) {
         if (f == MLIC_DATASET_LIST)
@@ -270,21 +287,28 @@ static mlic_status load_text(mlic_dataset **out, const char *path, const mlic_da
     return st;
 }
 
-mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_dataset_opts *opts)
+/* Whether path names a folder: a local one, or a remote path ending in '/'. */
+static mlic_status is_folder(int *folder, const char *path)
 {
-    *out = NULL;
-    mlic_dataset_opts defaults;
-    mlic_dataset_opts_init(&defaults);
-    const mlic_dataset_opts *o = opts ? opts : &defaults;
-    if (!path)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "data set: no path given");
-    if ((unsigned)o->format > MLIC_DATASET_VOC)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "data set %s: format %d is unknown", path,
-                         (int)o->format);
+    if (mlic_location_is_remote(path)) {
+        *folder = path[strlen(path) - 1] == '/';
+        return MLIC_OK;
+    }
     struct stat sb;
     if (stat(path, &sb) != 0)
         return mlic_fail(MLIC_ERR_IO, "open %s: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) {
+    *folder = S_ISDIR(sb.st_mode);
+    return MLIC_OK;
+}
+
+static mlic_status load(mlic_dataset **out, const char *path, const mlic_dataset_opts *o,
+                        mlic_io *io)
+{
+    int folder = 0;
+    mlic_status folder_st = is_folder(&folder, path);
+    if (folder_st != MLIC_OK)
+        return folder_st;
+    if (folder) {
         if (o->format != MLIC_DATASET_AUTO && o->format != MLIC_DATASET_VOC)
             return mlic_fail(MLIC_ERR_INVALID_ARG, "data set %s is a folder, not a %s file", path,
                              mlic_dataset_format_name(o->format));
@@ -293,7 +317,7 @@ mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_d
         char *split_path = mlic_path_join(path, name);
         if (!split_path)
             return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
-        mlic_status st = load_voc(out, path, split_path, o);
+        mlic_status st = load_voc(out, path, split_path, o, io);
         free(split_path);
         return st;
     }
@@ -305,9 +329,36 @@ mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_d
                              "its ImageSets/Main/<split>.txt", path);
     }
     if (voc) {
-        mlic_status st = load_voc(out, voc, path, o);
+        mlic_status st = load_voc(out, voc, path, o, io);
         free(voc);
         return st;
     }
-    return load_text(out, path, o);
+    return load_text(out, path, o, io);
+}
+
+mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_dataset_opts *opts)
+{
+    *out = NULL;
+    mlic_dataset_opts defaults;
+    mlic_dataset_opts_init(&defaults);
+    const mlic_dataset_opts *o = opts ? opts : &defaults;
+    if (!path)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "data set: no path given");
+    if ((unsigned)o->format > MLIC_DATASET_VOC)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "data set %s: format %d is unknown", path,
+                         (int)o->format);
+    /* A client only for remote files: local data sets read exactly as they always did. */
+    if (!mlic_location_is_remote(path) &&
+        !(o->classes_path && mlic_location_is_remote(o->classes_path)))
+        return load(out, path, o, NULL);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mlic_fail(MLIC_ERR_NETWORK, "data set %s: curl_global_init failed", path);
+    const mlic_io_opts io_opts = {.storage = o->storage};
+    mlic_io *io = NULL;
+    mlic_status st = mlic_io_create(&io, &io_opts);
+    if (st == MLIC_OK)
+        st = load(out, path, o, io);
+    mlic_io_destroy(io);
+    curl_global_cleanup();
+    return st;
 }

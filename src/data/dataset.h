@@ -23,8 +23,12 @@
  * (and ".jpg" is appended to the id). With confine_to_root (hosted jobs on someone else's data)
  * each relative path must resolve (realpath) under that root and is kept resolved; absolute
  * paths, file:// URLs, '..' escapes, symbolic links out and missing files fail the load, the
- * message naming the file, the line and the path; other URLs are left to the loader, which reads
- * http(s) only.
+ * message naming the file, the line and the path; other URLs are left to the loader. A remote
+ * root (s3://bucket/photos/) is confined by the path's text: relative paths without ".."
+ * segments, and URLs under the root.
+ *
+ * The data-set file, its class file and a VOC folder may be remote (s3://, oss://, http(s)://):
+ * a remote VOC folder is named with a trailing '/' or by its split file.
  *
  * Errors name the file and line and what is wrong. */
 #ifndef MLIC_DATA_DATASET_H
@@ -33,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/client.h"
+#include "io/storage.h"
 #include "mlic.h"
 
 typedef enum {
@@ -64,11 +70,18 @@ typedef struct {
     const char *classes_path;   /* NULL = the format's list or the labels seen */
     const char *split;          /* VOC split when given a folder; NULL = "trainval" */
     int confine_to_root;        /* every image path must exist under the root (util/confine.h) */
+    /* How remote data-set files (s3://, oss://, http(s)://: the file itself, the class file, a
+     * VOC folder's files) are read; NULL: the defaults, where a store needs settings to be
+     * reached. Image paths are only resolved here: the loader reads them. */
+    const mlic_storage *storage;
 } mlic_dataset_opts;
 
 void mlic_dataset_opts_init(mlic_dataset_opts *o);
 mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_dataset_opts *o);
 void mlic_dataset_free(mlic_dataset *d);
+/* Whether some image path is remote (s3://, oss://, http(s)://): the loader then needs a
+ * storage. */
+int mlic_dataset_has_remote(const mlic_dataset *d);
 
 /* "list", "pai_csv", "coco", "voc" (and "auto"). */
 const char *mlic_dataset_format_name(mlic_dataset_format f);
@@ -81,5 +94,7 @@ void mlic_dataset_targets_u8(uint8_t *out, const mlic_dataset *d, size_t i);
 /* A class file: one name a line, surrounding blanks trimmed, blank lines skipped; a duplicate or
  * an empty file is an error. *out is a malloc'd array of malloc'd names. */
 mlic_status mlic_dataset_read_classes(char ***out, int *count, const char *path);
+/* The same for a path that may be remote, read through io (NULL: local only). */
+mlic_status mlic_dataset_read_classes_io(char ***out, int *count, mlic_io *io, const char *path);
 
 #endif

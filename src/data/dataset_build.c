@@ -93,12 +93,21 @@ static mlic_status add_fixed_names(mlic_dataset_builder *b, const char *const *n
 mlic_status mlic_dataset_builder_init(mlic_dataset_builder *b, const char *file, const char *root,
                                       const char *classes_path, int confine)
 {
+    return mlic_dataset_builder_init_io(b, NULL, file, root, classes_path, confine);
+}
+
+mlic_status mlic_dataset_builder_init_io(mlic_dataset_builder *b, mlic_io *io, const char *file,
+                                         const char *root, const char *classes_path, int confine)
+{
     memset(b, 0, sizeof *b);
     b->file = file;
+    b->io = io;
     b->root = strdup(root);
     if (!b->root)
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", file);
-    if (confine) {
+    if (confine && mlic_location_is_remote(root)) {
+        b->remote_confined = 1;
+    } else if (confine) {
         mlic_status st = mlic_confine_root(&b->real_root, root);
         if (st != MLIC_OK)
             return mlic_fail_prefix(st, "%s: ", file);
@@ -107,7 +116,7 @@ mlic_status mlic_dataset_builder_init(mlic_dataset_builder *b, const char *file,
         return MLIC_OK;
     char **names;
     int n;
-    mlic_status st = mlic_dataset_read_classes(&names, &n, classes_path);
+    mlic_status st = mlic_dataset_read_classes_io(&names, &n, io, classes_path);
     if (st != MLIC_OK)
         return st;
     st = add_fixed_names(b, (const char *const *)names, n, classes_path);
@@ -160,6 +169,25 @@ static int is_url(const char *p, size_t len)
     return i > 0 && i + 3 <= len && memcmp(p + i, "://", 3) == 0;
 }
 
+/* A remote root confines by text: a relative path without ".." segments (a store has no
+ * symbolic links, and its keys no "." folders), or a URL under the root. */
+static mlic_status confine_remote(const char *root, const char *rel, int url)
+{
+    const size_t n = strlen(root);
+    const int under = url && !strncmp(rel, root, n) && (root[n - 1] == '/' || rel[n] == '/');
+    if (url ? !under : rel[0] == '/')
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s' is %s, outside the root %s "
+                         "(--confine-to-root)", rel, url ? "a URL" : "an absolute path", root);
+    for (const char *p = url ? rel + n : rel; *p;) {
+        const size_t seg = strcspn(p, "/");
+        if (seg == 2 && p[0] == '.' && p[1] == '.')
+            return mlic_fail(MLIC_ERR_INVALID_ARG, "'%s' leads outside the root %s through '..' "
+                             "(--confine-to-root)", rel, root);
+        p += seg + (p[seg] == '/');
+    }
+    return MLIC_OK;
+}
+
 mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, size_t path_len,
                                      const int *labels, int n)
 {
@@ -190,6 +218,11 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory for paths");
     /* Confined, http(s) URLs pass as in predict; file:// URLs name absolute paths: refused. */
     int url = is_url(rel, path_len);
+    mlic_status refused = b->remote_confined ? confine_remote(b->root, rel, url) : MLIC_OK;
+    if (refused != MLIC_OK) {
+        free(rel);
+        return refused;
+    }
     if (b->real_root && (!url || !strncasecmp(rel, "file://", 7))) {
         mlic_status st = mlic_confine_path(&full, b->root, b->real_root, rel);
         free(rel);
@@ -305,11 +338,12 @@ mlic_status mlic_dataset_builder_finish(mlic_dataset_builder *b, mlic_dataset **
     return MLIC_OK;
 }
 
-mlic_status mlic_dataset_read_text(char **text, size_t *len, const char *path)
+mlic_status mlic_dataset_read_text(mlic_io *io, char **text, size_t *len, const char *path)
 {
     *text = NULL;
     FILE *f;
-    mlic_status st = mlic_file_fopen_read(&f, path, NULL, 0);
+    mlic_status st = io && mlic_location_is_remote(path) ? mlic_io_fopen_read(io, &f, path, NULL)
+                                                         : mlic_file_fopen_read(&f, path, NULL, 0);
     if (st != MLIC_OK)
         return st;
     char *buf = NULL;

@@ -6,11 +6,15 @@
 #include <stddef.h>
 
 #include "data/dataset.h"
+#include "io/client.h"
 
 typedef struct {
     const char *file;  /* the file being read, for messages */
+    mlic_io *io;       /* reads remote files (VOC annotations); NULL: local files only */
     char *root;        /* relative image paths are joined to this */
     char *real_root;   /* confined (util/confine.h): root's real path, else NULL */
+    int remote_confined; /* confined to a remote root: relative paths without "..", or URLs
+                          * under the root */
     char **names;      /* (nnames) class names by provisional id */
     int nnames, names_cap;
     int fixed;         /* no new names: they come from a class file or the format */
@@ -28,6 +32,9 @@ typedef struct {
  * confine: every image path must lie under root (util/confine.h), checked as it is added. */
 mlic_status mlic_dataset_builder_init(mlic_dataset_builder *b, const char *file, const char *root,
                                       const char *classes_path, int confine);
+/* The same with a client for remote files (the class file, VOC annotations; NULL: local only). */
+mlic_status mlic_dataset_builder_init_io(mlic_dataset_builder *b, mlic_io *io, const char *file,
+                                         const char *root, const char *classes_path, int confine);
 void mlic_dataset_builder_free(mlic_dataset_builder *b);
 
 /* A format's own class list; ignored when a class file was given (it has priority). */
@@ -47,8 +54,9 @@ mlic_status mlic_dataset_builder_add(mlic_dataset_builder *b, const char *path, 
 mlic_status mlic_dataset_builder_finish(mlic_dataset_builder *b, mlic_dataset **out,
                                         mlic_dataset_format format);
 
-/* The whole file, NUL-terminated; a file holding a NUL byte is refused (not text). */
-mlic_status mlic_dataset_read_text(char **text, size_t *len, const char *path);
+/* The whole file, NUL-terminated; a file holding a NUL byte is refused (not text). A remote path
+ * is read through io (NULL: refused with a hint). */
+mlic_status mlic_dataset_read_text(mlic_io *io, char **text, size_t *len, const char *path);
 /* Next line of [*p, end): sets line/len (without "\n" or "\r\n") and advances *p; 0 at the end. */
 int mlic_dataset_next_line(const char **p, const char *end, const char **line, size_t *len);
 /* Bytes of [s, s + len) with blanks (space, tab) trimmed at both ends. */

@@ -6,7 +6,15 @@
  *
  * In FAIL mode a failure halts claiming. Every position before the failing one was claimed
  * earlier, so the batches before it still complete, and the error reported is always that of the
- * first failing position, whatever the timing. */
+ * first failing position, whatever the timing.
+ *
+ * Remote images (s3://, oss://, http(s)://) come through a fetch stage: one more thread keeps
+ * many requests in flight (io/fetch_many.h, its concurrency chosen by measured throughput),
+ * fetching in order every remote position of the batches the ring holds, so that a store's
+ * latency is hidden whatever the number of workers. A fetched body waits in the slot of its
+ * position (window = nring * B slots, the positions the ring covers), and the worker that claims
+ * the position takes it from there; memory stays bounded by the ring. Local images are read by
+ * the workers themselves, as before. */
 #include "data/loader.h"
 
 #include <curl/curl.h>
@@ -18,8 +26,10 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "model/model.h"
 #include "io/client.h"
+#include "io/fetch_many.h"
+#include "io/location.h"
+#include "model/model.h"
 
 #define DEFAULT_PREFETCH 3
 #define MAX_WORKERS 256
@@ -35,6 +45,16 @@ typedef struct {
     mlic_status fail_status;
     char *fail_msg;
 } entry;
+
+/* A fetched body, waiting for the worker that claims its position. */
+typedef struct {
+    size_t pos;
+    int ready;
+    uint8_t *data;
+    size_t len;
+    mlic_status status;
+    char *error;
+} slot;
 
 typedef struct mlic_loader_worker worker;
 
@@ -67,6 +87,15 @@ struct mlic_loader {
     int nworkers;
     worker *workers;
     int curl_ready;
+
+    /* The fetch stage: only when some position is remote. */
+    mlic_fetch_many *many;
+    slot *slots;              /* (window) by position % window */
+    size_t window;
+    pthread_t fetch_thread;
+    int fetch_started;
+    pthread_cond_t fetched;   /* a slot was filled, or stop */
+    volatile sig_atomic_t cancel_fetch;
 };
 
 struct mlic_loader_worker {
@@ -101,8 +130,105 @@ static void assign(mlic_loader *l, entry *e, size_t batch)
     e->count = left < (size_t)l->batch_size ? (int)left : l->batch_size;
 }
 
-/* Row `row` of entry e from data-set item `item`. */
-static mlic_status load_item(worker *w, entry *e, int row, size_t item)
+static int remote(const char *path) { return mlic_location_is_remote(path); }
+
+/* ---------------------------------------------------------------- the fetch stage */
+
+/* Whether position pos belongs to a batch the ring holds now (under mu). */
+static int in_ring(const mlic_loader *l, size_t pos)
+{
+    size_t batch = pos / (size_t)l->batch_size;
+    return l->ring[batch % (size_t)l->nring].batch == batch;
+}
+
+/* Fills pos's slot (under mu); data and error are handed over. */
+static void fill(mlic_loader *l, size_t pos, uint8_t *data, size_t len, mlic_status st,
+                 char *error)
+{
+    slot *sl = &l->slots[pos % l->window];
+    sl->pos = pos;
+    sl->ready = 1;
+    sl->data = data;
+    sl->len = len;
+    sl->status = st;
+    sl->error = error;
+    pthread_cond_broadcast(&l->fetched);
+}
+
+static void *fetch_main(void *arg)
+{
+    mlic_loader *l = arg;
+    size_t pos = 0; /* the next position to consider */
+    pthread_mutex_lock(&l->mu);
+    while (!l->stop) {
+        while (!l->stop && pos < l->count && in_ring(l, pos)) {
+            const char *path = l->cfg.data->items[l->order[pos]].path;
+            if (!remote(path)) { /* a worker reads it */
+                pos++;
+                continue;
+            }
+            pthread_mutex_unlock(&l->mu);
+            uint8_t *data = NULL;
+            size_t len = 0;
+            const int cached = l->cfg.cache && mlic_io_cache_read(l->cfg.cache, path, &data, &len);
+            mlic_status st = cached ? MLIC_OK
+                                    : mlic_fetch_many_add(l->many, path, (void *)(uintptr_t)pos);
+            char *error = st != MLIC_OK ? strdup(mlic_errmsg()) : NULL;
+            pthread_mutex_lock(&l->mu);
+            if (cached || st != MLIC_OK)
+                fill(l, pos, data, len, st, error);
+            pos++;
+        }
+        if (l->stop)
+            break;
+        if (!mlic_fetch_many_pending(l->many)) {
+            if (pos >= l->count)
+                break;
+            pthread_cond_wait(&l->can_claim, &l->mu); /* until the ring moves on */
+            continue;
+        }
+        pthread_mutex_unlock(&l->mu);
+        mlic_fetch_result r;
+        mlic_status st = mlic_fetch_many_next(l->many, &r);
+        if (st == MLIC_OK && r.status == MLIC_OK && l->cfg.cache)
+            mlic_io_cache_store(l->cfg.cache, l->cfg.data->items[l->order[(uintptr_t)r.tag]].path,
+                                r.data, r.len);
+        pthread_mutex_lock(&l->mu);
+        if (st != MLIC_OK) /* cancelled: the loader is stopping */
+            break;
+        fill(l, (size_t)(uintptr_t)r.tag, r.data, r.len, r.status, r.error);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* The bytes the fetch stage got for pos, waiting for them. */
+static mlic_status take_fetched(mlic_loader *l, size_t pos, uint8_t **data, size_t *len)
+{
+    slot *sl = &l->slots[pos % l->window];
+    pthread_mutex_lock(&l->mu);
+    while (!(sl->ready && sl->pos == pos) && !l->stop)
+        pthread_cond_wait(&l->fetched, &l->mu);
+    if (!(sl->ready && sl->pos == pos)) {
+        pthread_mutex_unlock(&l->mu);
+        return mlic_fail(MLIC_ERR_CANCELLED, "loader: stopped");
+    }
+    const mlic_status st = sl->status;
+    char *error = sl->error;
+    *data = sl->data;
+    *len = sl->len;
+    *sl = (slot){0};
+    pthread_mutex_unlock(&l->mu);
+    if (st != MLIC_OK)
+        mlic_fail(st, "%s", error ? error : "out of memory");
+    free(error);
+    return st;
+}
+
+/* ---------------------------------------------------------------- the workers */
+
+/* Row `row` of entry e from position pos, data-set item `item`. */
+static mlic_status load_item(worker *w, entry *e, int row, size_t pos, size_t item)
 {
     mlic_loader *l = w->l;
     const mlic_item *it = &l->cfg.data->items[item];
@@ -112,7 +238,9 @@ static mlic_status load_item(worker *w, entry *e, int row, size_t item)
 
     uint8_t *bytes = NULL;
     size_t len = 0;
-    mlic_status st = mlic_io_get(w->io, &bytes, &len, it->path);
+    mlic_status st = l->many && remote(it->path)
+                         ? take_fetched(l, pos, &bytes, &len)
+                         : mlic_io_cache_get(l->cfg.cache, w->io, &bytes, &len, it->path);
     if (st != MLIC_OK)
         return st;
     mlic_image img = {0};
@@ -160,7 +288,7 @@ static void *worker_main(void *arg)
         l->busy++;
         pthread_mutex_unlock(&l->mu);
 
-        mlic_status st = load_item(w, e, row, l->order[pos]);
+        mlic_status st = load_item(w, e, row, pos, l->order[pos]);
         char *msg = st != MLIC_OK ? strdup(mlic_errmsg()) : NULL;
 
         pthread_mutex_lock(&l->mu);
@@ -227,6 +355,28 @@ static mlic_status check_cfg(const mlic_loader_cfg *c)
     return mlic_model_check_preprocess(&c->pre, "loader preprocessing");
 }
 
+/* The fetch stage, when some position is remote. */
+static mlic_status start_fetching(mlic_loader *l)
+{
+    size_t p = 0;
+    while (p < l->count && !remote(l->cfg.data->items[l->order[p]].path))
+        p++;
+    if (p == l->count)
+        return MLIC_OK;
+    l->window = (size_t)l->nring * (size_t)l->batch_size;
+    l->slots = calloc(l->window, sizeof *l->slots);
+    if (!l->slots)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory creating a loader");
+    const mlic_io_opts o = {.storage = l->cfg.storage, .root = ".", .cancel = &l->cancel_fetch};
+    mlic_status st = mlic_fetch_many_create(&l->many, &o, 0);
+    if (st != MLIC_OK)
+        return st;
+    if (pthread_create(&l->fetch_thread, NULL, fetch_main, l))
+        return mlic_fail(MLIC_ERR_INTERNAL, "loader: cannot start the fetch thread");
+    l->fetch_started = 1;
+    return MLIC_OK;
+}
+
 mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
 {
     *out = NULL;
@@ -252,6 +402,7 @@ mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->can_claim, NULL);
     pthread_cond_init(&l->ready, NULL);
+    pthread_cond_init(&l->fetched, NULL);
 
     l->order = malloc((l->count ? l->count : 1) * sizeof *l->order);
     l->ring = calloc((size_t)l->nring, sizeof *l->ring);
@@ -282,6 +433,10 @@ mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
     }
     l->curl_ready = 1;
 
+    if ((st = start_fetching(l)) != MLIC_OK) {
+        mlic_loader_destroy(l);
+        return st;
+    }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int n = cfg->workers ? cfg->workers : cores > 0 ? (int)cores : 1;
     if ((size_t)n > l->count)
@@ -295,8 +450,8 @@ mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
         worker *w = &l->workers[i];
         w->l = l;
         l->nworkers = i + 1;
-        mlic_io_opts io = {.root = "."};
-        if ((st = mlic_io_create(&w->io, &io)) != MLIC_OK) {
+        const mlic_io_opts io_opts = {.root = ".", .storage = cfg->storage};
+        if ((st = mlic_io_create(&w->io, &io_opts)) != MLIC_OK) {
             mlic_loader_destroy(l);
             return st;
         }
@@ -381,7 +536,9 @@ void mlic_loader_destroy(mlic_loader *l)
         return;
     pthread_mutex_lock(&l->mu);
     l->stop = 1;
+    l->cancel_fetch = 1;
     pthread_cond_broadcast(&l->can_claim);
+    pthread_cond_broadcast(&l->fetched);
     pthread_mutex_unlock(&l->mu);
     for (int i = 0; i < l->nworkers; i++) {
         if (l->workers[i].started)
@@ -389,12 +546,21 @@ void mlic_loader_destroy(mlic_loader *l)
         mlic_io_destroy(l->workers[i].io);
     }
     free(l->workers);
+    if (l->fetch_started)
+        pthread_join(l->fetch_thread, NULL);
+    mlic_fetch_many_destroy(l->many);
+    for (size_t i = 0; l->slots && i < l->window; i++) {
+        free(l->slots[i].data);
+        free(l->slots[i].error);
+    }
+    free(l->slots);
     if (l->curl_ready)
         curl_global_cleanup();
     free_ring(l);
     free(l->order);
     free(l->failed_msg);
     pthread_cond_destroy(&l->ready);
+    pthread_cond_destroy(&l->fetched);
     pthread_cond_destroy(&l->can_claim);
     pthread_mutex_destroy(&l->mu);
     free(l);

@@ -22,6 +22,8 @@
 
 #include "data/dataset.h"
 #include "image/augment.h"
+#include "io/cache.h"
+#include "io/storage.h"
 #include "mlic.h"
 
 #define MLIC_LOADER_STREAM(epoch, item) \
@@ -53,6 +55,10 @@ typedef struct {
     /* max_pixels as mlic_image_decode takes it. min_short_side applies to EVAL only (training
      * crops need the full-size image); mlic predict uses 2 * pre.resize. */
     mlic_decode_opts decode;
+    /* Remote images (s3://, oss://, http(s)://) are reached as storage says (NULL: the
+     * defaults) and, with a cache, read from it once it holds them (io/cache.h). */
+    const mlic_storage *storage;
+    mlic_io_cache *cache;
 } mlic_loader_cfg;
 
 typedef struct {

@@ -140,7 +140,7 @@ static mlic_status read_image(mlic_dataset_builder *b, const char *annotations, 
         goto done;
     }
     size_t len;
-    if ((st = mlic_dataset_read_text(&text, &len, xml_path)) != MLIC_OK) {
+    if ((st = mlic_dataset_read_text(b->io, &text, &len, xml_path)) != MLIC_OK) {
         st = mlic_fail_prefix(st, "%s:%d: image %.*s: ", b->file, lineno, (int)id_len, id);
         goto done;
     }
@@ -167,7 +167,7 @@ mlic_status mlic_dataset_read_voc(mlic_dataset_builder *b, const char *voc, cons
     size_t len;
     if (!annotations)
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
-    if ((st = mlic_dataset_read_text(&text, &len, split_path)) != MLIC_OK) {
+    if ((st = mlic_dataset_read_text(b->io, &text, &len, split_path)) != MLIC_OK) {
         free(annotations);
         return mlic_fail_prefix(st, "VOC split: ");
     }

@@ -118,6 +118,8 @@ static mlic_status infer_all(mlic_eval_result *r, mlic_engine *e, const mlic_mod
     cfg.pre = mlic_model_preprocess(m);
     cfg.workers = o->workers;
     cfg.decode = mlic_decode_opts_for_eval(&cfg.pre, o->max_pixels);
+    cfg.storage = o->storage;
+    cfg.cache = o->cache;
     mlic_loader *l;
     mlic_status st = mlic_loader_create(&l, &cfg);
     free(order);

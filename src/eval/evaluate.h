@@ -14,6 +14,8 @@
 
 #include "data/dataset.h"
 #include "eval/metrics.h"
+#include "io/cache.h"
+#include "io/storage.h"
 #include "mlic.h"
 
 typedef struct {
@@ -23,6 +25,8 @@ typedef struct {
     int workers;               /* decoding threads, 0 = all cores */
     float threshold;           /* < 0: the model's per-class thresholds */
     uint64_t max_pixels;       /* 0 = the decoders' default */
+    const mlic_storage *storage; /* remote images: data/loader.h */
+    mlic_io_cache *cache;        /* NULL: none */
 } mlic_eval_opts;
 
 typedef struct {

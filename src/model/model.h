@@ -29,6 +29,17 @@ mlic_status mlic_model_create(mlic_model **out, const mlic_model_spec *spec);
 mlic_status mlic_model_create_checked(mlic_model **out, const mlic_model_spec *spec);
 /* Write the model atomically (temp file + rename). */
 mlic_status mlic_model_save(const mlic_model *m, const char *path);
+/* Load and save through io, so that path may be remote (one GET, one PUT: safetensors.h); io
+ * NULL: local paths only. */
+mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path);
+mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path);
+/* mlic_model_import and mlic_model_import_onnx through io: the input and the output may be
+ * remote. */
+mlic_status mlic_model_import_io(mlic_io *io, const char *weights_path,
+                                 const mlic_model_spec *spec, const char *out_path);
+mlic_status mlic_model_import_onnx_io(mlic_io *io, const char *onnx_path,
+                                      const mlic_model_spec *spec, const char *out_path,
+                                      const char **arch_found);
 /* The model's tensors as a torchvision state dict (num_batches_tracked included) with the given
  * __metadata__ entries (none: a plain state dict), atomically. mlic_model_save adds "mlic". */
 mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,

@@ -6,8 +6,11 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
 #include "core/error.h"
+#include "io/location.h"
+#include "io/storage.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
@@ -195,15 +198,45 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
     return MLIC_OK;
 }
 
-mlic_status mlic_model_load(mlic_model **out, const char *path)
+mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path)
 {
     *out = NULL;
     mlic_safetensors *f = NULL;
-    mlic_status st = mlic_safetensors_open(&f, path);
+    mlic_status st = mlic_safetensors_open_io(&f, io, path);
     if (!st)
         st = load_from(out, f);
     mlic_safetensors_close(f);
     return st;
+}
+
+mlic_status mlic_model_load_from(mlic_model **out, const char *path,
+                                 const mlic_storage_opts *storage)
+{
+    *out = NULL;
+    if (!path)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "model: no path given");
+    if (!mlic_location_is_remote(path))
+        return mlic_model_load_io(out, NULL, path);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mlic_fail(MLIC_ERR_NETWORK, "%s: curl_global_init failed", path);
+    mlic_storage *s = NULL;
+    mlic_io *io = NULL;
+    mlic_status st = mlic_storage_create(&s, storage);
+    if (st == MLIC_OK) {
+        const mlic_io_opts o = {.storage = s};
+        st = mlic_io_create(&io, &o);
+    }
+    if (st == MLIC_OK)
+        st = mlic_model_load_io(out, io, path);
+    mlic_io_destroy(io);
+    mlic_storage_destroy(s);
+    curl_global_cleanup();
+    return st;
+}
+
+mlic_status mlic_model_load(mlic_model **out, const char *path)
+{
+    return mlic_model_load_from(out, path, NULL);
 }
 
 /* ---------------------------------------------------------------- model -> file */
@@ -239,9 +272,10 @@ char *mlic_model_meta_text(const mlic_model *m)
     return text;
 }
 
-mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,
-                                    const char *const *meta_keys, const char *const *meta_values,
-                                    int nmeta)
+/* mlic_model_save_tensors through io (NULL: local paths only). */
+static mlic_status save_tensors(const mlic_model *m, mlic_io *io, const char *path,
+                                const char *const *meta_keys, const char *const *meta_values,
+                                int nmeta)
 {
     const mlic_graph *g = m->graph;
     int nbn = 0;
@@ -275,19 +309,31 @@ mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,
         st = mlic_fail(MLIC_ERR_INTERNAL, "writing %s: graph %s has batch norms whose running_var "
                        "is not among its parameters", path, g->arch);
     if (!st)
-        st = mlic_safetensors_write(path, e, n, meta_keys, meta_values, nmeta);
+        st = mlic_safetensors_write_io(io, path, e, n, meta_keys, meta_values, nmeta);
     free(e);
     free(counter_names);
     return st;
 }
 
-mlic_status mlic_model_save(const mlic_model *m, const char *path)
+mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,
+                                    const char *const *meta_keys, const char *const *meta_values,
+                                    int nmeta)
+{
+    return save_tensors(m, NULL, path, meta_keys, meta_values, nmeta);
+}
+
+mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path)
 {
     char *meta = mlic_model_meta_text(m);
     if (!meta)
         return mlic_fail(MLIC_ERR_NOMEM, "writing %s: out of memory", path);
     const char *key = META_KEY;
-    mlic_status st = mlic_model_save_tensors(m, path, &key, (const char *const *)&meta, 1);
+    mlic_status st = save_tensors(m, io, path, &key, (const char *const *)&meta, 1);
     free(meta);
     return st;
+}
+
+mlic_status mlic_model_save(const mlic_model *m, const char *path)
+{
+    return mlic_model_save_io(m, NULL, path);
 }

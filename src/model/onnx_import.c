@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "io/location.h"
 #include "model/model.h"
 #include "nn/graph.h"
 #include "util/file_open.h"
@@ -230,16 +231,36 @@ static mlic_status collect(onnx_file *f)
     return MLIC_OK;
 }
 
-static mlic_status open_onnx(onnx_file *f, const char *path)
+/* The protobuf of len bytes at data (the caller keeps data). */
+static mlic_status parse_onnx(onnx_file *f, const uint8_t *data, size_t len)
+{
+    f->model = onnx__model_proto__unpack(NULL, len, data);
+    if (!f->model || !f->model->graph)
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: not an ONNX model (the protobuf does not parse as "
+                         "onnx.ModelProto with a graph). HINT: pass the .onnx file that "
+                         "torch.onnx.export wrote", f->path);
+    return collect(f);
+}
+
+/* io NULL: local files only; else a remote path is fetched through it (one GET). */
+static mlic_status open_onnx(onnx_file *f, mlic_io *io, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    FILE *fp;
-    mlic_status st = mlic_file_fopen_read(&fp, path, NULL, 0);
-    if (st != MLIC_OK)
-        return st;
     uint8_t *data = NULL;
     size_t len = 0;
+    mlic_status st = MLIC_OK;
+    if (io && mlic_location_is_remote(path)) {
+        st = mlic_io_get(io, &data, &len, path);
+        if (st == MLIC_OK)
+            st = parse_onnx(f, data, len);
+        free(data);
+        return st;
+    }
+    FILE *fp;
+    st = mlic_file_fopen_read(&fp, path, NULL, 0);
+    if (st != MLIC_OK)
+        return st;
     const long end = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
     if (end >= 0 && (size_t)end <= ONNX_MAX_BYTES && fseek(fp, 0, SEEK_SET) == 0) {
         len = (size_t)end;
@@ -253,16 +274,9 @@ static mlic_status open_onnx(onnx_file *f, const char *path)
     fclose(fp);
     if (st == MLIC_OK && !data)
         st = mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
-    if (st == MLIC_OK) {
-        f->model = onnx__model_proto__unpack(NULL, len, data);
-        if (!f->model || !f->model->graph)
-            st = mlic_fail(MLIC_ERR_FORMAT, "%s: not an ONNX model (the protobuf does not parse "
-                           "as onnx.ModelProto with a graph). HINT: pass the .onnx file that "
-                           "torch.onnx.export wrote", path);
-    }
-    free(data);
     if (st == MLIC_OK)
-        st = collect(f);
+        st = parse_onnx(f, data, len);
+    free(data);
     return st;
 }
 
@@ -490,10 +504,17 @@ static mlic_status model_by_structure(mlic_model **m, const onnx_file *f,
 mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec *spec,
                                    const char *out_path, const char **arch_found)
 {
+    return mlic_model_import_onnx_io(NULL, onnx_path, spec, out_path, arch_found);
+}
+
+mlic_status mlic_model_import_onnx_io(mlic_io *io, const char *onnx_path,
+                                      const mlic_model_spec *spec, const char *out_path,
+                                      const char **arch_found)
+{
     onnx_file f;
     mlic_model *m = NULL;
     int with_bn = 0;
-    mlic_status st = open_onnx(&f, onnx_path);
+    mlic_status st = open_onnx(&f, io, onnx_path);
     if (st == MLIC_OK && head_outputs(&f) < 1)
         st = mlic_fail(MLIC_ERR_FORMAT, "%s: no Gemm (linear) classifier head found. HINT: "
                        "export the whole torchvision model", onnx_path);
@@ -506,7 +527,7 @@ mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec 
     if (st == MLIC_OK)
         st = fill(m->graph, &f, with_bn);
     if (st == MLIC_OK)
-        st = mlic_model_save(m, out_path);
+        st = mlic_model_save_io(m, io, out_path);
     mlic_model_free(m);
     close_onnx(&f);
     return st;
@@ -516,6 +537,13 @@ mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec 
 
 mlic_status mlic_model_import_onnx(const char *onnx_path, const mlic_model_spec *spec,
                                    const char *out_path, const char **arch_found)
+{
+    return mlic_model_import_onnx_io(NULL, onnx_path, spec, out_path, arch_found);
+}
+
+mlic_status mlic_model_import_onnx_io(mlic_io *io, const char *onnx_path,
+                                      const mlic_model_spec *spec, const char *out_path,
+                                      const char **arch_found)
 {
     return mlic_fail(MLIC_ERR_UNSUPPORTED, "%s: this build has no ONNX reader. HINT: install "
                      "protobuf-c-compiler, libprotobuf-c-dev and libonnx-dev (make deps) and "

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
+#include "io/location.h"
 #include "util/file_open.h"
 #include "util/file_write.h"
 #include "util/json_nul.h"
@@ -44,6 +45,7 @@ const char *mlic_dtype_name(mlic_dtype t) { return t < MLIC_DTYPE_COUNT ? dtypes
 struct mlic_safetensors {
     char *path;
     int fd;
+    uint8_t *mem;        /* a remote object, fetched whole (then fd is -1) */
     uint64_t file_size;
     uint64_t data_start; /* 8 + header length */
     int ntensors;
@@ -77,6 +79,16 @@ static mlic_status read_at(const char *path, const char *what, int fd, void *buf
         n -= (size_t)got;
         off += (uint64_t)got;
     }
+    return MLIC_OK;
+}
+
+/* Bytes [off, off + n) of the file or of the fetched object (open has checked they lie inside). */
+static mlic_status read_from(const mlic_safetensors *f, const char *what, void *buf, size_t n,
+                             uint64_t off)
+{
+    if (!f->mem)
+        return read_at(f->path, what, f->fd, buf, n, off);
+    memcpy(buf, f->mem + off, n);
     return MLIC_OK;
 }
 
@@ -284,17 +296,19 @@ static mlic_status parse_header(mlic_safetensors *f, const char *text, size_t le
 
 static mlic_status open_file(mlic_safetensors *f)
 {
-    struct stat sb;
-    if (fstat(f->fd, &sb) != 0)
-        return mlic_fail(MLIC_ERR_IO, "%s: %s", f->path, strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return mlic_fail(MLIC_ERR_IO, "%s: not a regular file", f->path);
-    f->file_size = (uint64_t)sb.st_size;
+    if (!f->mem) {
+        struct stat sb;
+        if (fstat(f->fd, &sb) != 0)
+            return mlic_fail(MLIC_ERR_IO, "%s: %s", f->path, strerror(errno));
+        if (!S_ISREG(sb.st_mode))
+            return mlic_fail(MLIC_ERR_IO, "%s: not a regular file", f->path);
+        f->file_size = (uint64_t)sb.st_size;
+    }
     if (f->file_size < 8)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: %" PRIu64 " bytes, too short for a safetensors file "
                          "(an 8-byte header length comes first)", f->path, f->file_size);
     uint8_t le[8];
-    mlic_status st = read_at(f->path, NULL, f->fd, le, 8, 0);
+    mlic_status st = read_from(f, NULL, le, 8, 0);
     if (st)
         return st;
     uint64_t hlen = 0;
@@ -311,7 +325,7 @@ static mlic_status open_file(mlic_safetensors *f)
     char *text = malloc(hlen + 1);
     if (!text)
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory reading the header", f->path);
-    st = read_at(f->path, NULL, f->fd, text, hlen, 8);
+    st = read_from(f, NULL, text, hlen, 8);
     if (!st) {
         text[hlen] = '\0';
         st = parse_header(f, text, hlen);
@@ -322,13 +336,26 @@ static mlic_status open_file(mlic_safetensors *f)
 
 mlic_status mlic_safetensors_open(mlic_safetensors **out, const char *path)
 {
+    return mlic_safetensors_open_io(out, NULL, path);
+}
+
+mlic_status mlic_safetensors_open_io(mlic_safetensors **out, mlic_io *io, const char *path)
+{
     *out = NULL;
     mlic_safetensors *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
         return mlic_fail(MLIC_ERR_NOMEM, "%s: out of memory", path);
     }
-    mlic_status st = mlic_file_open_read(&f->fd, path, NULL, 0);
+    f->fd = -1;
+    mlic_status st;
+    if (io && mlic_location_is_remote(path)) {
+        size_t len = 0;
+        st = mlic_io_get(io, &f->mem, &len, path);
+        f->file_size = len;
+    } else {
+        st = mlic_file_open_read(&f->fd, path, NULL, 0);
+    }
     if (st == MLIC_OK)
         st = open_file(f);
     if (st) {
@@ -345,6 +372,7 @@ void mlic_safetensors_close(mlic_safetensors *f)
         return;
     if (f->fd >= 0)
         close(f->fd);
+    free(f->mem);
     for (int i = 0; i < f->ntensors; i++)
         free(f->tensors[i].name);
     for (int i = 0; i < f->nmeta; i++) {
@@ -400,7 +428,7 @@ const char *mlic_safetensors_metadata(const mlic_safetensors *f, const char *key
 mlic_status mlic_safetensors_read_raw(const mlic_safetensors *f, int i, void *out)
 {
     const mlic_safetensors_tensor *t = &f->tensors[i];
-    return read_at(f->path, t->name, f->fd, out, t->end - t->begin, f->data_start + t->begin);
+    return read_from(f, t->name, out, t->end - t->begin, f->data_start + t->begin);
 }
 
 static float half_to_float(uint16_t h)
@@ -533,22 +561,61 @@ static char *build_header(const mlic_safetensors_entry *t, int n, const char *co
     return text;
 }
 
-static mlic_status write_body(int fd, const char *path, const char *header,
+/* Where the file's bytes go: a file descriptor, or memory (mem, of exactly the file's size). */
+typedef struct {
+    int fd;
+    uint8_t *mem;
+    size_t at;
+} sink;
+
+static mlic_status put_bytes(sink *k, const void *buf, size_t n, const char *path)
+{
+    if (!k->mem)
+        return write_all(k->fd, buf, n, path);
+    memcpy(k->mem + k->at, buf, n);
+    k->at += n;
+    return MLIC_OK;
+}
+
+static size_t padded_len(const char *header) { return (strlen(header) + 7) / 8 * 8; }
+
+static mlic_status write_body(sink *k, const char *path, const char *header,
                               const mlic_safetensors_entry *t, int n)
 {
-    size_t hlen = strlen(header), padded = (hlen + 7) / 8 * 8;
+    size_t hlen = strlen(header), padded = padded_len(header);
     uint8_t le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    mlic_status st = write_all(fd, le, 8, path);
+    mlic_status st = put_bytes(k, le, 8, path);
     if (!st)
-        st = write_all(fd, header, hlen, path);
+        st = put_bytes(k, header, hlen, path);
     if (!st)
-        st = write_all(fd, "        ", padded - hlen, path);
+        st = put_bytes(k, "        ", padded - hlen, path);
     for (int i = 0; i < n && !st; i++)
-        st = write_all(fd, t[i].data, (size_t)entry_bytes(&t[i]), path);
-    if (!st && fsync(fd) != 0)
+        st = put_bytes(k, t[i].data, (size_t)entry_bytes(&t[i]), path);
+    if (!st && !k->mem && fsync(k->fd) != 0)
         st = mlic_fail(MLIC_ERR_IO, "fsync %s: %s", path, strerror(errno));
+    return st;
+}
+
+/* A remote object: the file assembled in memory, then one PUT. */
+static mlic_status write_remote(mlic_io *io, const char *path, const char *header,
+                                const mlic_safetensors_entry *t, int n)
+{
+    uint64_t total = 8 + padded_len(header);
+    for (int i = 0; i < n; i++)
+        total += entry_bytes(&t[i]);
+    if (total > MLIC_IO_MAX_OBJECT_BYTES)
+        return mlic_fail(MLIC_ERR_TOO_LARGE, "writing %s: %" PRIu64 " bytes, over the %zu-byte "
+                         "limit of one object", path, total, MLIC_IO_MAX_OBJECT_BYTES);
+    sink k = {.fd = -1, .mem = malloc((size_t)total)};
+    if (!k.mem)
+        return mlic_fail(MLIC_ERR_NOMEM, "writing %s: out of memory for %" PRIu64 " bytes", path,
+                         total);
+    mlic_status st = write_body(&k, path, header, t, n);
+    if (!st)
+        st = mlic_io_put(io, path, k.mem, k.at);
+    free(k.mem);
     return st;
 }
 
@@ -556,10 +623,23 @@ mlic_status mlic_safetensors_write(const char *path, const mlic_safetensors_entr
                                    const char *const *meta_keys, const char *const *meta_values,
                                    int nmeta)
 {
+    return mlic_safetensors_write_io(NULL, path, tensors, n, meta_keys, meta_values, nmeta);
+}
+
+mlic_status mlic_safetensors_write_io(mlic_io *io, const char *path,
+                                      const mlic_safetensors_entry *tensors, int n,
+                                      const char *const *meta_keys,
+                                      const char *const *meta_values, int nmeta)
+{
     mlic_status st = check_entries(path, tensors, n);
     if (st)
         return st;
     char *header = build_header(tensors, n, meta_keys, meta_values, nmeta);
+    if (header && io && mlic_location_is_remote(path)) {
+        st = write_remote(io, path, header, tensors, n);
+        free(header);
+        return st;
+    }
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!header || !tmp) {
@@ -574,7 +654,8 @@ mlic_status mlic_safetensors_write(const char *path, const mlic_safetensors_entr
     } else {
         /* mkstemp makes the file 0600; a model is an ordinary shareable file. */
         fchmod(fd, 0644);
-        st = write_body(fd, tmp, header, tensors, n);
+        sink k = {.fd = fd};
+        st = write_body(&k, tmp, header, tensors, n);
         if (close(fd) != 0 && !st)
             st = mlic_fail(MLIC_ERR_IO, "close %s: %s", tmp, strerror(errno));
         if (!st && rename(tmp, path) != 0)

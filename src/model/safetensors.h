@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/client.h"
 #include "mlic.h"
 
 #define MLIC_SAFETENSORS_MAX_DIMS 8
@@ -53,6 +54,10 @@ typedef struct mlic_safetensors mlic_safetensors;
  * known, shape non-negative, offsets inside the data section, end - begin = numel * dtype size,
  * no two tensors overlapping, __metadata__ (if any) a map of strings. */
 mlic_status mlic_safetensors_open(mlic_safetensors **out, const char *path);
+/* The same through io: a remote path (s3://, oss://, http(s)://) is fetched whole into memory
+ * (one request) and read from there; a local path is opened as above (io's root does not
+ * apply). io NULL: local paths only. */
+mlic_status mlic_safetensors_open_io(mlic_safetensors **out, mlic_io *io, const char *path);
 void mlic_safetensors_close(mlic_safetensors *f);
 
 const char *mlic_safetensors_path(const mlic_safetensors *f);
@@ -83,5 +88,11 @@ typedef struct {
 mlic_status mlic_safetensors_write(const char *path, const mlic_safetensors_entry *tensors, int n,
                                    const char *const *meta_keys, const char *const *meta_values,
                                    int nmeta);
+/* The same through io: a remote path is assembled in memory and written with one PUT (a store
+ * never shows half an object); a local one as above. */
+mlic_status mlic_safetensors_write_io(mlic_io *io, const char *path,
+                                      const mlic_safetensors_entry *tensors, int n,
+                                      const char *const *meta_keys,
+                                      const char *const *meta_values, int nmeta);
 
 #endif

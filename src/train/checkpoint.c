@@ -51,6 +51,13 @@ mlic_status mlic_checkpoint_save(const char *path, const mlic_graph *g, mlic_opt
                                  const size_t *order, size_t n, const mlic_checkpoint_state *st,
                                  const char *config)
 {
+    return mlic_checkpoint_save_io(NULL, path, g, o, order, n, st, config);
+}
+
+mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_graph *g,
+                                    mlic_optim *o, const size_t *order, size_t n,
+                                    const mlic_checkpoint_state *st, const char *config)
+{
     size_t nstate = 0;
     const float *state = mlic_optim_state(o, &nstate);
     const int ntensors = g->nparams + 1 + (nstate > 0);
@@ -72,7 +79,7 @@ mlic_status mlic_checkpoint_save(const char *path, const mlic_graph *g, mlic_opt
             order64[i] = (int64_t)order[i];
         e[k++] = (mlic_safetensors_entry){ORDER_TENSOR, MLIC_DTYPE_I64, 1, order_dims, order64};
         const char *key = META_KEY;
-        s = mlic_safetensors_write(path, e, k, &key, (const char *const *)&meta, 1);
+        s = mlic_safetensors_write_io(io, path, e, k, &key, (const char *const *)&meta, 1);
         if (s != MLIC_OK)
             mlic_fail_prefix(s, "writing checkpoint: ");
     }
@@ -256,8 +263,15 @@ static mlic_status read_order(size_t *order, size_t n, const mlic_safetensors *f
 mlic_status mlic_checkpoint_load(const char *path, mlic_graph *g, mlic_optim *o, size_t *order,
                                  size_t n, mlic_checkpoint_state *st, const char *config)
 {
+    return mlic_checkpoint_load_io(NULL, path, g, o, order, n, st, config);
+}
+
+mlic_status mlic_checkpoint_load_io(mlic_io *io, const char *path, mlic_graph *g, mlic_optim *o,
+                                    size_t *order, size_t n, mlic_checkpoint_state *st,
+                                    const char *config)
+{
     mlic_safetensors *f = NULL;
-    mlic_status s = mlic_safetensors_open(&f, path);
+    mlic_status s = mlic_safetensors_open_io(&f, io, path);
     if (s != MLIC_OK)
         return mlic_fail_prefix(s, "--resume: ");
     const char *text = mlic_safetensors_metadata(f, META_KEY);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/client.h"
 #include "mlic.h"
 #include "nn/graph.h"
 #include "train/optim.h"
@@ -47,5 +48,13 @@ mlic_status mlic_checkpoint_save(const char *path, const mlic_graph *g, mlic_opt
  * both values. */
 mlic_status mlic_checkpoint_load(const char *path, mlic_graph *g, mlic_optim *o, size_t *order,
                                  size_t n, mlic_checkpoint_state *st, const char *config);
+
+/* The same through io, so that path may be remote (one PUT of the whole file, one GET). */
+mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_graph *g,
+                                    mlic_optim *o, const size_t *order, size_t n,
+                                    const mlic_checkpoint_state *st, const char *config);
+mlic_status mlic_checkpoint_load_io(mlic_io *io, const char *path, mlic_graph *g, mlic_optim *o,
+                                    size_t *order, size_t n, mlic_checkpoint_state *st,
+                                    const char *config);
 
 #endif

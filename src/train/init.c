@@ -158,10 +158,17 @@ mlic_status mlic_train_load_pretrained(mlic_graph *g, const char *path,
                                        const char *const *classes, int num_classes,
                                        uint64_t seed, mlic_pretrained_report *report)
 {
+    return mlic_train_load_pretrained_io(g, NULL, path, classes, num_classes, seed, report);
+}
+
+mlic_status mlic_train_load_pretrained_io(mlic_graph *g, mlic_io *io, const char *path,
+                                          const char *const *classes, int num_classes,
+                                          uint64_t seed, mlic_pretrained_report *report)
+{
     memset(report, 0, sizeof *report);
     report->total = g->nparams;
     mlic_safetensors *f = NULL;
-    mlic_status s = mlic_safetensors_open(&f, path);
+    mlic_status s = mlic_safetensors_open_io(&f, io, path);
     if (s != MLIC_OK)
         return mlic_fail_prefix(s, "--pretrained: ");
     mlic_train_init_weights(g, seed);

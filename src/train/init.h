@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "io/client.h"
 #include "mlic.h"
 #include "nn/graph.h"
 
@@ -44,5 +45,9 @@ typedef struct {
 mlic_status mlic_train_load_pretrained(mlic_graph *g, const char *path,
                                        const char *const *classes, int num_classes,
                                        uint64_t seed, mlic_pretrained_report *report);
+/* The same with the file read through io (NULL: local only), so that it may be remote. */
+mlic_status mlic_train_load_pretrained_io(mlic_graph *g, mlic_io *io, const char *path,
+                                          const char *const *classes, int num_classes,
+                                          uint64_t seed, mlic_pretrained_report *report);
 
 #endif

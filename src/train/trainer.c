@@ -12,12 +12,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "dist/train_comm.h"
 #include "eval/evaluate.h"
+#include "io/cache.h"
+#include "io/location.h"
+#include "io/storage.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/init.h"
@@ -28,6 +33,10 @@
 typedef struct {
     const mlic_train_opts *o;
     int threads;
+    mlic_storage *storage;      /* NULL when no path is remote */
+    mlic_io *io;                /* this thread's client: data sets, model, checkpoint */
+    mlic_io_cache *cache;       /* --cache, else NULL */
+    int curl_ready;
     mlic_dataset *train, *val;
     mlic_model *model;
     mlic_train_graph *exec;
@@ -107,6 +116,10 @@ static mlic_status check_opts(const mlic_train_opts *o)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "train: epochs %d, batch size %d, warm-up %d, lr "
                          "step %d: epochs, batch size and lr step must be >= 1, the others >= 0",
                          o->epochs, o->batch_size, o->warmup_epochs, o->lr_step_epochs);
+    if (o->log_path && mlic_location_is_remote(o->log_path))
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "--log %s: the log is a local file (it is "
+                         "rewritten after every epoch). HINT: log locally and copy it once the "
+                         "run is over", o->log_path);
     if (o->warmup_epochs > o->epochs)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "train: %d warm-up epochs but %d epochs in all. "
                          "HINT: use fewer --warmup-epochs", o->warmup_epochs, o->epochs);
@@ -118,11 +131,44 @@ static mlic_status check_opts(const mlic_train_opts *o)
     return MLIC_OK;
 }
 
+static int remote(const char *path) { return path && mlic_location_is_remote(path); }
+
+/* A storage and a client, made once something remote is named. */
+static mlic_status need_storage(trainer *t)
+{
+    if (t->storage)
+        return MLIC_OK;
+    if (!t->curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mlic_fail(MLIC_ERR_NETWORK, "train: curl_global_init failed");
+    t->curl_ready = 1;
+    mlic_status s = mlic_storage_create(&t->storage, t->o->storage);
+    const mlic_io_opts io_opts = {.storage = t->storage, .cancel = t->o->cancel};
+    if (s == MLIC_OK)
+        s = mlic_io_create(&t->io, &io_opts);
+    return s;
+}
+
+/* The storage when a path given is remote (the data sets' image paths are looked at once they
+ * are loaded), and the cache. */
+static mlic_status open_storage(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    mlic_status s = MLIC_OK;
+    if (remote(o->train_path) || remote(o->val_path) || remote(o->classes_path) ||
+        remote(o->root) || remote(o->output_path) || remote(o->checkpoint_path) ||
+        remote(o->pretrained_path))
+        s = need_storage(t);
+    if (s == MLIC_OK && o->cache_dir)
+        s = mlic_io_cache_create(&t->cache, o->cache_dir, o->cache_bytes);
+    return s;
+}
+
 static mlic_status load_data(trainer *t)
 {
     const mlic_train_opts *o = t->o;
     mlic_dataset_opts dopts;
     mlic_dataset_opts_init(&dopts);
+    dopts.storage = t->storage;
     dopts.root = o->root;
     dopts.classes_path = o->classes_path;
     dopts.confine_to_root = o->confine_to_root;
@@ -141,6 +187,9 @@ static mlic_status load_data(trainer *t)
     t->batches = (int64_t)(t->train->nitems / global);
     if (o->val_path && (s = mlic_dataset_load(&t->val, o->val_path, &dopts)) != MLIC_OK)
         return mlic_fail_prefix(s, "--val: ");
+    /* A local list may name remote images (PAI's CSV with oss:// URLs). */
+    if (mlic_dataset_has_remote(t->train) || mlic_dataset_has_remote(t->val))
+        return need_storage(t);
     return MLIC_OK;
 }
 
@@ -161,8 +210,8 @@ static mlic_status make_model(trainer *t)
     mlic_graph *g = t->model->graph;
     if (o->pretrained_path) {
         mlic_pretrained_report r;
-        s = mlic_train_load_pretrained(g, o->pretrained_path, spec.classes, spec.num_classes,
-                                       o->seed, &r);
+        s = mlic_train_load_pretrained_io(g, t->io, o->pretrained_path, spec.classes,
+                                          spec.num_classes, o->seed, &r);
         if (s != MLIC_OK)
             return s;
         info(t, "pretrained %s: %d of %d tensors loaded%s%s", o->pretrained_path, r.loaded,
@@ -214,6 +263,8 @@ static mlic_status setup(trainer *t)
     const mlic_train_opts *o = t->o;
     mlic_status s = check_opts(o);
     if (s == MLIC_OK)
+        s = open_storage(t);
+    if (s == MLIC_OK)
         s = load_data(t);
     if (s == MLIC_OK)
         s = make_model(t);
@@ -250,17 +301,47 @@ static mlic_status setup(trainer *t)
     return MLIC_OK;
 }
 
+static int list_match(void *user, const char *path, uint64_t size)
+{
+    (void)size;
+    char **want = user;
+    if (strcmp(path, *want))
+        return 0;
+    *want = NULL; /* found */
+    return 1;
+}
+
+/* Whether the checkpoint exists, without opening it: mlic_checkpoint_load checks what it is.
+ * A remote one is looked for by listing its key as a prefix, which a store answers alike
+ * whether or not the object exists. */
+static mlic_status checkpoint_exists(trainer *t, int *exists)
+{
+    if (!remote(t->ckpt_path)) {
+        *exists = access(t->ckpt_path, F_OK) == 0;
+        return MLIC_OK;
+    }
+    char *want = t->ckpt_path;
+    mlic_status s = mlic_io_list(t->io, t->ckpt_path, list_match, &want);
+    *exists = want == NULL;
+    return s == MLIC_OK ? s : mlic_fail_prefix(s, "--resume: looking for the checkpoint: ");
+}
+
 static mlic_status maybe_resume(trainer *t)
 {
     const mlic_train_opts *o = t->o;
-    /* Whether it exists, without opening it: mlic_checkpoint_load checks what it is. */
-    if (!o->resume || access(t->ckpt_path, F_OK) != 0) {
+    int exists = 0;
+    if (o->resume) {
+        mlic_status s = checkpoint_exists(t, &exists);
+        if (s != MLIC_OK)
+            return s;
+    }
+    if (!exists) {
         if (o->resume)
             info(t, "no checkpoint %s yet: starting from the beginning", t->ckpt_path);
         return o->log_path && t->rank == 0 ? mlic_trainer_log_truncate(o->log_path) : MLIC_OK;
     }
-    mlic_status s = mlic_checkpoint_load(t->ckpt_path, t->model->graph, t->optim, t->order,
-                                         t->train->nitems, &t->st, t->config);
+    mlic_status s = mlic_checkpoint_load_io(t->io, t->ckpt_path, t->model->graph, t->optim,
+                                            t->order, t->train->nitems, &t->st, t->config);
     if (s == MLIC_OK && t->st.batch > 0)
         info(t, "resumed from %s in epoch %lld after batch %lld (step %lld)", t->ckpt_path,
              (long long)t->st.epoch + 1, (long long)t->st.batch, (long long)t->st.step);
@@ -376,6 +457,8 @@ static mlic_status train_epoch(trainer *t, int epoch, double *mean_loss, double 
     lc.seed = o->seed;
     lc.epoch = (uint32_t)epoch;
     lc.workers = o->workers ? o->workers : t->threads;
+    lc.storage = t->storage;
+    lc.cache = t->cache;
     mlic_loader *l = NULL;
     mlic_status s = mlic_loader_create(&l, &lc);
     if (s != MLIC_OK)
@@ -455,6 +538,8 @@ static mlic_status evaluate(mlic_eval_result *r, const trainer *t, const mlic_mo
         eo.batch_size = o->batch_size;
         eo.threads = t->threads;
         eo.workers = o->workers ? o->workers : t->threads;
+        eo.storage = t->storage;
+        eo.cache = t->cache;
         s = mlic_eval_engine(r, e, m, t->val, &eo, o->val_path);
     }
     mlic_engine_destroy(e);
@@ -482,11 +567,11 @@ static mlic_status end_epoch(trainer *t, int epoch, mlic_trainer_epoch_log *ep, 
         if (ep->best) {
             t->st.best_map = ep->val_map;
             t->st.best_epoch = epoch + 1;
-            s = mlic_model_save(t->model, o->output_path);
+            s = mlic_model_save_io(t->model, t->io, o->output_path);
         }
     }
     if (s == MLIC_OK)
-        s = mlic_checkpoint_save(t->ckpt_path, t->model->graph, t->optim, t->order,
+        s = mlic_checkpoint_save_io(t->io, t->ckpt_path, t->model->graph, t->optim, t->order,
                                  t->train->nitems, &t->st, t->config);
     ep->seconds = now_s() - start;
     if (s == MLIC_OK && o->log_path)
@@ -502,7 +587,7 @@ static mlic_status cancel_epoch(trainer *t, int epoch)
     if (t->st.batch > 0) {
         t->st.epoch = epoch;
         if (t->rank == 0)
-            s = mlic_checkpoint_save(t->ckpt_path, t->model->graph, t->optim, t->order,
+            s = mlic_checkpoint_save_io(t->io, t->ckpt_path, t->model->graph, t->optim, t->order,
                                      t->train->nitems, &t->st, t->config);
         s = mlic_train_comm_agree(t->comm, s);
     }
@@ -552,6 +637,14 @@ static mlic_status run_epochs(trainer *t)
                                  .val_loss = ep.val_loss, .val_map = ep.val_map,
                                  .val_cf1 = ep.val_cf1, .val_of1 = ep.val_of1, .best = ep.best};
         emit(t, &p);
+        if (t->cache) {
+            mlic_io_cache_stats cs;
+            mlic_io_cache_get_stats(t->cache, &cs);
+            info(t, "cache %s: %llu objects read from it and %llu fetched so far; it holds %llu "
+                 "(%.1f MiB)", o->cache_dir, (unsigned long long)cs.hits,
+                 (unsigned long long)cs.misses, (unsigned long long)cs.files,
+                 (double)cs.bytes / 1048576.0);
+        }
         if (o->stop_after_epochs && ++ran == o->stop_after_epochs && epoch + 1 < o->epochs) {
             t->stopped = 1;
             info(t, "stopped after epoch %d as asked; --resume continues", epoch + 1);
@@ -567,14 +660,14 @@ static mlic_status finish(trainer *t)
 {
     const mlic_train_opts *o = t->o;
     if (!t->val) {
-        mlic_status s = mlic_model_save(t->model, o->output_path);
+        mlic_status s = mlic_model_save_io(t->model, t->io, o->output_path);
         return s == MLIC_OK && o->log_path
                    ? mlic_trainer_log_final(o->log_path, NULL, 0, NULL, 0, t->config)
                    : s;
     }
     mlic_model *best = NULL;
     mlic_status s = MLIC_OK;
-    if (t->st.best_epoch > 0 && (s = mlic_model_load(&best, o->output_path)) != MLIC_OK)
+    if (t->st.best_epoch > 0 && (s = mlic_model_load_io(&best, t->io, o->output_path)) != MLIC_OK)
         return mlic_fail_prefix(s, "reloading the best model: ");
     mlic_model *m = best ? best : t->model;
     mlic_eval_result r;
@@ -588,7 +681,7 @@ static mlic_status finish(trainer *t)
         s = mlic_metrics_compute(&tuned, NULL, r.scores, r.targets, (int)r.num_images, k,
                                  m->thresholds);
     if (s == MLIC_OK)
-        s = mlic_model_save(m, o->output_path);
+        s = mlic_model_save_io(m, t->io, o->output_path);
     if (s == MLIC_OK && o->log_path)
         s = mlic_trainer_log_final(o->log_path, &tuned, (int)t->st.best_epoch, m->thresholds,
                                    k, t->config);
@@ -641,5 +734,10 @@ mlic_status mlic_train_run(const mlic_train_opts *o)
     free(t.dlogits);
     free(t.config);
     free(t.ckpt_path);
+    mlic_io_cache_destroy(t.cache);
+    mlic_io_destroy(t.io);
+    mlic_storage_destroy(t.storage);
+    if (t.curl_ready)
+        curl_global_cleanup();
     return s;
 }

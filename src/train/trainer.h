@@ -75,6 +75,12 @@ typedef struct {
     const char *checkpoint_path;  /* NULL = output_path + ".ckpt" */
     const char *log_path;         /* JSON Lines, NULL = none */
     const char *pretrained_path;  /* NULL: from scratch */
+    /* Any of the paths above but the log may be remote (s3://, oss://; the data and
+     * --pretrained also http(s)://), reached as storage says (NULL: the defaults); the model
+     * and the checkpoint are then written with one PUT each (docs/storage.md). */
+    const mlic_storage_opts *storage;
+    const char *cache_dir;        /* non-NULL: remote images are kept there (io/cache.h) */
+    uint64_t cache_bytes;         /* its bound; 0 = MLIC_IO_CACHE_DEFAULT_BYTES */
     int epochs;
     int batch_size;               /* per rank */
     double lr;
