@@ -1000,7 +1000,7 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
             st = start_upload(&p, &share, share.at.output_len, 1);
         goto finished;
     }
-    if ((st = mlic_model_load(&model, o->model_path)) != MLIC_OK) {
+    if ((st = mlic_model_load_from(&model, o->model_path, o->storage)) != MLIC_OK) {
         mlic_fail_prefix(st, "loading the model '%s': ", o->model_path);
         goto done;
     }
