@@ -92,8 +92,6 @@ def job(s3, tmp_path_factory):
     names = sorted(["list.txt", "model.safetensors", "corrupt.jpg"] +
                    ["img/" + n for n in os.listdir(os.path.join(d, "img"))])
     upload_tree(s3["env"], d, "job/", names)
-    if not remote_models():
-        REMOTE[2] = os.path.join(d, "model.safetensors")
     ref = os.path.join(d, "ref.txt")
     r = mlic_run([os.path.join(d, "list.txt"), ref, os.path.join(d, "model.safetensors")], s3)
     assert r.returncode == 3, r.stderr  # the corrupt image and the empty line fail on purpose
@@ -111,17 +109,7 @@ def mlic_run(paths, s3, *extra, env=None, timeout=180, prefix=()):
                           env=env or s3["env"], timeout=timeout)
 
 
-def remote_models():
-    """Whether this build loads a model from a store (the train-store lane's
-    mlic_model_load_from); until then the model of these runs stays local. (nm, not ctypes: a
-    sanitized library cannot be loaded into Python.)"""
-    from conftest import BUILD
-    r = subprocess.run(["nm", "-g", "--defined-only", os.path.join(BUILD, "libmlic.a")],
-                       capture_output=True, text=True)
-    return any(line.endswith(" T mlic_model_load_from") for line in r.stdout.splitlines())
-
-
-REMOTE = ["s3://mlic/job/list.txt", None, "s3://mlic/job/model.safetensors"]
+REMOTE = ("s3://mlic/job/list.txt", None, "s3://mlic/job/model.safetensors")
 
 
 def remote(out_key):
