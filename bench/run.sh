@@ -16,6 +16,7 @@ out=build/bench/results.md
     echo "Training speed, memory and quality: bench/RESULTS-train.md (\`make bench-train\`); one vs several processes: bench/RESULTS-dist.md (\`make bench-dist\`)."
     /usr/bin/python3 bench/bench_infer.py --reps $reps | grep -v '^{'
     /usr/bin/python3 bench/bench_e2e.py --reps $e2e_reps | grep -v '^{'
+    scripts/test_venv.sh >&2 && /usr/bin/python3 bench/bench_s3.py --reps $e2e_reps | grep -v '^{'
 } > $out.tmp
 mv $out.tmp bench/RESULTS.md
 cat bench/RESULTS.md

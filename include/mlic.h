@@ -313,6 +313,12 @@ typedef struct {
     /* Where s3:// and oss:// paths (list, lines, model, output, root) are reached; NULL: the
      * defaults of mlic_storage_opts_init. */
     const mlic_storage_opts *storage;
+    /* An output in a store: every share is written to a local part first, as for a local
+     * output, under this folder (NULL: $XDG_CACHE_HOME/mlic/staging, else
+     * $HOME/.cache/mlic/staging), and uploaded while it grows, in parts of part_size bytes
+     * (0 = 8 MiB; stores refuse parts below 5 MiB except the last). docs/storage.md. */
+    const char *staging_dir;
+    uint64_t part_size;
 } mlic_predict_opts;
 
 typedef struct {

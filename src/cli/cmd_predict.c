@@ -11,7 +11,8 @@
 #include "cli/commands.h"
 #include "cli/interrupt.h"
 #include "cli/progress_line.h"
-#include "dist/parts.h"
+#include "cli/storage_args.h"
+#include "dist/output.h"
 #include "dist/workers.h"
 #include "mlic.h"
 #if MLIC_HAVE_MPI
@@ -28,8 +29,9 @@ static void predict_usage(FILE *f)
         "complete).\n"
         "\n"
         "  --model M             model file (mlic import makes one)\n"
-        "  --input LIST          the list: paths, file:// or http(s):// URLs, or base64 lines\n"
-        "  --output OUT          the result file\n"
+        "  --input LIST          the list: paths, file://, http(s)://, s3:// or oss:// URLs, or\n"
+        "                        base64 lines\n"
+        "  --output OUT          the result file (a path, s3://bucket/key or oss://bucket/key)\n"
         "  --image-type T        url (default) or base64: 'ID<TAB>BASE64' or 'BASE64' per line\n"
         "  --format F            ev (default): '<path>, <json>'; jsonl: '{\"path\": ..., ...}'\n"
         "  --threshold T         one threshold in [0,1] for every class (default: the model's)\n"
@@ -38,7 +40,8 @@ static void predict_usage(FILE *f)
         "                        between the processes on this machine)\n"
         "  --decode-threads N    fetch/decode threads per process (default: as for --threads;\n"
         "                        raise it for lists of slow http URLs)\n"
-        "  --root DIR            relative paths resolve against DIR (default: the list's folder)\n"
+        "  --root DIR            relative paths resolve against DIR (default: the list's folder;\n"
+        "                        may be s3://bucket/prefix/ or oss://...)\n"
         "  --backend B           auto (default), ref, onednn or cuda\n"
         "  --max-pixels N        refuse larger images (default %llu)\n"
         "  --max-line-bytes N    a longer list line gets an error line and is skipped unread\n"
@@ -51,21 +54,28 @@ static void predict_usage(FILE *f)
         "                        under mpirun/srun the launcher's processes split it instead\n"
         "  --resume              finish an interrupted run of the same command (same list, model,\n"
         "                        options and number of processes) instead of refusing to start\n"
+        "  --staging DIR         an s3:// or oss:// OUT is written here first and uploaded as it\n"
+        "                        grows (default: ~/.cache/mlic/staging)\n"
+        "  --part-size BYTES     upload parts of this size (default 8 MiB; stores refuse parts\n"
+        "                        below 5 MiB except the last)\n"
         "  --progress, --no-progress\n"
         "                        progress line on stderr (default: when stderr is a terminal)\n"
         "\n"
         "EasyVision's spelling (ev_predict_ext) is accepted too:\n"
         "  -Dmodel_path=M -Dinput_oss_file=LIST -Doutput_oss_file=OUT -Dimage_type=url|base64\n"
         "  -Dmodel_type=multilabel_classifier -Dnum_worker=N (as --workers) -Dbatch_size=N\n"
-        "  (-DcpuRequired -DgpuRequired -Dbuckets -Darn -DossHost -DenableDynamicCluster are\n"
+        "  -DossHost -Darn -Dbuckets (below; -Dbuckets is also the default --root, and a\n"
+        "  relative OUT lies under it) (-DcpuRequired -DgpuRequired -DenableDynamicCluster are\n"
         "  accepted and ignored)\n"
+        "\n"
+        "%s"
         "\n"
         "Exit status: 0 all inputs ok, 3 some failed (their lines hold an \"error\"), 2 bad usage,\n"
         "1 the run failed, 130/143 stopped by SIGINT/SIGTERM (a second signal ends it at once).\n"
         "An interrupted or failed run keeps its finished work next to OUT (OUT.part-*): rerun\n"
         "the same command with --resume. docs/distributed.md has more.\n",
         (unsigned long long)MLIC_DEFAULT_MAX_PIXELS,
-        (unsigned long long)MLIC_DEFAULT_MAX_LINE_BYTES);
+        (unsigned long long)MLIC_DEFAULT_MAX_LINE_BYTES, mlic_cli_storage_help);
 }
 
 #define CMD "predict"
@@ -94,10 +104,15 @@ static int parse_float_in(float *out, const char *name, const char *text, float 
     return 0;
 }
 
-/* EasyVision options that only mean something on PAI (resources, OSS credentials). */
+/* EasyVision options that only mean something on PAI (resources). */
 static const char *const ignored_ev_options[] = {
-    "cpuRequired", "gpuRequired", "buckets", "arn", "ossHost", "enableDynamicCluster",
+    "cpuRequired", "gpuRequired", "enableDynamicCluster",
 };
+
+/* The storage options of this process's run (o.storage points here). */
+static mlic_cli_storage storage;
+/* A relative output under -Dbuckets. */
+static char output_buf[4096];
 
 #define MAX_WORKERS 4096
 
@@ -113,6 +128,10 @@ static int apply_option(mlic_predict_opts *o, int *workers, const char *name, co
         o->output_path = v;
     } else if (!strcmp(name, "--root")) {
         o->root = v;
+    } else if (!strcmp(name, "--staging")) {
+        o->staging_dir = v;
+    } else if (!strcmp(name, "--part-size")) {
+        return parse_u64(&o->part_size, name, v);
     } else if (!strcmp(name, "--image-type") || !strcmp(name, "-Dimage_type")) {
         if (!strcmp(v, "url"))
             o->image_type = MLIC_IMAGE_TYPE_URL;
@@ -224,7 +243,7 @@ static void print_summary(const mlic_parts_totals *t, double seconds, int nranks
 static int merge_parts(const mlic_predict_opts *o, int nranks, double t0)
 {
     mlic_parts_totals t;
-    mlic_status st = mlic_parts_merge(o->output_path, nranks, &t);
+    mlic_status st = mlic_output_join(o, nranks, &t);
     if (st != MLIC_OK) {
         fprintf(stderr, "mlic predict: joining the parts: %s\n", mlic_errmsg());
         return 1;
@@ -288,15 +307,21 @@ static int run_worker(mlic_predict_opts *o, int workers)
 static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv)
 {
     double t0 = now_seconds();
-    if (mlic_parts_check_other_runs(o->output_path, workers) != MLIC_OK) {
+    char *local = NULL;
+    mlic_status cs = mlic_output_local(o, &local);
+    if (cs == MLIC_OK)
+        cs = mlic_parts_check_other_runs(local, workers);
+    if (cs != MLIC_OK) {
         fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
-        return 2;
+        free(local);
+        return failure_code(cs);
     }
     char **wargv = calloc((size_t)argc + 2, sizeof *wargv);
     int *status = calloc((size_t)workers, sizeof *status);
     if (!wargv || !status) {
         free(wargv);
         free(status);
+        free(local);
         fprintf(stderr, "mlic predict: out of memory\n");
         return 1;
     }
@@ -308,6 +333,7 @@ static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv
     if (st != MLIC_OK) {
         fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
         free(status);
+        free(local);
         return 1;
     }
     int code = 0, failed = 0;
@@ -323,6 +349,10 @@ static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv
                     status[r] - 128);
     }
     free(status);
+    /* What the workers finished lies next to the local output, or its staging path. */
+    char kept[4200];
+    snprintf(kept, sizeof kept, "%s", local);
+    free(local);
     if (failed && cancelled) {
         mlic_cli_interrupt_report(CMD, "the workers stopped; what they finished is kept next to "
                                   "the output", argc, argv);
@@ -330,7 +360,7 @@ static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv
     }
     if (failed) {
         fprintf(stderr, "mlic predict: %d of %d workers failed; what they finished is kept next to "
-                "'%s'. HINT: rerun the same command with --resume\n", failed, workers, o->output_path);
+                "'%s'. HINT: rerun the same command with --resume\n", failed, workers, kept);
         return code ? code : 1;
     }
     return merge_parts(o, workers, t0);
@@ -392,15 +422,21 @@ int mlic_predict_parse_args(int argc, char **argv, mlic_predict_opts *op, int *w
     static const char *const valued[] = {
         "--model", "--input", "--output", "--root", "--image-type", "--format", "--threshold",
         "--batch-size", "--threads", "--decode-threads", "--backend", "--max-pixels", "--timeout",
-        "--max-line-bytes", "--workers",
+        "--max-line-bytes", "--workers", "--staging", "--part-size",
     };
 
+    mlic_cli_storage_init(&storage);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mlic_args_is_help(a)) {
             predict_usage(stdout);
             return 0;
         }
+        int so = mlic_cli_storage_option(&storage, CMD, argc, argv, &i);
+        if (so < 0)
+            return 2;
+        if (so > 0)
+            continue;
         if (mlic_args_flag(a, "--progress")) {
             *progress = 1;
             continue;
@@ -456,6 +492,21 @@ int mlic_predict_parse_args(int argc, char **argv, mlic_predict_opts *op, int *w
         return mlic_args_usage_error(CMD, "no input list given: pass --input LIST (or -Dinput_oss_file=LIST)");
     if (!o.output_path)
         return mlic_args_usage_error(CMD, "no output given: pass --output OUT (or -Doutput_oss_file=OUT)");
+    mlic_cli_storage_finish(&storage, CMD);
+    o.storage = &storage.opts;
+    /* -Dbuckets: the prefix relative list lines and a relative output resolve against. */
+    if (storage.buckets) {
+        if (!o.root)
+            o.root = storage.buckets;
+        if (!strstr(o.output_path, "://") && o.output_path[0] != '/') {
+            const char *b = storage.buckets;
+            size_t n = strlen(b);
+            if ((size_t)snprintf(output_buf, sizeof output_buf, "%s%s%s", b,
+                                 n && b[n - 1] == '/' ? "" : "/", o.output_path) >= sizeof output_buf)
+                return mlic_args_usage_error(CMD, "-Dbuckets and the output make too long a path");
+            o.output_path = output_buf;
+        }
+    }
     *op = o;
     return -1;
 }

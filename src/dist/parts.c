@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "dist/journal.h"
+#include "dist/upload.h"
 #include "util/file_open.h"
 #include "util/path.h"
 
@@ -191,47 +192,65 @@ static mlic_status concatenate(const char *output, int nranks, char *const *part
     return st;
 }
 
-mlic_status mlic_parts_merge(const char *output, int nranks, mlic_parts_totals *totals)
+mlic_status mlic_parts_totals_read(const char *output, int nranks, mlic_parts_totals *totals)
 {
     memset(totals, 0, sizeof *totals);
-    char **parts = calloc((size_t)nranks, sizeof *parts);
-    char **journals = calloc((size_t)nranks, sizeof *journals);
-    mlic_status st = parts && journals ? MLIC_OK : mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    mlic_status st = MLIC_OK;
     for (int r = 0; st == MLIC_OK && r < nranks; r++) {
-        parts[r] = mlic_parts_part_path(output, r, nranks);
-        journals[r] = mlic_parts_journal_path(output, r, nranks);
-        if (!parts[r] || !journals[r]) {
-            st = mlic_fail(MLIC_ERR_NOMEM, "out of memory");
-            break;
-        }
+        char *part = mlic_parts_part_path(output, r, nranks);
+        char *journal = mlic_parts_journal_path(output, r, nranks);
         mlic_journal_point last = {0};
         uint64_t session = 0;
-        if ((st = done_point(r, nranks, parts[r], journals[r], &last, &session)) != MLIC_OK)
-            break;
+        st = part && journal ? done_point(r, nranks, part, journal, &last, &session)
+                             : mlic_fail(MLIC_ERR_NOMEM, "out of memory");
         totals->inputs += last.lines;
         totals->failed += last.failed;
         totals->session += session;
+        free(part);
+        free(journal);
     }
-    if (st == MLIC_OK) {
-        /* One share: its part is the whole output already, synced when it was finished. */
-        if (nranks == 1) {
-            if (rename(parts[0], output) != 0)
-                st = mlic_fail(MLIC_ERR_IO, "renaming '%s' to '%s': %s", parts[0], output,
-                               strerror(errno));
-        } else {
-            st = concatenate(output, nranks, parts);
-        }
+    return st;
+}
+
+void mlic_parts_remove(const char *output, int nranks)
+{
+    for (int r = 0; r < nranks; r++) {
+        char *part = mlic_parts_part_path(output, r, nranks);
+        char *journal = mlic_parts_journal_path(output, r, nranks);
+        char *upload = part ? mlic_upload_state_path(part) : NULL;
+        /* Journals go first: a part without its journal is redone by a resume, never trusted. */
+        if (journal)
+            unlink(journal);
+        if (part)
+            unlink(part);
+        if (upload)
+            unlink(upload);
+        free(part);
+        free(journal);
+        free(upload);
     }
-    /* Journals go first: a part without its journal is redone by a resume, never trusted. */
-    for (int r = 0; st == MLIC_OK && r < nranks; r++) {
-        unlink(journals[r]);
-        unlink(parts[r]);
-    }
-    for (int r = 0; r < nranks && parts && journals; r++) {
+}
+
+mlic_status mlic_parts_merge(const char *output, int nranks, mlic_parts_totals *totals)
+{
+    mlic_status st = mlic_parts_totals_read(output, nranks, totals);
+    if (st != MLIC_OK)
+        return st;
+    char **parts = calloc((size_t)nranks, sizeof *parts);
+    if (!parts)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    for (int r = 0; st == MLIC_OK && r < nranks; r++)
+        if (!(parts[r] = mlic_parts_part_path(output, r, nranks)))
+            st = mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    /* One share: its part is the whole output already, synced when it was finished. */
+    if (st == MLIC_OK && nranks == 1 && rename(parts[0], output) != 0)
+        st = mlic_fail(MLIC_ERR_IO, "renaming '%s' to '%s': %s", parts[0], output, strerror(errno));
+    else if (st == MLIC_OK && nranks > 1)
+        st = concatenate(output, nranks, parts);
+    if (st == MLIC_OK)
+        mlic_parts_remove(output, nranks);
+    for (int r = 0; r < nranks; r++)
         free(parts[r]);
-        free(journals[r]);
-    }
     free(parts);
-    free(journals);
     return st;
 }

@@ -1,9 +1,7 @@
 #include "dist/shard.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/error.h"
 
@@ -16,7 +14,7 @@ void mlic_shard_range(uint64_t size, int rank, int nranks, uint64_t *begin, uint
 }
 
 /* Calls visit(ctx, buf, n, offset) on [from, to) in chunks; visit returns nonzero to stop. */
-static mlic_status scan(int fd, const char *path, uint64_t from, uint64_t to,
+static mlic_status scan(mlic_random_read *list, const char *path, uint64_t from, uint64_t to,
                         int (*visit)(void *ctx, const char *buf, size_t n, uint64_t at), void *ctx)
 {
     char *buf = malloc(CHUNK);
@@ -25,16 +23,16 @@ static mlic_status scan(int fd, const char *path, uint64_t from, uint64_t to,
     mlic_status st = MLIC_OK;
     for (uint64_t at = from; at < to;) {
         size_t want = to - at < CHUNK ? (size_t)(to - at) : CHUNK;
-        ssize_t n = pread(fd, buf, want, (off_t)at);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            st = mlic_fail(MLIC_ERR_IO, "reading the list '%s' at byte %llu: %s. HINT: was it changed "
-                           "or truncated during the run?", path, (unsigned long long)at,
-                           n < 0 ? strerror(errno) : "unexpected end of file");
+        size_t n = 0;
+        if ((st = mlic_random_read_at(list, buf, want, at, &n)) != MLIC_OK)
+            break;
+        if (n == 0) {
+            st = mlic_fail(MLIC_ERR_IO, "reading the list '%s' at byte %llu: unexpected end of file. "
+                           "HINT: was it changed or truncated during the run?", path,
+                           (unsigned long long)at);
             break;
         }
-        if (visit(ctx, buf, (size_t)n, at))
+        if (visit(ctx, buf, n, at))
             break;
         at += (uint64_t)n;
     }
@@ -55,7 +53,7 @@ static int find_newline(void *ctx, const char *buf, size_t n, uint64_t at)
     return 1;
 }
 
-mlic_status mlic_shard_first_line(int fd, const char *path, uint64_t size, uint64_t begin,
+mlic_status mlic_shard_first_line(mlic_random_read *list, const char *path, uint64_t size, uint64_t begin,
                                   uint64_t *first)
 {
     if (begin == 0 || begin >= size) {
@@ -64,7 +62,7 @@ mlic_status mlic_shard_first_line(int fd, const char *path, uint64_t size, uint6
     }
     /* The line holding byte begin - 1 ends at the first '\n' from there. */
     find_ctx c = {UINT64_MAX};
-    mlic_status st = scan(fd, path, begin - 1, size, find_newline, &c);
+    mlic_status st = scan(list, path, begin - 1, size, find_newline, &c);
     if (st != MLIC_OK)
         return st;
     *first = c.found == UINT64_MAX ? size : c.found + 1;
@@ -79,14 +77,14 @@ static int count_newlines(void *ctx, const char *buf, size_t n, uint64_t at)
     return 0;
 }
 
-mlic_status mlic_shard_count_newlines(int fd, const char *path, uint64_t from, uint64_t to,
+mlic_status mlic_shard_count_newlines(mlic_random_read *list, const char *path, uint64_t from, uint64_t to,
                                       uint64_t *count)
 {
     *count = 0;
-    return scan(fd, path, from, to, count_newlines, count);
+    return scan(list, path, from, to, count_newlines, count);
 }
 
-mlic_status mlic_shard_count_lines(int fd, const char *path, uint64_t size, uint64_t first,
+mlic_status mlic_shard_count_lines(mlic_random_read *list, const char *path, uint64_t size, uint64_t first,
                                    uint64_t end, uint64_t *count)
 {
     uint64_t e = end < size ? end : size;
@@ -94,7 +92,7 @@ mlic_status mlic_shard_count_lines(int fd, const char *path, uint64_t size, uint
     if (first >= e)
         return MLIC_OK;
     /* first starts a line; every '\n' before e - 1 starts another inside the range. */
-    mlic_status st = mlic_shard_count_newlines(fd, path, first, e - 1, count);
+    mlic_status st = mlic_shard_count_newlines(list, path, first, e - 1, count);
     if (st == MLIC_OK)
         (*count)++;
     return st;

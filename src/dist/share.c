@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "dist/parts.h"
 #include "dist/shard.h"
+#include "io/location.h"
 #include "util/file_open.h"
 
 static uint64_t mtime_ns(const struct stat *sb)
@@ -19,12 +20,21 @@ static uint64_t mtime_ns(const struct stat *sb)
 
 /* What else a resume must agree on: the model file, how inputs are read and how results are
  * written. */
-static mlic_status options_fingerprint(uint64_t *fp, const mlic_predict_opts *o, const char *root)
+static mlic_status options_fingerprint(uint64_t *fp, const mlic_predict_opts *o, mlic_io *io,
+                                       const char *root)
 {
     struct stat sb;
-    if (stat(o->model_path, &sb) != 0)
+    uint64_t model[2] = {0, 0}; /* size and modification time; an object has only its size */
+    if (mlic_location_is_remote(o->model_path)) {
+        mlic_status st = mlic_io_size(io, &model[0], o->model_path);
+        if (st != MLIC_OK)
+            return mlic_fail_prefix(st, "the model: ");
+    } else if (stat(o->model_path, &sb) != 0) {
         return mlic_fail(MLIC_ERR_IO, "cannot open the model '%s': %s", o->model_path, strerror(errno));
-    uint64_t model[2] = {(uint64_t)sb.st_size, mtime_ns(&sb)};
+    } else {
+        model[0] = (uint64_t)sb.st_size;
+        model[1] = mtime_ns(&sb);
+    }
     int32_t kinds[2] = {(int32_t)o->image_type, (int32_t)o->format};
     uint64_t h = mlic_journal_fingerprint(0, model, sizeof model);
     h = mlic_journal_fingerprint(h, kinds, sizeof kinds);
@@ -131,8 +141,8 @@ static mlic_status read_journal(mlic_share *s)
     return MLIC_OK;
 }
 
-mlic_status mlic_share_begin(mlic_share *s, const mlic_predict_opts *o, int list_fd, int batch_size,
-                             const char *root)
+mlic_status mlic_share_begin(mlic_share *s, const mlic_predict_opts *o, mlic_random_read *list,
+                             uint64_t list_mtime_ns, mlic_io *io, int batch_size, const char *root)
 {
     memset(s, 0, sizeof *s);
     s->nranks = o->nranks > 1 ? o->nranks : 1;
@@ -146,20 +156,18 @@ mlic_status mlic_share_begin(mlic_share *s, const mlic_predict_opts *o, int list
     if (!s->part_path || !s->journal_path)
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
 
-    struct stat sb;
-    if (fstat(list_fd, &sb) != 0)
-        return mlic_fail(MLIC_ERR_IO, "cannot stat the list '%s': %s", o->input_path, strerror(errno));
-    s->regular = S_ISREG(sb.st_mode);
+    s->list = list;
+    s->regular = list != NULL;
     if (!s->regular && s->nranks > 1)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "the list '%s' is not a regular file; a run with several "
                          "processes splits it by bytes. HINT: save it to a file first", o->input_path);
     mlic_journal_header *h = &s->header;
     h->rank = (uint32_t)s->rank;
     h->nranks = (uint32_t)s->nranks;
-    h->list_size = s->regular ? (uint64_t)sb.st_size : 0;
-    h->list_mtime_ns = s->regular ? mtime_ns(&sb) : 0;
+    h->list_size = s->regular ? mlic_random_read_size(list) : 0;
+    h->list_mtime_ns = s->regular ? list_mtime_ns : 0;
     h->batch_size = (uint32_t)batch_size;
-    mlic_status st = options_fingerprint(&h->fingerprint, o, root);
+    mlic_status st = options_fingerprint(&h->fingerprint, o, io, root);
     if (st != MLIC_OK)
         return st;
 
@@ -178,12 +186,12 @@ mlic_status mlic_share_begin(mlic_share *s, const mlic_predict_opts *o, int list
 
     uint64_t begin, end;
     mlic_shard_range(h->list_size, s->rank, s->nranks, &begin, &end);
-    if ((st = mlic_shard_first_line(list_fd, o->input_path, h->list_size, begin, &s->first_start)) != MLIC_OK)
+    if ((st = mlic_shard_first_line(list, o->input_path, h->list_size, begin, &s->first_start)) != MLIC_OK)
         return st;
     /* The last rank reads to the end of the list: nobody needs its count. */
     if (s->journal_valid || s->rank == s->nranks - 1)
         return MLIC_OK;
-    return mlic_shard_count_lines(list_fd, o->input_path, h->list_size, s->first_start, end,
+    return mlic_shard_count_lines(list, o->input_path, h->list_size, s->first_start, end,
                                   &h->share_lines);
 }
 

@@ -20,6 +20,8 @@
 #include <stdio.h>
 
 #include "dist/journal.h"
+#include "io/client.h"
+#include "io/random_read.h"
 #include "mlic.h"
 
 typedef struct {
@@ -27,7 +29,8 @@ typedef struct {
     int batch_size;
     char *part_path, *journal_path;
     const char *list_path;
-    int regular;             /* the list is a regular file (seekable, sized) */
+    mlic_random_read *list;  /* NULL: the list is not a regular file (a pipe) */
+    int regular;             /* the list is a regular file or an object (seekable, sized) */
     uint64_t first_start;    /* first line start in the byte range */
     mlic_journal_header header;
     int journal_valid;       /* resuming: the journal has a header matching this run */
@@ -44,9 +47,13 @@ typedef struct {
     uint64_t share_total;    /* lines the share answers in all (0 if unknown) */
 } mlic_share;
 
-/* root: the folder relative paths resolve against (part of what a resume must match). */
-mlic_status mlic_share_begin(mlic_share *s, const mlic_predict_opts *o, int list_fd, int batch_size,
-                             const char *root);
+/* list: the list, NULL when it is not a regular file or object (a pipe); list_mtime_ns: its
+ * modification time (0 for an object, whose resume checks only the size). o->output_path is
+ * where the part and journal go (for a remote output, its local staging path: dist/output.h).
+ * io: for the size of a remote model. root: the folder relative paths resolve against (part of
+ * what a resume must match). */
+mlic_status mlic_share_begin(mlic_share *s, const mlic_predict_opts *o, mlic_random_read *list,
+                             uint64_t list_mtime_ns, mlic_io *io, int batch_size, const char *root);
 /* lines_before: how many list lines lie before the share's byte range. */
 mlic_status mlic_share_place(mlic_share *s, uint64_t lines_before);
 /* The part (positioned at its end) and the journal, fresh or cut back to the checkpoint. */

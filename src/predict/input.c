@@ -69,26 +69,38 @@ static mlic_status input_bytes(uint8_t **data, size_t *n, const mlic_input_ctx *
     return MLIC_OK;
 }
 
-mlic_status mlic_input_prepare(float *out, const mlic_input_ctx *c, const char *line, size_t len,
-                               uint64_t lineno)
+/* The image bytes decoded and preprocessed into out; messages name the input as label does. */
+static mlic_status decode_bytes(float *out, const mlic_input_ctx *c, const char *line, size_t len,
+                                uint64_t lineno, const uint8_t *data, size_t n)
 {
-    uint8_t *data = NULL;
-    size_t n = 0;
-    mlic_status st = input_bytes(&data, &n, c, line, len, lineno);
-    if (st != MLIC_OK)
-        return st;
-    /* Name the input in decode errors the way the output line does. */
     char *label = mlic_input_label(c->type, line, len, lineno);
     const char *kind = c->type == MLIC_IMAGE_TYPE_URL ? "" : "the image of ID ";
     const size_t wlen = strlen(kind) + (label ? strlen(label) : 1) + 3;
     char *what = malloc(wlen);
     if (what)
         snprintf(what, wlen, "%s'%s'", kind, label ? label : "?");
-    st = what ? mlic_image_eval_input(out, data, n, &c->decode, &c->pre, what)
-              : mlic_fail(MLIC_ERR_NOMEM, "line %llu of the list: out of memory",
-                          (unsigned long long)lineno);
+    mlic_status st = what ? mlic_image_eval_input(out, data, n, &c->decode, &c->pre, what)
+                          : mlic_fail(MLIC_ERR_NOMEM, "line %llu of the list: out of memory",
+                                      (unsigned long long)lineno);
     free(what);
     free(label);
+    return st;
+}
+
+mlic_status mlic_input_prepare(float *out, const mlic_input_ctx *c, const char *line, size_t len,
+                               uint64_t lineno)
+{
+    uint8_t *data = NULL;
+    size_t n = 0;
+    mlic_status st = input_bytes(&data, &n, c, line, len, lineno);
+    if (st == MLIC_OK)
+        st = decode_bytes(out, c, line, len, lineno, data, n);
     free(data);
     return st;
+}
+
+mlic_status mlic_input_prepare_fetched(float *out, const mlic_input_ctx *c, const char *line,
+                                       size_t len, uint64_t lineno, const uint8_t *data, size_t n)
+{
+    return decode_bytes(out, c, line, len, lineno, data, n);
 }

@@ -1,7 +1,7 @@
 /* From one line of the input list to a preprocessed tensor: what a fetch/decode worker does.
  *
  *   url:     the line is a local path (relative to the root), a file://, http(s)://, s3:// or
- *            oss:// URL;
+ *            oss:// URL (remote ones usually arrive fetched already: predict.c's fetch stage);
  *   base64:  "ID<TAB>BASE64" or just "BASE64" (the ID is then the 1-based line number).
  */
 #ifndef MLIC_PREDICT_INPUT_H
@@ -34,5 +34,8 @@ mlic_status mlic_input_too_long(char **label, mlic_image_type type, const char *
  * line holds NUL bytes (an error). On failure the message says which input and what is wrong. */
 mlic_status mlic_input_prepare(float *out, const mlic_input_ctx *c, const char *line, size_t len,
                                uint64_t lineno);
+/* The same for a url line whose bytes were fetched already: data (n bytes) is decoded. */
+mlic_status mlic_input_prepare_fetched(float *out, const mlic_input_ctx *c, const char *line,
+                                       size_t len, uint64_t lineno, const uint8_t *data, size_t n);
 
 #endif

@@ -5,6 +5,13 @@
  *   batch slot ──> inference (the calling thread: full batches, a partial one at the end) ──>
  *   writer thread: lines in input order, then the batch is free again.
  *
+ * Inputs in a store or on a web server (s3://, oss://, http(s)://, or relative to such a root)
+ * take a detour before the job queue: the reader hands them to the fetch thread, which keeps
+ * many requests in flight at once (io/fetch_many.h) and queues each input for the workers when
+ * its bytes have arrived. So latency is hidden by requests in flight, not by decode threads;
+ * local files and base64 lines go straight to the workers as before. The ring bounds the
+ * inputs in flight, so memory stays flat.
+ *
  * Batches live in a ring. Line i goes to slot i % batch_size of batch i / batch_size, which
  * uses ring entry (i / batch_size) % nring; the reader waits for that entry to be free, so at
  * most nring batches are in flight. One mutex and one condition variable guard the ring: every
@@ -13,15 +20,18 @@
  * The output goes to a part file with a journal (dist/share.h): after each batch the writer
  * appends the batch's lines to the part and a checkpoint to the journal, so that an interrupted
  * run resumes at its last batch. A run with one share renames its finished part to the output;
- * a share of a distributed run leaves it for the merge (dist/parts.h).
+ * a share of a distributed run leaves it for the merge (dist/parts.h). An output in a store is
+ * written the same way to a local staging path, and each checkpointed stretch of the part is
+ * uploaded meanwhile by an upload thread of its own (dist/output.h, dist/upload.h), so inference
+ * never waits on the network; the list is then read by byte ranges (io/random_read.h).
  *
  * Cancelling (mlic_predict_opts.cancel) is noticed by the inference thread, which polls the flag
  * between batches and while it waits: it fails the pipeline with MLIC_ERR_CANCELLED, so every
  * thread stops at its next batch boundary exactly as after an error; what the writer finished is
  * in the part and the journal, which are synced before the run returns. Where a thread may wait
- * on the outside world it sees the flag itself: the workers' HTTP fetches abort (io/client.h;
- * the aborted input gets no output line, a resumed run fetches it) and the reader's wait on a
- * pipe wakes up (util/line_read.h).
+ * on the outside world it sees the flag itself: fetches abort (io/client.h, io/fetch_many.h; the
+ * aborted input gets no output line, a resumed run fetches it) and the reader's wait on a pipe
+ * wakes up (util/line_read.h).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -36,10 +46,14 @@
 
 #include "core/error.h"
 #include "dist/journal.h"
-#include "dist/parts.h"
+#include "dist/output.h"
 #include "dist/shard.h"
 #include "dist/share.h"
-#include "io/client.h"
+#include "dist/upload.h"
+#include "io/fetch_many.h"
+#include "io/location.h"
+#include "io/random_read.h"
+#include "io/storage.h"
 #include "predict/input.h"
 #include "predict/progress.h"
 #include "predict/result_line.h"
@@ -74,6 +88,9 @@ typedef struct {
     size_t line_len; /* may exceed strlen(line) if the line holds NUL bytes */
     uint64_t line_total; /* bytes the line had: more than line_len when it was over the limit */
     char *label;     /* what the output line names the input by */
+    uint8_t *data;   /* fetched by the fetch stage (NULL: the worker reads the input itself) */
+    size_t data_len;
+    char *fetch_error; /* the fetch stage failed: why */
     int ok;          /* the input is preprocessed in owner->input */
     char *error;     /* why not (NULL if even that message could not be allocated) */
 } slot;
@@ -92,6 +109,7 @@ struct batch {
 
 typedef struct {
     const mlic_predict_opts *o;
+    mlic_predict_opts lo; /* o with output_path = where the parts go (dist/output.h) */
     int batch_size;
     size_t tensor_floats; /* 3 * crop * crop */
     int num_classes;
@@ -106,6 +124,15 @@ typedef struct {
     mlic_result_format fmt;
     mlic_input_ctx input; /* shared settings; each worker copies it and sets its own client */
     const char *root;
+    mlic_storage *storage;
+    mlic_io_opts io_opts; /* every client of the run: storage, root, timeout, confine, cancel */
+    mlic_io *io;          /* the calling thread's, for the list and the model's size */
+    mlic_random_read *rr; /* the list by byte ranges; NULL: not seekable (a pipe) */
+    int root_remote;
+    mlic_queue *fetchq;   /* slot *: inputs for the fetch stage; NULL: no fetch stage */
+    mlic_fetch_many *many;
+    mlic_upload *upload;  /* an output in a store: mirrors the part */
+    int curl_ready;
 
     int nring;
     batch *ring;
@@ -154,6 +181,8 @@ static void pipeline_fail(pipeline *p, mlic_status st)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     mlic_queue_close(p->jobs);
+    if (p->fetchq)
+        mlic_queue_close(p->fetchq);
 }
 
 static int pipeline_failed(pipeline *p)
@@ -165,6 +194,22 @@ static int pipeline_failed(pipeline *p)
 }
 
 /* ---------------------------------------------------------------- reader */
+
+/* The input's bytes are in a store or on a web server: for the fetch stage. */
+static int needs_fetch(const pipeline *p, const slot *s)
+{
+    if (!p->fetchq || s->line_total > s->line_len || s->line_len == 0 ||
+        strlen(s->line) != s->line_len)
+        return 0; /* the worker reports what is wrong with the line */
+    if (mlic_location_is_remote(s->line))
+        return 1;
+    if (!p->root_remote)
+        return 0;
+    char *path = mlic_location_join(p->root, s->line);
+    int remote = !path || mlic_location_is_remote(path); /* out of memory: the fetch says so */
+    free(path);
+    return remote;
+}
 
 /* The ring entry for batch k, once it is free; NULL if the run failed meanwhile. */
 static batch *acquire_batch(pipeline *p, uint64_t k)
@@ -199,8 +244,9 @@ static void *reader_main(void *arg)
     int r = 1;
     uint64_t lineno = p->first_lineno - 1, k = 0, offset = p->start_offset, taken = 0;
     batch *b = NULL;
-    /* A list from a pipe may wait forever for its writer: the read must see a cancel itself. */
-    if (p->o->cancel && mlic_line_cancel_on(&l, p->list, p->o->cancel) != 0)
+    /* A list from a pipe may wait forever for its writer: the read must see a cancel itself.
+     * (A list in a store is read by a client that sees the flag.) */
+    if (p->o->cancel && fileno(p->list) >= 0 && mlic_line_cancel_on(&l, p->list, p->o->cancel) != 0)
         r = -1;
     /* The first lines of a share finish the previous share's last batch. */
     for (uint64_t i = 0; i < p->skip_lines && p->max_lines > 0; i++) {
@@ -230,7 +276,7 @@ static void *reader_main(void *arg)
         s->line_total = l.total;
         l.data = NULL; /* the slot owns it now */
         l.cap = 0;
-        if (!mlic_queue_push(p->jobs, s))
+        if (!mlic_queue_push(needs_fetch(p, s) ? p->fetchq : p->jobs, s))
             break; /* closed: the run failed */
         if (b->count == p->batch_size) {
             seal_batch(p, b);
@@ -253,6 +299,64 @@ static void *reader_main(void *arg)
     p->nbatches = k;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    /* With a fetch stage, the jobs end when it has handed over its last input. */
+    mlic_queue_close(p->fetchq ? p->fetchq : p->jobs);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- fetch stage */
+
+/* A finished fetch goes to the workers with its bytes or its error. 0: the run failed. */
+static int hand_over(pipeline *p, mlic_fetch_result *r)
+{
+    slot *s = r->tag;
+    if (r->status == MLIC_ERR_CANCELLED) {
+        free(r->data);
+        free(r->error);
+        pipeline_fail(p, mlic_fail(MLIC_ERR_CANCELLED, "interrupted"));
+        return 0;
+    }
+    if (r->status == MLIC_OK) {
+        s->data = r->data;
+        s->data_len = r->len;
+    } else {
+        s->fetch_error = r->error ? r->error : strdup("the fetch failed");
+        free(r->data);
+    }
+    return mlic_queue_push(p->jobs, s);
+}
+
+static void *fetch_main(void *arg)
+{
+    pipeline *p = arg;
+    int open = 1;
+    while (!pipeline_failed(p)) {
+        /* Take every input waiting; wait for one only when nothing is in flight. */
+        void *item;
+        int r;
+        while (open && (r = mlic_fetch_many_pending(p->many) ? mlic_queue_try_pop(p->fetchq, &item)
+                                                              : mlic_queue_pop(p->fetchq, &item)) != -1) {
+            if (r == 0) {
+                open = 0;
+                break;
+            }
+            slot *s = item;
+            if (mlic_fetch_many_add(p->many, s->line, s) != MLIC_OK) {
+                pipeline_fail(p, mlic_fail(MLIC_ERR_NOMEM, "out of memory"));
+                return NULL;
+            }
+        }
+        if (!mlic_fetch_many_pending(p->many))
+            break;
+        mlic_fetch_result res;
+        mlic_status st = mlic_fetch_many_next(p->many, &res);
+        if (st != MLIC_OK) {
+            pipeline_fail(p, st);
+            break;
+        }
+        if (!hand_over(p, &res))
+            break;
+    }
     mlic_queue_close(p->jobs);
     return NULL;
 }
@@ -267,9 +371,15 @@ static void prepare_slot(pipeline *p, const mlic_input_ctx *ctx, slot *s)
         st = mlic_input_too_long(&s->label, ctx->type, s->line, s->line_len, s->line_total,
                                  p->max_line_bytes, s->lineno);
     } else {
+        float *out = b->input + (size_t)s->pos * p->tensor_floats;
         s->label = mlic_input_label(ctx->type, s->line, s->line_len, s->lineno);
-        st = mlic_input_prepare(b->input + (size_t)s->pos * p->tensor_floats, ctx, s->line,
-                                s->line_len, s->lineno);
+        if (s->fetch_error)
+            st = mlic_fail(MLIC_ERR_NETWORK, "%s", s->fetch_error);
+        else if (s->data)
+            st = mlic_input_prepare_fetched(out, ctx, s->line, s->line_len, s->lineno, s->data,
+                                            s->data_len);
+        else
+            st = mlic_input_prepare(out, ctx, s->line, s->line_len, s->lineno);
     }
     /* A cancelled fetch says nothing about its input: no output line for it, the run stops
      * before its batch is written and a resumed run fetches it again. */
@@ -279,7 +389,11 @@ static void prepare_slot(pipeline *p, const mlic_input_ctx *ctx, slot *s)
     if (!s->ok)
         s->error = strdup(mlic_errmsg());
     free(s->line);
+    free(s->data);
+    free(s->fetch_error);
     s->line = NULL;
+    s->data = NULL;
+    s->fetch_error = NULL;
 }
 
 static void *worker_main(void *arg)
@@ -287,9 +401,7 @@ static void *worker_main(void *arg)
     worker *w = arg;
     pipeline *p = w->p;
     mlic_input_ctx ctx = p->input;
-    mlic_io_opts io = {.root = p->root, .confine = p->o->confine_to_root,
-                       .timeout = p->o->http_timeout, .cancel = p->o->cancel};
-    mlic_status st = mlic_io_create(&ctx.io, &io);
+    mlic_status st = mlic_io_create(&ctx.io, &p->io_opts);
     if (st != MLIC_OK)
         pipeline_fail(p, st);
     void *item;
@@ -455,6 +567,8 @@ static mlic_status write_batch(pipeline *p, batch *b, mlic_strbuf *buf, uint64_t
     if ((st = mlic_journal_append(p->journal, &pt)) != MLIC_OK)
         return st;
     p->checkpoints++;
+    if (p->upload && (st = mlic_upload_offer(p->upload, p->output_len)) != MLIC_OK)
+        return st;
     double now = mlic_progress_now();
     if (now - p->last_sync >= SYNC_SECONDS) {
         p->last_sync = now;
@@ -470,7 +584,10 @@ static void clear_slots(batch *b)
         free(s->line);
         free(s->label);
         free(s->error);
-        s->line = s->label = s->error = NULL;
+        free(s->data);
+        free(s->fetch_error);
+        s->line = s->label = s->error = s->fetch_error = NULL;
+        s->data = NULL;
         s->ok = 0;
     }
 }
@@ -559,9 +676,9 @@ static mlic_status check_opts(const mlic_predict_opts *o)
     if (isnan(o->http_timeout) || o->http_timeout < 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "http_timeout %g must be >= 0 seconds (0 = %g)",
                          o->http_timeout, MLIC_IO_DEFAULT_TIMEOUT);
-    if (!strncmp(o->input_path, "oss://", 6) || !strncmp(o->output_path, "oss://", 6))
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "oss:// paths are not supported for the list or the "
-                         "output. HINT: copy the list with ossutil, run on local files, then upload");
+    if (mlic_location_kind(o->output_path) == MLIC_LOC_HTTP)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "the output '%s' is a web address; outputs go to a "
+                         "file, s3:// or oss://", o->output_path);
     if (o->nranks < 0 || o->nranks > MAX_RANKS || (o->nranks > 1 && (o->rank < 0 || o->rank >= o->nranks)))
         return mlic_fail(MLIC_ERR_INVALID_ARG, "rank %d of %d: ranks are 0..nranks-1 and nranks is at "
                          "most %d", o->rank, o->nranks, MAX_RANKS);
@@ -612,15 +729,21 @@ static mlic_status run_pipeline(pipeline *p, mlic_engine *engine, int decode_thr
     mlic_status st = mlic_queue_create(&p->jobs, (size_t)p->nring * (size_t)p->batch_size);
     if (st != MLIC_OK)
         return st;
+    if (p->many && (st = mlic_queue_create(&p->fetchq, (size_t)p->nring * (size_t)p->batch_size)) != MLIC_OK) {
+        mlic_queue_destroy(p->jobs);
+        return st;
+    }
     worker *workers = calloc((size_t)decode_threads, sizeof *workers);
     if (!workers) {
         mlic_queue_destroy(p->jobs);
+        mlic_queue_destroy(p->fetchq);
+        p->fetchq = NULL;
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    pthread_t reader, writer;
-    int reader_ok = 0, writer_ok = 0, err;
+    pthread_t reader, writer, fetcher;
+    int reader_ok = 0, writer_ok = 0, fetcher_ok = 0, err;
 
     for (int i = 0; i < decode_threads; i++) {
         workers[i].p = p;
@@ -637,19 +760,30 @@ static mlic_status run_pipeline(pipeline *p, mlic_engine *engine, int decode_thr
         else
             writer_ok = 1;
     }
+    if (p->fetchq && !pipeline_failed(p)) {
+        if ((err = pthread_create(&fetcher, NULL, fetch_main, p)) != 0)
+            pipeline_fail(p, mlic_fail(MLIC_ERR_INTERNAL, "starting the fetch thread: %s", strerror(err)));
+        else
+            fetcher_ok = 1;
+    }
     if (!pipeline_failed(p)) {
         if ((err = pthread_create(&reader, NULL, reader_main, p)) != 0)
             pipeline_fail(p, mlic_fail(MLIC_ERR_INTERNAL, "starting the reader thread: %s", strerror(err)));
         else
             reader_ok = 1;
     }
-    if (!reader_ok)
+    if (!reader_ok) {
         mlic_queue_close(p->jobs);
+        if (p->fetchq)
+            mlic_queue_close(p->fetchq);
+    }
     /* Inference runs on this thread: the engine was made here (its thread pools belong to it). */
     run_inference(p, engine);
 
     if (reader_ok)
         pthread_join(reader, NULL);
+    if (fetcher_ok)
+        pthread_join(fetcher, NULL);
     for (int i = 0; i < decode_threads; i++)
         if (workers[i].started)
             pthread_join(workers[i].thread, NULL);
@@ -657,6 +791,9 @@ static mlic_status run_pipeline(pipeline *p, mlic_engine *engine, int decode_thr
         pthread_join(writer, NULL);
     free(workers);
     mlic_queue_destroy(p->jobs);
+    if (p->fetchq)
+        mlic_queue_destroy(p->fetchq);
+    p->fetchq = NULL;
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     if (p->failed)
@@ -687,6 +824,64 @@ static mlic_status finish_share(pipeline *p)
     return mlic_journal_sync(p->journal);
 }
 
+/* The storage and this thread's client, before anything is read. */
+static mlic_status open_io(pipeline *p, const char *root)
+{
+    const mlic_predict_opts *o = p->o;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mlic_fail(MLIC_ERR_NETWORK, "curl_global_init failed");
+    p->curl_ready = 1;
+    /* A role is assumed (an STS request) only for a job that names a store itself: a local job
+     * with EasyVision's -Darn runs without the network. */
+    mlic_storage_opts so;
+    if (o->storage)
+        so = *o->storage;
+    else
+        mlic_storage_opts_init(&so);
+    if (!mlic_location_is_remote(o->input_path) && !mlic_location_is_remote(o->output_path) &&
+        !mlic_location_is_remote(o->model_path) && !mlic_location_is_remote(root))
+        so.role_arn = NULL;
+    mlic_status st = mlic_storage_create(&p->storage, &so);
+    if (st != MLIC_OK)
+        return st;
+    p->io_opts = (mlic_io_opts){
+        .storage = p->storage,
+        .root = root,
+        .confine = o->confine_to_root,
+        .timeout = o->http_timeout,
+        .cancel = o->cancel,
+    };
+    p->root_remote = mlic_location_is_remote(root);
+    /* The list and the model are the caller's own paths: relative to the working folder, and
+     * never confined (only the list's lines are). */
+    mlic_io_opts own = p->io_opts;
+    own.root = NULL;
+    own.confine = 0;
+    return mlic_io_create(&p->io, &own);
+}
+
+/* The list: a local one as a stream (and by byte ranges when it is a regular file), one in a
+ * store by byte ranges only. *mtime_ns: a local list's modification time. */
+static mlic_status open_list(pipeline *p, uint64_t *mtime_ns)
+{
+    const mlic_predict_opts *o = p->o;
+    char name[512];
+    snprintf(name, sizeof name, "the input list '%s'", o->input_path);
+    *mtime_ns = 0;
+    if (mlic_location_is_remote(o->input_path))
+        return mlic_random_read_open(&p->rr, p->io, o->input_path, name, 0);
+    mlic_status st = mlic_file_fopen_read(&p->list, o->input_path, name, MLIC_FILE_STREAM_OK);
+    struct stat sb;
+    if (st != MLIC_OK)
+        return st;
+    if (fstat(fileno(p->list), &sb) != 0)
+        return mlic_fail(MLIC_ERR_IO, "cannot stat the list '%s': %s", o->input_path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return MLIC_OK;
+    *mtime_ns = (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec;
+    return mlic_random_read_open(&p->rr, p->io, o->input_path, name, 0);
+}
+
 /* Everything before the ranks exchange line counts: the list opened, the share found and, when
  * resuming, its journal read. */
 static mlic_status open_share(pipeline *p, mlic_share *share, char **root)
@@ -695,16 +890,20 @@ static mlic_status open_share(pipeline *p, mlic_share *share, char **root)
     mlic_status st = check_opts(o);
     if (st != MLIC_OK)
         return st;
-    char name[512];
-    snprintf(name, sizeof name, "the input list '%s'", o->input_path);
-    if ((st = mlic_file_fopen_read(&p->list, o->input_path, name, MLIC_FILE_STREAM_OK)) != MLIC_OK)
+    p->lo = *o;
+    char *local;
+    if ((st = mlic_output_local(o, &local)) != MLIC_OK)
         return st;
+    p->lo.output_path = local;
     p->max_line_bytes = o->max_line_bytes ? o->max_line_bytes : MLIC_DEFAULT_MAX_LINE_BYTES;
-    *root = o->root ? strdup(o->root) : mlic_path_dirname(o->input_path);
+    *root = o->root ? strdup(o->root) : mlic_location_dirname(o->input_path);
     if (!*root)
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    uint64_t mtime_ns;
+    if ((st = open_io(p, *root)) != MLIC_OK || (st = open_list(p, &mtime_ns)) != MLIC_OK)
+        return st;
     p->batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH;
-    return mlic_share_begin(share, o, fileno(p->list), p->batch_size, *root);
+    return mlic_share_begin(share, &p->lo, p->rr, mtime_ns, p->io, p->batch_size, *root);
 }
 
 /* The ranks' line counts exchanged (each rank takes part, even after failing: st), then where
@@ -724,12 +923,46 @@ static mlic_status place_share(pipeline *p, mlic_share *share, mlic_status st)
     } else if (st == MLIC_OK && share->journal_valid) {
         before = share->header.lines_before;
     } else if (st == MLIC_OK) {
-        st = mlic_shard_count_newlines(fileno(p->list), o->input_path, 0, share->first_start, &before);
+        st = mlic_shard_count_newlines(p->rr, o->input_path, 0, share->first_start, &before);
     }
     if (st == MLIC_OK && !all_ok)
         st = mlic_fail(MLIC_ERR_INVALID_ARG, "share %d of %d stopped: another process of the run could "
                        "not start (its message says why)", o->rank, o->nranks);
     return st == MLIC_OK ? mlic_share_place(share, before) : st;
+}
+
+/* An output in a store: the upload that mirrors the share's part, from `final` bytes on. */
+static mlic_status start_upload(pipeline *p, const mlic_share *share, uint64_t final, int done)
+{
+    const mlic_predict_opts *o = p->o;
+    if (!mlic_location_is_remote(o->output_path))
+        return MLIC_OK;
+    char *target = mlic_output_share_target(o->output_path, share->rank, share->nranks);
+    if (!target)
+        return mlic_fail(MLIC_ERR_NOMEM, "out of memory");
+    mlic_upload_opts u = {
+        .io = &p->io_opts,
+        .local = share->part_path,
+        .target = target,
+        .part_size = o->part_size,
+        .resume = o->resume,
+        .final_bytes = final,
+        .share_done = done,
+    };
+    mlic_status st = mlic_upload_start(&p->upload, &u);
+    free(target);
+    return st;
+}
+
+/* The list from where this share reads, as a stream. */
+static mlic_status seek_list(pipeline *p, uint64_t offset)
+{
+    if (!p->list)
+        return mlic_random_read_stream(p->rr, offset, &p->list);
+    if (offset > 0 && fseeko(p->list, (off_t)offset, SEEK_SET) != 0)
+        return mlic_fail(MLIC_ERR_IO, "seeking to byte %llu of the list '%s': %s",
+                         (unsigned long long)offset, p->o->input_path, strerror(errno));
+    return MLIC_OK;
 }
 
 mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *stats)
@@ -749,21 +982,25 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
     const char **names = NULL;
     float *thresholds = NULL;
     char *root = NULL;
-    int curl_ready = 0, opened = 0;
+    int opened = 0;
 
     mlic_status st = place_share(&p, &share, open_share(&p, &share, &root));
     if (st != MLIC_OK)
         goto done;
     if (share.done) {
-        /* Finished before the interruption: only the part may need cutting to its checkpoint. */
+        /* Finished before the interruption: only the part may need cutting to its checkpoint,
+         * and its upload finishing. */
         p.written = share.at.lines;
         p.nfailed = share.at.failed;
+        p.output_len = share.at.output_len;
         if (truncate(share.part_path, (off_t)share.at.output_len) != 0)
             st = mlic_fail(MLIC_ERR_IO, "cutting '%s' to %llu bytes: %s", share.part_path,
                            (unsigned long long)share.at.output_len, strerror(errno));
+        else
+            st = start_upload(&p, &share, share.at.output_len, 1);
         goto finished;
     }
-    if ((st = mlic_model_load(&model, o->model_path)) != MLIC_OK) {
+    if ((st = mlic_model_load_from(&model, o->model_path, o->storage)) != MLIC_OK) {
         mlic_fail_prefix(st, "loading the model '%s': ", o->model_path);
         goto done;
     }
@@ -801,12 +1038,11 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
         p.nring = 4;
     if ((st = alloc_ring(&p)) != MLIC_OK)
         goto done;
-
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        st = mlic_fail(MLIC_ERR_NETWORK, "curl_global_init failed");
+    /* Url lists may name remote inputs anywhere: the fetch stage is always ready for them. */
+    if (o->image_type == MLIC_IMAGE_TYPE_URL &&
+        (st = mlic_fetch_many_create(&p.many, &p.io_opts,
+                                     o->storage ? o->storage->max_in_flight : 0)) != MLIC_OK)
         goto done;
-    }
-    curl_ready = 1;
 
     if ((st = mlic_share_open(&share, &p.out_fd, &p.journal)) != MLIC_OK)
         goto done;
@@ -823,15 +1059,14 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
         p.nfailed = share.at.failed;
     }
     p.last_sync = mlic_progress_now();
+    if ((st = start_upload(&p, &share, p.output_len, 0)) != MLIC_OK)
+        goto done;
 
     int progress = o->progress && share.rank == 0;
-    uint64_t total = share.nranks > 1 ? share.share_total : progress ? count_lines(p.list) : 0;
+    uint64_t total = share.nranks > 1 ? share.share_total : progress && p.list ? count_lines(p.list) : 0;
     mlic_progress_start(&p.progress, progress ? o->progress : NULL, o->progress_user, total);
-    if (share.start_offset > 0 && fseeko(p.list, (off_t)share.start_offset, SEEK_SET) != 0) {
-        st = mlic_fail(MLIC_ERR_IO, "seeking to byte %llu of the list '%s': %s",
-                       (unsigned long long)share.start_offset, o->input_path, strerror(errno));
+    if ((st = seek_list(&p, share.start_offset)) != MLIC_OK)
         goto done;
-    }
     st = run_pipeline(&p, engine, decode_threads);
     if (st == MLIC_OK) {
         mlic_progress_finish(&p.progress, p.written, p.nfailed);
@@ -847,9 +1082,11 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
     }
 
 finished:
+    if (st == MLIC_OK && p.upload)
+        st = mlic_upload_finish(p.upload, p.output_len);
     if (st == MLIC_OK && share.nranks <= 1) {
         mlic_parts_totals totals;
-        st = mlic_parts_merge(o->output_path, 1, &totals);
+        st = mlic_output_join(o, 1, &totals);
     }
     if (stats) {
         stats->inputs = p.written;
@@ -861,6 +1098,7 @@ finished:
                        "\"error\")", (unsigned long long)p.nfailed, (unsigned long long)p.written);
 
 done:
+    mlic_upload_destroy(p.upload);
     if (p.out_fd >= 0)
         close(p.out_fd);
     mlic_journal_close(p.journal);
@@ -869,7 +1107,12 @@ done:
     mlic_share_free(&share);
     if (p.list)
         fclose(p.list);
-    if (curl_ready)
+    mlic_random_read_close(p.rr);
+    mlic_fetch_many_destroy(p.many);
+    mlic_io_destroy(p.io);
+    mlic_storage_destroy(p.storage);
+    free((void *)p.lo.output_path);
+    if (p.curl_ready)
         curl_global_cleanup();
     free_ring(&p);
     mlic_engine_destroy(engine);

@@ -59,21 +59,34 @@ int mlic_queue_push(mlic_queue *q, void *item)
     return 1;
 }
 
-int mlic_queue_pop(mlic_queue *q, void **item)
+/* q->mu held. */
+static int pop_locked(mlic_queue *q, void **item, int wait)
 {
-    pthread_mutex_lock(&q->mu);
-    while (q->count == 0 && !q->closed)
+    while (wait && q->count == 0 && !q->closed)
         pthread_cond_wait(&q->not_empty, &q->mu);
-    if (q->count == 0) {
-        pthread_mutex_unlock(&q->mu);
-        return 0;
-    }
+    if (q->count == 0)
+        return q->closed ? 0 : -1;
     *item = q->items[q->head];
     q->head = (q->head + 1) % q->capacity;
     q->count--;
     pthread_cond_signal(&q->not_full);
-    pthread_mutex_unlock(&q->mu);
     return 1;
+}
+
+int mlic_queue_pop(mlic_queue *q, void **item)
+{
+    pthread_mutex_lock(&q->mu);
+    int r = pop_locked(q, item, 1);
+    pthread_mutex_unlock(&q->mu);
+    return r;
+}
+
+int mlic_queue_try_pop(mlic_queue *q, void **item)
+{
+    pthread_mutex_lock(&q->mu);
+    int r = pop_locked(q, item, 0);
+    pthread_mutex_unlock(&q->mu);
+    return r;
 }
 
 void mlic_queue_close(mlic_queue *q)

@@ -16,6 +16,8 @@ void mlic_queue_destroy(mlic_queue *q);
 int mlic_queue_push(mlic_queue *q, void *item);
 /* 1 with *item set; 0 once the queue is closed and empty. */
 int mlic_queue_pop(mlic_queue *q, void **item);
+/* Without waiting: 1 with *item set; -1 if the queue is empty now; 0 once closed and empty. */
+int mlic_queue_try_pop(mlic_queue *q, void **item);
 void mlic_queue_close(mlic_queue *q);
 
 #endif
