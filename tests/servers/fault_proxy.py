@@ -133,7 +133,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         send = data
         if trunc:
             send = data[: len(data) // 2]
-        self.send_header("Content-Length", str(len(send) if trunc else len(data)))
+        # A HEAD reply has no body: its Content-Length is the object's size, as upstream said.
+        length = resp.getheader("Content-Length", "0") if self.command == "HEAD" else \
+            str(len(send) if trunc else len(data))
+        self.send_header("Content-Length", length)
         if cut:
             self.send_header("Connection", "close")
         self.end_headers()
