@@ -185,7 +185,7 @@ class Model:
                         self._one(e, item, out[i])
                     except Exception as err:
                         if not single and hasattr(err, "message"):
-                            err.message = "image %d of %d: %s" % (i, len(items), err.message)
+                            err.message = "image %d of %d: %s" % (i + 1, len(items), err.message)
                             err.args = (err.message + ("  HINT: " + err.hint if err.hint else ""),)
                         raise
             finally:

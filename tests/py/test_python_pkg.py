@@ -218,7 +218,7 @@ def test_bad_inputs_raise_mlic_errors(venv, case, tmp_path):
     assert "(H, W, 3) uint8" in got["bad_array"][2]
     assert got["float_array"][0] == "InvalidArgument" and "float32" in got["float_array"][1]
     assert got["not_image"][0] == "InvalidArgument" and "int" in got["not_image"][1]
-    assert got["list_item"][0] == "DecodeError" and got["list_item"][1].startswith("image 1 of 2")
+    assert got["list_item"][0] == "DecodeError" and got["list_item"][1].startswith("image 2 of 2")
     assert got["bad_backend"][0] == "InvalidArgument" and "gpu9" in got["bad_backend"][1]
     assert got["bad_arch"] and "resnet7" in got["bad_arch"][1], got["bad_arch"]
     name, msg, hint = got["small_data"][:3]
