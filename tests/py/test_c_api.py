@@ -12,8 +12,16 @@ import pytest
 from apparel import DATA, write_subset
 from conftest import BUILD, ROOT
 
+def sanitized(build):
+    """A sanitizer build's library (make check-asan): `make install` there would rebuild it with
+    the plain flags, and a Python process cannot load it (the sanitizer runtime must come first)."""
+    lib = os.path.join(build, "libmlic.so")
+    return os.path.exists(lib) and any(s in open(lib, "rb").read() for s in (b"__asan_init", b"__tsan_init"))
+
+
 pytestmark = [pytest.mark.skipif(not os.path.isdir(DATA), reason="apparel data set not present"),
-              pytest.mark.skipif(not shutil.which("pkg-config"), reason="no pkg-config")]
+              pytest.mark.skipif(not shutil.which("pkg-config"), reason="no pkg-config"),
+              pytest.mark.skipif(sanitized(BUILD), reason="a sanitizer build (make check-asan)")]
 
 # The options the program trains with (tests/api/train_eval_predict.c), as CLI flags.
 TRAIN_FLAGS = ["--arch", "resnet18", "--epochs", "1", "--batch-size", "16", "--crop", "32",
