@@ -560,6 +560,30 @@ void mlic_train_opts_optimizer_defaults(mlic_train_opts *o, mlic_optim_kind kind
 /* MLIC_OK: the model file is written. MLIC_ERR_CANCELLED: stopped by *cancel, with a checkpoint. */
 mlic_status mlic_train_run(const mlic_train_opts *o);
 
+/* ---------------------------------------------------------------- multi-process jobs
+ *
+ * A program started by an MPI launcher (mpirun, srun; docs/distributed.md) joins the job, runs
+ * mlic_train_run with distributed = 1 or mlic_predict_run with rank, nranks and exchange =
+ * mlic_job_exchange on every rank, and leaves it. Builds without MPI answer as a job of one
+ * process (and refuse to join a launcher's many). */
+
+/* Whether an MPI launcher started this process (its environment says so). */
+int mlic_job_launched(void);
+/* Join the job (MPI_Init): this process's rank, the job's size and how many of its ranks run on
+ * this machine (to divide the cores). Call once, before any other mlic_job_ function. */
+mlic_status mlic_job_join(int *rank, int *nranks, int *local_ranks);
+/* Leave the job (MPI_Finalize); every rank must. */
+void mlic_job_leave(void);
+/* End every rank of the job at once (MPI_Abort), e.g. when mlic_train_run set abort_job: the
+ * other ranks would otherwise wait forever. Does not return. */
+void mlic_job_abort(int code);
+/* Collectives every rank must reach: the largest of each rank's `mine`, and rank 0's *value. */
+mlic_status mlic_job_max_int(int mine, int *max);
+mlic_status mlic_job_bcast_int(int *value);
+/* mlic_predict_opts.exchange for the ranks of this job (ctx unused). */
+mlic_status mlic_job_exchange(void *ctx, uint64_t share_lines, int ok, uint64_t *lines_before,
+                              int *all_ok);
+
 #ifdef __cplusplus
 }
 #endif

@@ -171,12 +171,13 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
              decode_threads: int = 0, backend: str = "auto", max_pixels: int = 0,
              details: bool = False) -> Dict[str, Any]:
     """`mlic eval --json`: the model's metrics on a labelled data set, as a dict with the same
-    keys and values: num_images, mAP, CP, CR, CF1, OP, OR, OF1 (percent) and per_class (class
-    name -> AP, None for a class without positives). Options as the CLI's.
+    keys and values: num_images, mAP, CP, CR, CF1, OP, OR, OF1 (percent), per_class (class
+    name -> AP, None for a class without positives) and thresholds (class name -> the threshold
+    the figures used). Options as the CLI's.
 
-    details=True adds "thresholds" (K,) float32, "scores" (N, K) float32 probabilities and
-    "targets" (N, K) uint8 in data-set order and the model's class order, "classes" and
-    "class_metrics" (class name -> ap, precision, recall, f1, positives, predicted, correct)."""
+    details=True adds "scores" (N, K) float32 probabilities and "targets" (N, K) uint8, in
+    data-set order and the model's class order ("classes"), "backend", and "class_metrics"
+    (class name -> ap, precision, recall, f1, positives, predicted, correct)."""
     lib = _capi.lib()
     o = _capi.EvalRunOpts()
     lib.mlic_eval_run_opts_init(ctypes.byref(o))
@@ -197,11 +198,12 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
                                "CR": _num(s.cr), "CF1": _num(s.cf1), "OP": _num(s.op),
                                "OR": _num(s.or_), "OF1": _num(s.of1),
                                "per_class": {names[c]: _num(r.per_class[c].ap)
-                                             for c in range(k)}}
+                                             for c in range(k)},
+                               "thresholds": {names[c]: float(r.thresholds[c])
+                                              for c in range(k)}}
         if details:
             out["classes"] = names
             out["backend"] = r.backend.decode()
-            out["thresholds"] = np.ctypeslib.as_array(r.thresholds, (k,)).copy()
             out["scores"] = (np.ctypeslib.as_array(r.scores, (n, k)).copy() if n
                              else np.zeros((0, k), np.float32))
             out["targets"] = (np.ctypeslib.as_array(r.targets, (n, k)).copy() if n

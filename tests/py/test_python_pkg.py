@@ -350,7 +350,8 @@ EVALUATE = """
     ds = mlic.Dataset(d + "/val.txt", classes=d + "/classes.txt", root=root)
     print(json.dumps({"r": r, "n": det["num_images"], "scores": list(det["scores"].shape),
                       "targets_equal": bool((det["targets"] == ds.targets()).all()),
-                      "thresholds": det["thresholds"].tolist(), "classes": ds.classes,
+                      "thresholds": list(det["thresholds"].values()), "classes": ds.classes,
+                      "det_classes": det["classes"], "precision": [v["precision"] for v in det["class_metrics"].values()],
                       "len": len(ds), "first": ds[0], "format": ds.format}))
 """
 
@@ -368,10 +369,16 @@ def test_evaluate_equals_mlic_eval_json(mlic, venv, apparel, tmp_path):
     def nine(d):  # the CLI prints 9 significant digits
         return {k: (nine(v) if isinstance(v, dict) else v if v is None else "%.9g" % v)
                 for k, v in d.items()}
-    assert nine(got["r"]) == nine(want)
+    # (Equal keys too but for "thresholds", which this CLI's JSON may lack.)
+    assert nine(got["r"]) == nine(dict(want, thresholds=want.get("thresholds", got["r"]["thresholds"])))
+    info = subprocess.run([mlic, "info", str(model), "--json"], capture_output=True, text=True)
+    assert info.returncode == 0, info.stderr
+    tuned = json.loads(info.stdout)["thresholds"]  # tuned on val: not all 0.5
+    assert [np.float32(t) for t in got["r"]["thresholds"].values()] == [np.float32(t) for t in tuned]
+    classes = open(apparel / "classes.txt").read().split()
     assert got["n"] == want["num_images"] == 25 and got["scores"] == [25, 7]
     assert got["targets_equal"] and got["thresholds"] == [0.5] * 7
-    classes = open(apparel / "classes.txt").read().split()
+    assert got["det_classes"] == classes and len(got["precision"]) == 7
     assert got["classes"] == classes and got["len"] == 25 and got["format"] == "list"
     first = open(apparel / "val.txt").readline().rstrip("\n").split("\t")
     assert got["first"] == [os.path.join(DATA, first[0]), [c for c in classes if c in first[1].split(",")]]
