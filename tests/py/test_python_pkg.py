@@ -413,3 +413,41 @@ def test_predict_file_equals_mlic_predict(mlic, venv, case, tmp_path):
     cli = (tmp_path / "cli.jsonl").read_text().splitlines()
     assert (tmp_path / "py.jsonl").read_text().splitlines() == cli
     assert (tmp_path / "ok.jsonl").read_text().splitlines() == cli[:-1]
+
+
+SIZES_C = r"""
+#include <stdio.h>
+#include <mlic.h>
+#define P(t) printf("%s %zu\n", #t, sizeof(t))
+int main(void)
+{
+    P(mlic_image); P(mlic_storage_opts); P(mlic_predict_progress); P(mlic_predict_opts);
+    P(mlic_predict_stats); P(mlic_dataset_read_opts); P(mlic_metrics); P(mlic_class_metrics);
+    P(mlic_eval_run_opts); P(mlic_eval_result); P(mlic_train_progress); P(mlic_train_opts);
+    return 0;
+}
+"""
+
+SIZES_PY = """
+    import ctypes
+    from mlic import _capi as c
+    for name, t in [("mlic_image", c.Image), ("mlic_storage_opts", c.StorageOpts),
+                    ("mlic_predict_progress", c.PredictProgress), ("mlic_predict_opts", c.PredictOpts),
+                    ("mlic_predict_stats", c.PredictStats), ("mlic_dataset_read_opts", c.DatasetReadOpts),
+                    ("mlic_metrics", c.Metrics), ("mlic_class_metrics", c.ClassMetrics),
+                    ("mlic_eval_run_opts", c.EvalRunOpts), ("mlic_eval_result", c.EvalResult),
+                    ("mlic_train_progress", c.TrainProgress), ("mlic_train_opts", c.TrainOpts)]:
+        print(name, ctypes.sizeof(t))
+"""
+
+
+def test_ctypes_structs_match_the_header(venv, tmp_path):
+    """python/mlic/_capi.py repeats mlic.h's structs by hand: their sizes must be the header's
+    (a struct smaller than the library's would be written past its end)."""
+    src = tmp_path / "sizes.c"
+    src.write_text(SIZES_C)
+    exe = tmp_path / "sizes"
+    subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-I", os.path.join(ROOT, "include"),
+                    "-o", str(exe), str(src)], check=True, timeout=120)
+    want = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    assert run_py(venv, SIZES_PY).stdout == want
