@@ -7,7 +7,7 @@ import threading
 from typing import Any, Callable
 
 from . import _capi
-from .errors import Cancelled, from_status
+from .errors import from_status
 
 
 def check(status: int, prefix: str = "") -> None:
@@ -16,13 +16,13 @@ def check(status: int, prefix: str = "") -> None:
         raise from_status(status, _capi.lib().mlic_errmsg().decode("utf-8", "replace"), prefix)
 
 
-def run_cancellable(fn: Callable[[], int], cancel: ctypes.c_int,
-                    on_interrupt: Callable[[], None] | None = None) -> tuple[int, str]:
+def run_cancellable(fn: Callable[[], int], cancel: ctypes.c_int) -> tuple[int, str]:
     """Run fn (a library call taking `cancel` as its cancel flag) in a thread and wait for it. A
-    KeyboardInterrupt while waiting sets the flag, waits for the job to stop at its next clean
-    point, then raises mlic.Cancelled with the library's message (a second Ctrl-C while it stops
-    is held back: the job is already stopping). Returns the status and mlic_errmsg() of the
-    job's thread, as errors are per thread."""
+    KeyboardInterrupt while waiting sets the flag and waits for the job to stop at its next clean
+    point (further Ctrl-Cs are held back: it is already stopping); the job then returns
+    MLIC_ERR_CANCELLED, which raise_for turns into mlic.Cancelled (a job that finished anyway
+    re-raises the KeyboardInterrupt). Returns the status and mlic_errmsg() of the job's thread,
+    as errors are per thread."""
     out: dict[str, Any] = {}
 
     def body() -> None:
@@ -41,8 +41,6 @@ def run_cancellable(fn: Callable[[], int], cancel: ctypes.c_int,
         except KeyboardInterrupt:
             interrupted = True
             cancel.value = 2  # SIGINT's number, as the CLI's flag holds
-            if on_interrupt:
-                on_interrupt()
     if "exc" in out:
         raise out["exc"]
     if interrupted and out["status"] == 0:
@@ -54,5 +52,3 @@ def raise_for(status: int, msg: str, prefix: str = "") -> None:
     if status != 0:
         raise from_status(status, msg, prefix)
 
-
-__all__ = ["check", "run_cancellable", "raise_for", "Cancelled"]

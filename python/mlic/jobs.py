@@ -17,8 +17,6 @@ from ._call import check, raise_for, run_cancellable
 from .errors import InvalidArgument, PartialFailure
 from .model import backend_kind
 
-PathLike = "str | os.PathLike"
-
 
 def _enum(table: Dict[str, int], what: str, name: str) -> int:
     try:
