@@ -368,7 +368,8 @@ typedef struct {
     const char *split;          /* VOC split when given a folder; NULL = "trainval" */
     int confine_to_root;        /* every image path must resolve under the root after '..' and
                                  * symbolic links (data sets written by someone else) */
-    /* s3:// and oss:// data-set files; must be NULL in this release (MLIC_ERR_UNSUPPORTED). */
+    /* How s3://, oss:// and http(s):// data-set files and class files are reached (NULL: the
+     * defaults, docs/storage.md); mlic_eval_run also reads the model and the images so. */
     const mlic_storage_opts *storage;
 } mlic_dataset_read_opts;
 

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "io/storage.h"
 #include "mlic.h"
 
 void mlic_dataset_read_opts_init(mlic_dataset_read_opts *o) { memset(o, 0, sizeof *o); }
@@ -16,18 +17,24 @@ mlic_status mlic_dataset_read(mlic_dataset **out, const char *path,
     *out = NULL;
     mlic_dataset_opts dopts;
     mlic_dataset_opts_init(&dopts);
+    mlic_storage *storage = NULL;
     if (o) {
-        if (o->storage)
-            return mlic_fail(MLIC_ERR_UNSUPPORTED, "data set %s: storage options are not "
-                             "supported by this release's mlic_dataset_read. HINT: leave "
-                             "storage NULL", path ? path : "(none)");
         dopts.format = o->format;
         dopts.root = o->root;
         dopts.classes_path = o->classes_path;
         dopts.split = o->split;
         dopts.confine_to_root = o->confine_to_root;
+        if (o->storage) {
+            mlic_status s = mlic_storage_create(&storage, o->storage);
+            if (s != MLIC_OK)
+                return s;
+            dopts.storage = storage;
+        }
     }
-    return mlic_dataset_load(out, path, &dopts);
+    /* The data set keeps no reference to the storage: its image paths are only resolved. */
+    mlic_status s = mlic_dataset_load(out, path, &dopts);
+    mlic_storage_destroy(storage);
+    return s;
 }
 
 mlic_dataset_format mlic_dataset_format_of(const mlic_dataset *d) { return d->format; }

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
+#include "io/storage.h"
 #include "mlic.h"
 
 #define DEFAULT_BATCH 32 /* as mlic_eval_engine's */
@@ -59,9 +60,25 @@ mlic_status mlic_eval_run(const mlic_eval_run_opts *o, mlic_eval_result *out)
     mlic_model *m = NULL;
     mlic_dataset *d = NULL;
     mlic_engine *e = NULL;
-    mlic_status s = mlic_model_load(&m, o->model_path);
+    mlic_storage *storage = NULL;
+    mlic_dataset_opts dopts;
+    mlic_dataset_opts_init(&dopts);
+    dopts.format = o->data.format;
+    dopts.root = o->data.root;
+    dopts.classes_path = o->data.classes_path;
+    dopts.split = o->data.split;
+    dopts.confine_to_root = o->data.confine_to_root;
+    mlic_status s = mlic_model_load_from(&m, o->model_path, o->data.storage);
+    if (s == MLIC_OK && o->data.storage && (s = mlic_storage_create(&storage, o->data.storage)))
+        storage = NULL;
+    dopts.storage = storage;
     if (s == MLIC_OK)
-        s = mlic_dataset_read(&d, o->data_path, &o->data);
+        s = mlic_dataset_load(&d, o->data_path, &dopts);
+    /* Remote images named by a local list (PAI's CSV with oss:// URLs) need a storage too. */
+    if (s == MLIC_OK && !storage && mlic_dataset_has_remote(d) &&
+        (s = mlic_storage_create(&storage, NULL)))
+        storage = NULL;
+    eo.storage = storage;
     if (s == MLIC_OK && (s = mlic_engine_create(&e, m, eo.backend, eo.batch_size, eo.threads)))
         s = mlic_fail_prefix(s, "preparing %s for inference: ", o->model_path);
     if (s == MLIC_OK)
@@ -73,5 +90,6 @@ mlic_status mlic_eval_run(const mlic_eval_run_opts *o, mlic_eval_result *out)
     mlic_engine_destroy(e);
     mlic_dataset_free(d);
     mlic_model_free(m);
+    mlic_storage_destroy(storage);
     return s;
 }
