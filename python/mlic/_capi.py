@@ -61,7 +61,8 @@ class PredictOpts(Structure):
                 ("http_timeout", c_double), ("rank", c_int), ("nranks", c_int), ("resume", c_int),
                 ("exchange", c_void_p), ("exchange_ctx", c_void_p), ("confine_to_root", c_int),
                 ("max_line_bytes", c_size_t), ("cancel", POINTER(c_int)),
-                ("storage", POINTER(StorageOpts))]
+                ("storage", POINTER(StorageOpts)), ("staging_dir", c_char_p),
+                ("part_size", c_uint64)]
 
 
 class PredictStats(Structure):
