@@ -333,6 +333,258 @@ void mlic_predict_opts_init(mlic_predict_opts *o);
  * an "error"), another status if the run itself could not complete. */
 mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *stats);
 
+/* One decoded image (8-bit RGB, as mlic_image_decode gives, e.g. from a caller's own decoder)
+ * -> probs, its num_classes sigmoid outputs: mlic_image_preprocess with the engine's model's
+ * preprocessing, then the engine at batch size 1, as mlic_predict_image does after decoding.
+ * The pixels are used as given: a JPEG's pixels decoded elsewhere differ from those mlic
+ * predict decodes (it scales JPEGs in the DCT, see mlic_decode_opts.min_short_side), a PNG's are
+ * the same. */
+mlic_status mlic_predict_pixels(mlic_engine *e, float *probs, const mlic_image *img);
+
+/* The architectures a model may have (NULL-terminated): resnet18, ..., mobilenet_v2. */
+const char *const *mlic_archs(void);
+
+/* ---------------------------------------------------------------- labelled data sets
+ *
+ * A data set is class names plus items, each an image path and the ids of its positive classes.
+ * Formats, auto-detected or named (docs/data.md): a list (`path<TAB>label,label`), PAI's
+ * labelled CSV, a COCO instances JSON, a Pascal VOC folder or split file. Classes: the class file
+ * if given (a label outside it is an error), else the format's own list, else every label seen,
+ * sorted. Relative image paths are joined to `root`, by default the format's folder. */
+
+typedef enum {
+    MLIC_DATASET_AUTO = 0,
+    MLIC_DATASET_LIST,
+    MLIC_DATASET_PAI_CSV,
+    MLIC_DATASET_COCO,
+    MLIC_DATASET_VOC
+} mlic_dataset_format;
+
+/* Where a data set's images and files are; zero-initialise, or mlic_dataset_read_opts_init. */
+typedef struct {
+    mlic_dataset_format format; /* AUTO = detect */
+    const char *root;           /* NULL = the format's default */
+    const char *classes_path;   /* NULL = the format's list or the labels seen */
+    const char *split;          /* VOC split when given a folder; NULL = "trainval" */
+    int confine_to_root;        /* every image path must resolve under the root after '..' and
+                                 * symbolic links (data sets written by someone else) */
+    /* How s3://, oss:// and http(s):// data-set files and class files are reached (NULL: the
+     * defaults, docs/storage.md); mlic_eval_run also reads the model and the images so. */
+    const mlic_storage_opts *storage;
+} mlic_dataset_read_opts;
+
+typedef struct mlic_dataset mlic_dataset;
+
+void mlic_dataset_read_opts_init(mlic_dataset_read_opts *o);
+/* o NULL: the defaults. Errors name the file and line and what is wrong. */
+mlic_status mlic_dataset_read(mlic_dataset **out, const char *path,
+                              const mlic_dataset_read_opts *o);
+void mlic_dataset_free(mlic_dataset *d);
+/* "list", "pai_csv", "coco", "voc" (and "auto"). */
+const char *mlic_dataset_format_name(mlic_dataset_format f);
+mlic_status mlic_dataset_parse_format(mlic_dataset_format *out, const char *name);
+
+mlic_dataset_format mlic_dataset_format_of(const mlic_dataset *d); /* the format read */
+int mlic_dataset_num_classes(const mlic_dataset *d);
+const char *mlic_dataset_class_name(const mlic_dataset *d, int i);
+size_t mlic_dataset_num_items(const mlic_dataset *d);
+/* Item i's image path (resolved against the root) and its positive class ids (ascending,
+ * distinct; *labels may be NULL when it has none): returns how many. */
+const char *mlic_dataset_item_path(const mlic_dataset *d, size_t i);
+int mlic_dataset_item_labels(const mlic_dataset *d, size_t i, const int **labels);
+
+/* ---------------------------------------------------------------- evaluation
+ *
+ * The metrics are those of docs/metrics.md, all in percent: AP per class (sklearn's
+ * average_precision_score; NaN for a class without positives), mAP over the classes with
+ * positives, CP/CR/CF1 averaged over classes, OP/OR/OF1 over all labels, each at the model's
+ * per-class thresholds or one given threshold. */
+
+typedef struct {
+    double map;      /* percent; NaN when no class has a positive */
+    int map_classes; /* how many classes mAP averages over */
+    double cp, cr, cf1;
+    double op, or_, of1;
+} mlic_metrics;
+
+typedef struct {
+    double ap;        /* percent; NaN without positives */
+    double precision; /* percent, at the threshold */
+    double recall;
+    double f1;
+    int positives;    /* images labelled with the class */
+    int predicted;    /* images predicted positive */
+    int correct;      /* of those, labelled */
+} mlic_class_metrics;
+
+typedef struct {
+    const char *model_path;
+    const char *data_path;     /* a labelled data set (above), read with `data` */
+    mlic_dataset_read_opts data;
+    mlic_backend_kind backend;
+    int batch_size;            /* 0 = 32 */
+    int threads;               /* inference threads, 0 = all cores */
+    int decode_threads;        /* image decoding threads, 0 = all cores */
+    float threshold;           /* < 0: the model's per-class thresholds */
+    uint64_t max_pixels;       /* 0 = the decoders' default */
+} mlic_eval_run_opts;
+
+typedef struct {
+    size_t num_images;
+    int num_classes;                /* the model's K; rows below are in the model's class order */
+    mlic_metrics summary;
+    mlic_class_metrics *per_class;  /* (K) */
+    float *thresholds;              /* (K) the thresholds the metrics used */
+    float *scores;                  /* (num_images, K) probabilities, in data-set order */
+    uint8_t *targets;               /* (num_images, K) 0/1 labels */
+    char **classes;                 /* (K) the model's class names (mlic_eval_run) */
+    const char *backend;            /* the engine's backend name (mlic_eval_run) */
+} mlic_eval_result;
+
+/* Backend AUTO, batch 32, all cores, the model's thresholds, the data set's defaults. */
+void mlic_eval_run_opts_init(mlic_eval_run_opts *o);
+
+/* Loads o->model_path and o->data_path (data set's classes matched to the model's by name: any
+ * subset in any order; a class the model lacks is an error), runs the model over every image
+ * (decoded as mlic predict decodes them) and computes the metrics. *out is zeroed first and must
+ * be released with mlic_eval_result_free, also after a failure. An image that cannot be read or
+ * decoded fails the run, naming the file. */
+mlic_status mlic_eval_run(const mlic_eval_run_opts *o, mlic_eval_result *out);
+void mlic_eval_result_free(mlic_eval_result *r);
+
+/* ---------------------------------------------------------------- training
+ *
+ * Training or fine-tuning a model (docs/training.md): each epoch runs the training data's
+ * augmented batches (the last incomplete one dropped) through forward, loss, backward and an
+ * optimizer step; after each epoch, with validation data, loss, mAP, CF1 and OF1 of the current
+ * weights, and a better mAP writes the model file; then a checkpoint. At the end the best model
+ * (or the last, without validation) gets per-class thresholds tuned on the validation data (best
+ * F1 each). With the same options and thread count, runs give the same model bytes. */
+
+typedef enum { MLIC_OPTIM_SGD = 0, MLIC_OPTIM_ADAMW } mlic_optim_kind;
+typedef enum {
+    MLIC_SCHED_CONSTANT = 0,
+    MLIC_SCHED_STEP,     /* x0.1 every lr_step_epochs */
+    MLIC_SCHED_COSINE,
+    MLIC_SCHED_ONECYCLE
+} mlic_sched_kind;
+typedef enum { MLIC_LOSS_BCE = 0, MLIC_LOSS_FOCAL, MLIC_LOSS_ASL } mlic_loss_kind;
+
+/* "sgd"/"adamw", "constant"/"step"/"cosine"/"onecycle", "bce"/"focal"/"asl". */
+mlic_status mlic_optim_parse_kind(mlic_optim_kind *out, const char *name);
+mlic_status mlic_sched_parse_kind(mlic_sched_kind *out, const char *name);
+mlic_status mlic_loss_parse_kind(mlic_loss_kind *out, const char *name);
+
+typedef enum {
+    MLIC_TRAIN_EVENT_INFO = 0, /* a message (what was loaded, resumed from) */
+    MLIC_TRAIN_EVENT_STEP,     /* after each optimizer step */
+    MLIC_TRAIN_EVENT_EPOCH     /* after each epoch's validation and checkpoint */
+} mlic_train_event;
+
+/* One progress record; the pointer is valid during the callback only. */
+typedef struct {
+    mlic_train_event kind;
+    const char *message;     /* INFO */
+    int epoch, epochs;       /* 1-based */
+    int64_t step;            /* optimizer steps done in the whole run */
+    int64_t batch, batches;  /* STEP: batches done in this epoch, of how many */
+    double loss;             /* STEP: the epoch's mean loss so far; EPOCH: the epoch's mean */
+    double lr;
+    double images_per_s;     /* training images per second in this epoch */
+    double eta_s;            /* seconds left in the run, estimated */
+    int has_val;             /* EPOCH: the figures below are set */
+    double val_loss, val_map, val_cf1, val_of1; /* percent but the loss */
+    int best;                /* EPOCH: this epoch's model is the best so far */
+} mlic_train_progress;
+
+typedef void (*mlic_train_progress_fn)(void *user, const mlic_train_progress *p);
+
+typedef struct {
+    const char *arch;             /* mlic_archs() */
+    const char *train_path;       /* the training data (any data-set format) */
+    const char *val_path;         /* NULL: no validation */
+    const char *classes_path;     /* NULL: the data set's own class list */
+    const char *root;             /* image paths' root; NULL = the data set's default */
+    int confine_to_root;          /* every image path must lie under the root */
+    const char *output_path;      /* the model file (written atomically) */
+    const char *checkpoint_path;  /* NULL = output_path + ".ckpt" */
+    const char *log_path;         /* JSON Lines, one object per epoch and a final one; NULL = none */
+    const char *pretrained_path;  /* torchvision state dict or mlic model; NULL: from scratch */
+    /* Any of the paths above but the log may be remote (s3://, oss://; the data and the
+     * pretrained weights also http(s)://), reached as storage says (NULL: the defaults); the
+     * model and the checkpoint are then written with one PUT each (docs/storage.md). */
+    const mlic_storage_opts *storage;
+    const char *cache_dir;        /* non-NULL: remote images are kept there across epochs */
+    uint64_t cache_bytes;         /* its bound; 0 = the default (10 GiB) */
+    int epochs;
+    int batch_size;               /* per rank */
+    double lr;
+    double weight_decay;          /* on weights, not biases or norms */
+    double momentum;              /* SGD's momentum; AdamW's beta1 */
+    float max_grad_norm;          /* > 0: clip the gradient's global norm */
+    mlic_optim_kind optimizer;    /* set with mlic_train_opts_optimizer_defaults */
+    mlic_sched_kind schedule;
+    int warmup_epochs;            /* linear warm-up from lr / 3 */
+    int lr_step_epochs;           /* STEP schedule: epochs between decays (x0.1) */
+    mlic_loss_kind loss;
+    int crop, resize;             /* network input crop x crop; eval resize (0: none) */
+    float jitter;                 /* colour jitter strength; 0 = off */
+    int freeze_backbone;          /* train the head only */
+    uint64_t seed;                /* shuffling, augmentation, dropout, init */
+    int threads;                  /* compute threads, 0 = all cores */
+    int direct_conv;              /* no Winograd 3x3 convolutions (as PyTorch; slower) */
+    int workers;                  /* decoding threads, 0 = as many as threads */
+    int resume;                   /* continue from the checkpoint if it exists */
+    int stop_after_epochs;        /* > 0: end this run after so many epochs, as if interrupted */
+    int distributed;              /* train across MPI_COMM_WORLD's ranks (MPI initialised) */
+    int sync_bn;                  /* distributed: batch norm on the global batch's statistics */
+    int check_weights;            /* distributed: compare the weights' checksums every step */
+    /* Called on the caller's thread (rank 0 only when distributed); NULL: no reports. */
+    mlic_train_progress_fn progress;
+    void *progress_user;
+    /* Non-NULL: once *cancel != 0 (e.g. set by a signal handler or from the progress callback)
+     * the run finishes the step in hand, writes a checkpoint that resume = 1 continues from
+     * exactly, and returns MLIC_ERR_CANCELLED naming it. */
+    const volatile sig_atomic_t *cancel;
+    /* Distributed, out (may be NULL): set to 1 when the run failed on this rank in a way the
+     * other ranks cannot learn of (an MPI call failed): the caller must abort the job. */
+    int *abort_job;
+} mlic_train_opts;
+
+/* The CLI's defaults: 10 epochs, batch 32, SGD lr 0.01 momentum 0.9 weight decay 1e-4, cosine
+ * schedule without warm-up, step 30, BCE, crop 224, resize 256, jitter 0.4, seed 0. */
+void mlic_train_opts_init(mlic_train_opts *o);
+/* Sets the optimizer and its default lr, weight decay and momentum (AdamW: lr 1e-3, weight
+ * decay 0.01, beta1 0.9). */
+void mlic_train_opts_optimizer_defaults(mlic_train_opts *o, mlic_optim_kind kind);
+
+/* MLIC_OK: the model file is written. MLIC_ERR_CANCELLED: stopped by *cancel, with a checkpoint. */
+mlic_status mlic_train_run(const mlic_train_opts *o);
+
+/* ---------------------------------------------------------------- multi-process jobs
+ *
+ * A program started by an MPI launcher (mpirun, srun; docs/distributed.md) joins the job, runs
+ * mlic_train_run with distributed = 1 or mlic_predict_run with rank, nranks and exchange =
+ * mlic_job_exchange on every rank, and leaves it. Builds without MPI answer as a job of one
+ * process (and refuse to join a launcher's many). */
+
+/* Whether an MPI launcher started this process (its environment says so). */
+int mlic_job_launched(void);
+/* Join the job (MPI_Init): this process's rank, the job's size and how many of its ranks run on
+ * this machine (to divide the cores). Call once, before any other mlic_job_ function. */
+mlic_status mlic_job_join(int *rank, int *nranks, int *local_ranks);
+/* Leave the job (MPI_Finalize); every rank must. */
+void mlic_job_leave(void);
+/* End every rank of the job at once (MPI_Abort), e.g. when mlic_train_run set abort_job: the
+ * other ranks would otherwise wait forever. Does not return. */
+void mlic_job_abort(int code);
+/* Collectives every rank must reach: the largest of each rank's `mine`, and rank 0's *value. */
+mlic_status mlic_job_max_int(int mine, int *max);
+mlic_status mlic_job_bcast_int(int *value);
+/* mlic_predict_opts.exchange for the ranks of this job (ctx unused). */
+mlic_status mlic_job_exchange(void *ctx, uint64_t share_lines, int ok, uint64_t *lines_before,
+                              int *all_ok);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,9 +15,6 @@
 #include "dist/output.h"
 #include "dist/workers.h"
 #include "mlic.h"
-#if MLIC_HAVE_MPI
-#include "dist/mpi_comm.h"
-#endif
 
 static void predict_usage(FILE *f)
 {
@@ -369,22 +366,23 @@ static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv
 /* A process of an mpirun/srun job: rank 0 joins the parts once all ranks are done. */
 static int run_mpi(mlic_predict_opts *o, int argc, char **argv)
 {
-#if MLIC_HAVE_MPI
     double t0 = now_seconds();
     int rank, size, local;
-    if (mlic_mpi_init(&rank, &size, &local) != MLIC_OK) {
-        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
-        return 1;
+    mlic_status js = mlic_job_join(&rank, &size, &local);
+    if (js != MLIC_OK) {
+        fprintf(stderr, "mlic predict: %s%s\n", mlic_errmsg(),
+                js == MLIC_ERR_UNSUPPORTED ? ", or use --workers N on one machine" : "");
+        return js == MLIC_ERR_UNSUPPORTED ? 2 : 1; /* many processes, a build without MPI */
     }
     o->rank = rank;
     o->nranks = size;
-    o->exchange = mlic_mpi_exchange;
+    o->exchange = mlic_job_exchange;
     if (rank != 0)
         o->progress = NULL;
     share_cores(o, local);
     int code = size > 1 ? run_share(o, "rank") : run_single(o, argc, argv);
     int failed = code == 1 || code == 2 || code > 128 ? code : 0, worst = failed;
-    if (size > 1 && mlic_mpi_max_int(failed, &worst) != MLIC_OK)
+    if (size > 1 && mlic_job_max_int(failed, &worst) != MLIC_OK)
         worst = 1;
     if (size > 1 && rank == 0) {
         if (worst > 128)
@@ -396,20 +394,10 @@ static int run_mpi(mlic_predict_opts *o, int argc, char **argv)
                     "--resume\n", size, o->output_path);
         code = worst ? worst : merge_parts(o, size, t0);
     }
-    if (size > 1 && mlic_mpi_bcast_int(&code) != MLIC_OK)
+    if (size > 1 && mlic_job_bcast_int(&code) != MLIC_OK)
         code = 1;
-    mlic_mpi_finalize();
+    mlic_job_leave();
     return code;
-#else
-    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
-    if (n && strcmp(n, "1")) {
-        fprintf(stderr, "mlic predict: started by an MPI launcher (%s processes), but this mlic was "
-                "built without MPI, so every process would label the whole list. HINT: rebuild with "
-                "MPI=1 (needs libopenmpi-dev), or use --workers N on one machine\n", n);
-        return 2;
-    }
-    return run_single(o, argc, argv);
-#endif
 }
 
 int mlic_predict_parse_args(int argc, char **argv, mlic_predict_opts *op, int *workers,

@@ -11,15 +11,9 @@
 #include "cli/commands.h"
 #include "cli/interrupt.h"
 #include "cli/storage_args.h"
-#include "dist/workers.h"
 #include "io/cache.h"
 #include "mlic.h"
-#include "nn/graph.h"
 #include "report/report.h"
-#include "train/trainer.h"
-#if MLIC_HAVE_MPI
-#include "dist/mpi_comm.h"
-#endif
 
 #define CMD "train"
 
@@ -34,8 +28,8 @@ static void usage(FILE *f)
         "epoch's model with thresholds 0.5. A checkpoint is written after every epoch.\n"
         "\n"
         "  --arch NAME           ");
-    for (int i = 0; mlic_graph_archs[i]; i++)
-        fprintf(f, "%s%s", i ? ", " : "", mlic_graph_archs[i]);
+    for (int i = 0; mlic_archs()[i]; i++)
+        fprintf(f, "%s%s", i ? ", " : "", mlic_archs()[i]);
     fprintf(f,
         "\n"
         "  --data TRAIN          training data: a list (path<TAB>label,label), PAI's labelled\n"
@@ -238,16 +232,16 @@ static int run_one(mlic_train_opts *o, progress_state *ps, int argc, char **argv
 /* A process of an mpirun/srun job: all ranks train, rank 0 reports progress. */
 static int run_ranks(mlic_train_opts *o, progress_state *ps, int argc, char **argv)
 {
-#if MLIC_HAVE_MPI
     int rank, size, local;
-    if (mlic_mpi_init(&rank, &size, &local) != MLIC_OK) {
+    mlic_status js = mlic_job_join(&rank, &size, &local);
+    if (js != MLIC_OK) {
         fprintf(stderr, "mlic " CMD ": %s\n", mlic_errmsg());
-        return 1;
+        return js == MLIC_ERR_UNSUPPORTED ? 2 : 1; /* many processes, a build without MPI */
     }
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (!o->threads)
         o->threads = cores > local ? (int)(cores / local) : 1;
-    o->distributed = 1;
+    o->distributed = size > 1; /* one process: no collectives, as without a launcher */
     if (rank != 0)
         o->progress = NULL;
     int abort_job = 0;
@@ -258,7 +252,7 @@ static int run_ranks(mlic_train_opts *o, progress_state *ps, int argc, char **ar
         fprintf(stderr, "mlic " CMD ": rank %d of %d: %s; aborting the job, as the other ranks "
                 "would wait for this one\n", rank, size, mlic_errmsg());
         fflush(stderr);
-        mlic_mpi_abort(1);
+        mlic_job_abort(1);
     }
     int code = s == MLIC_OK ? 0 : 1;
     if (s == MLIC_ERR_CANCELLED)
@@ -267,19 +261,8 @@ static int run_ranks(mlic_train_opts *o, progress_state *ps, int argc, char **ar
         fprintf(stderr, "mlic " CMD ": rank %d of %d: %s\n", rank, size, mlic_errmsg());
     else if (rank == 0)
         code = write_report(o);
-    mlic_mpi_finalize();
+    mlic_job_leave();
     return code;
-#else
-    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE")
-                                                   : getenv("PMI_SIZE");
-    if (n && strcmp(n, "1")) {
-        fprintf(stderr, "mlic " CMD ": started by an MPI launcher (%s processes), but this mlic "
-                "was built without MPI, so every process would train alone and write the same "
-                "files. HINT: rebuild with MPI=1 (needs libopenmpi-dev)\n", n);
-        return 2;
-    }
-    return run_one(o, ps, argc, argv);
-#endif
 }
 
 int mlic_cmd_train(int argc, char **argv)
@@ -396,5 +379,5 @@ int mlic_cmd_train(int argc, char **argv)
     o.progress = on_progress;
     o.progress_user = &ps;
     o.cancel = mlic_cli_interrupt_install();
-    return mlic_dist_mpi_launched() ? run_ranks(&o, &ps, argc, argv) : run_one(&o, &ps, argc, argv);
+    return mlic_job_launched() ? run_ranks(&o, &ps, argc, argv) : run_one(&o, &ps, argc, argv);
 }

@@ -41,13 +41,7 @@
 #include "io/storage.h"
 #include "mlic.h"
 
-typedef enum {
-    MLIC_DATASET_AUTO = 0,
-    MLIC_DATASET_LIST,
-    MLIC_DATASET_PAI_CSV,
-    MLIC_DATASET_COCO,
-    MLIC_DATASET_VOC
-} mlic_dataset_format;
+/* mlic_dataset_format and the public reading functions are in mlic.h. */
 
 typedef struct {
     char *path;        /* resolved */
@@ -55,14 +49,14 @@ typedef struct {
     const int *labels; /* (nlabels) class ids, ascending, distinct */
 } mlic_item;
 
-typedef struct {
+struct mlic_dataset {
     mlic_dataset_format format; /* the format read */
     int num_classes;
     char **classes;             /* (num_classes) */
     size_t nitems;
     mlic_item *items;           /* (nitems) */
     int *label_pool;            /* every item's labels, back to back */
-} mlic_dataset;
+};
 
 typedef struct {
     mlic_dataset_format format; /* AUTO = detect */
@@ -78,14 +72,9 @@ typedef struct {
 
 void mlic_dataset_opts_init(mlic_dataset_opts *o);
 mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_dataset_opts *o);
-void mlic_dataset_free(mlic_dataset *d);
 /* Whether some image path is remote (s3://, oss://, http(s)://): the loader then needs a
  * storage. */
 int mlic_dataset_has_remote(const mlic_dataset *d);
-
-/* "list", "pai_csv", "coco", "voc" (and "auto"). */
-const char *mlic_dataset_format_name(mlic_dataset_format f);
-mlic_status mlic_dataset_parse_format(mlic_dataset_format *out, const char *name);
 
 /* Item i's multi-hot vector: out (num_classes), 1 for its labels, 0 elsewhere. */
 void mlic_dataset_targets_f32(float *out, const mlic_dataset *d, size_t i);

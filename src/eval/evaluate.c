@@ -27,6 +27,10 @@ void mlic_eval_result_free(mlic_eval_result *r)
     free(r->thresholds);
     free(r->scores);
     free(r->targets);
+    if (r->classes)
+        for (int c = 0; c < r->num_classes; c++)
+            free(r->classes[c]);
+    free(r->classes);
     memset(r, 0, sizeof *r);
 }
 

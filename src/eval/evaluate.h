@@ -29,15 +29,7 @@ typedef struct {
     mlic_io_cache *cache;        /* NULL: none */
 } mlic_eval_opts;
 
-typedef struct {
-    size_t num_images;
-    int num_classes;                /* the model's K; rows below are in the model's class order */
-    mlic_metrics summary;
-    mlic_class_metrics *per_class;  /* (K) */
-    float *thresholds;              /* (K) the thresholds the metrics used */
-    float *scores;                  /* (num_images, K) probabilities, in data-set order */
-    uint8_t *targets;               /* (num_images, K) */
-} mlic_eval_result;
+/* mlic_eval_result is in mlic.h. */
 
 /* backend AUTO, batch 32, all cores, the model's thresholds. */
 void mlic_eval_opts_init(mlic_eval_opts *o);
@@ -52,7 +44,5 @@ mlic_status mlic_eval_map_classes(int *map, const mlic_model *m, const mlic_data
  * after a failure. An image that cannot be read or decoded fails the run, naming the file. */
 mlic_status mlic_eval_engine(mlic_eval_result *out, mlic_engine *e, const mlic_model *m,
                              const mlic_dataset *d, const mlic_eval_opts *o, const char *what);
-
-void mlic_eval_result_free(mlic_eval_result *r);
 
 #endif

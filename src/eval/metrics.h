@@ -20,22 +20,7 @@
 
 #include "mlic.h"
 
-typedef struct {
-    double map;      /* percent; NaN when no class has a positive */
-    int map_classes; /* how many classes mAP averages over */
-    double cp, cr, cf1;
-    double op, or_, of1;
-} mlic_metrics;
-
-typedef struct {
-    double ap;        /* percent; NaN without positives */
-    double precision; /* percent, at the threshold */
-    double recall;
-    double f1;
-    int positives;    /* N_g */
-    int predicted;    /* N_p */
-    int correct;      /* N_c */
-} mlic_class_metrics;
+/* mlic_metrics and mlic_class_metrics are in mlic.h. */
 
 /* out: the summary. per_class: (K) or NULL. scores, targets: (N, K). thresholds: (K). */
 mlic_status mlic_metrics_compute(mlic_metrics *out, mlic_class_metrics *per_class,

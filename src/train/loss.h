@@ -27,7 +27,7 @@
 
 #include "mlic.h"
 
-typedef enum { MLIC_LOSS_BCE = 0, MLIC_LOSS_FOCAL, MLIC_LOSS_ASL } mlic_loss_kind;
+/* The kinds (mlic_*_kind) and their parsing are in mlic.h. */
 
 typedef enum {
     MLIC_REDUCE_DEFAULT = 0,
@@ -58,7 +58,5 @@ mlic_loss_cfg mlic_loss_defaults(mlic_loss_kind kind);
 mlic_status mlic_loss_compute(double *loss, float *grad, const float *logits, const float *targets,
                               int n, int k, const mlic_loss_cfg *cfg);
 
-/* "bce", "focal", "asl" -> kind; MLIC_ERR_INVALID_ARG for anything else. */
-mlic_status mlic_loss_parse_kind(mlic_loss_kind *out, const char *name);
 
 #endif

@@ -25,7 +25,7 @@
 #include "mlic.h"
 #include "nn/graph.h"
 
-typedef enum { MLIC_OPTIM_SGD = 0, MLIC_OPTIM_ADAMW } mlic_optim_kind;
+/* The kinds (mlic_*_kind) and their parsing are in mlic.h. */
 
 /* Per-element roles (one byte each). */
 enum { MLIC_OPTIM_NO_DECAY = 0, MLIC_OPTIM_DECAY = 1, MLIC_OPTIM_FROZEN = 2 };
@@ -45,8 +45,6 @@ typedef struct mlic_optim mlic_optim;
 
 /* PyTorch's defaults: SGD momentum 0, wd 0; AdamW betas (0.9, 0.999), eps 1e-8, wd 0.01. */
 mlic_optim_cfg mlic_optim_defaults(mlic_optim_kind kind);
-/* "sgd", "adamw" -> kind. */
-mlic_status mlic_optim_parse_kind(mlic_optim_kind *out, const char *name);
 
 /* n: elements in the weight buffer. roles: (n) MLIC_OPTIM_* per element, copied; NULL = every
  * element decayed. */

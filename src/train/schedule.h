@@ -26,12 +26,7 @@
 
 #include "mlic.h"
 
-typedef enum {
-    MLIC_SCHED_CONSTANT = 0,
-    MLIC_SCHED_STEP,
-    MLIC_SCHED_COSINE,
-    MLIC_SCHED_ONECYCLE
-} mlic_sched_kind;
+/* The kinds (mlic_*_kind) and their parsing are in mlic.h. */
 
 typedef struct {
     mlic_sched_kind kind;
@@ -53,8 +48,6 @@ typedef struct {
  * STEP gamma 0.1; COSINE min_lr 0; ONECYCLE pct_start 0.3, div_factor 25, final_div_factor 1e4,
  * momentum 0.85..0.95. step_size and total_steps are left 0: the caller must set them. */
 mlic_sched_cfg mlic_sched_defaults(mlic_sched_kind kind, double lr);
-/* "constant", "step", "cosine", "onecycle" -> kind. */
-mlic_status mlic_sched_parse_kind(mlic_sched_kind *out, const char *name);
 /* Check a config once before using it; mlic_sched_lr assumes a valid one. */
 mlic_status mlic_sched_check(const mlic_sched_cfg *c);
 

@@ -32,6 +32,7 @@
 
 typedef struct {
     const mlic_train_opts *o;
+    const mlic_train_backend *backend; /* NULL: the default */
     int threads;
     mlic_storage *storage;      /* NULL when no path is remote */
     mlic_io *io;                /* this thread's client: data sets, model, checkpoint */
@@ -223,7 +224,7 @@ static mlic_status make_model(trainer *t)
     if (o->freeze_backbone)
         mlic_train_graph_freeze_backbone(g);
     const mlic_train_backend *direct = mlic_train_backend_find("onednn-direct");
-    const mlic_train_backend *be = o->backend                ? o->backend
+    const mlic_train_backend *be = t->backend                ? t->backend
                                    : o->direct_conv && direct ? direct
                                                               : mlic_train_backend_default();
     return mlic_train_graph_create(&t->exec, g, o->batch_size, o->crop, o->crop, be);
@@ -694,9 +695,9 @@ static mlic_status finish(trainer *t)
     return s;
 }
 
-mlic_status mlic_train_run(const mlic_train_opts *o)
+mlic_status mlic_train_run_backend(const mlic_train_opts *o, const mlic_train_backend *backend)
 {
-    trainer t = {.o = o, .threads = o->threads ? o->threads : omp_get_num_procs()};
+    trainer t = {.o = o, .backend = backend, .threads = o->threads ? o->threads : omp_get_num_procs()};
     t.run_start = now_s();
     mlic_status s = mlic_train_comm_create(&t.comm, o->distributed);
     if (s != MLIC_OK)
@@ -740,4 +741,9 @@ mlic_status mlic_train_run(const mlic_train_opts *o)
     if (t.curl_ready)
         curl_global_cleanup();
     return s;
+}
+
+mlic_status mlic_train_run(const mlic_train_opts *o)
+{
+    return mlic_train_run_backend(o, NULL);
 }

@@ -123,12 +123,11 @@ static void run_failing_at(const char *dir, int fail_step)
     o.resize = 36;
     o.threads = 1;
     o.workers = 1;
-    o.backend = &be;
     o.progress = on_progress;
     memset(&inj, 0, sizeof inj);
     inj.fail_step = fail_step;
     steps_seen = 0;
-    const mlic_status s = mlic_train_run(&o);
+    const mlic_status s = mlic_train_run_backend(&o, &be);
     const int per_epoch = ITEMS / BATCH;
     snprintf(want, sizeof want, "epoch %d, batch %d: ", (fail_step - 1) / per_epoch + 1,
              (fail_step - 1) % per_epoch + 1);

@@ -66,10 +66,9 @@ int main(int argc, char **argv)
     o.threads = 1;
     o.workers = 1;
     o.distributed = 1;
-    o.backend = &be;
     int abort_job = 0;
     o.abort_job = &abort_job;
-    const mlic_status s = mlic_train_run(&o);
+    const mlic_status s = mlic_train_run_backend(&o, &be);
     if (s != MLIC_OK)
         fprintf(stderr, "rank %d of %d: %s\n", rank, size, mlic_errmsg());
     if (abort_job) {
