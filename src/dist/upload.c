@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "io/multipart.h"
+#include "util/deadline.h"
 #include "util/file_write.h"
 
 /* How often a caller waiting in mlic_upload_finish looks at the run's cancel flag. */
@@ -338,13 +339,7 @@ mlic_status mlic_upload_finish(mlic_upload *u, uint64_t n)
     while (!u->finished) {
         if (u->user_cancel && *u->user_cancel)
             u->stop = 1;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += CANCEL_POLL_NS;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = mlic_deadline_in(CANCEL_POLL_NS);
         pthread_cond_timedwait(&u->cv, &u->mu, &until);
     }
     mlic_status st = thread_status(u);

@@ -92,10 +92,13 @@ const char *mlic_random_read_error(const mlic_random_read *r)
 }
 
 /* read(2) for a stream that cannot seek (a pipe): *got < n only at its end. */
-static mlic_status read_stream(mlic_random_read *r, void *buf, size_t n, size_t *got)
+/* Reads until n bytes or the end: at offset (pread), or from the current position when
+ * offset < 0 (a stream). */
+static mlic_status read_fd(mlic_random_read *r, void *buf, size_t n, int64_t offset, size_t *got)
 {
     while (*got < n) {
-        ssize_t k = read(r->fd, (char *)buf + *got, n - *got);
+        ssize_t k = offset < 0 ? read(r->fd, (char *)buf + *got, n - *got)
+                               : pread(r->fd, (char *)buf + *got, n - *got, (off_t)offset + (off_t)*got);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
@@ -116,17 +119,7 @@ mlic_status mlic_random_read_at(mlic_random_read *r, void *buf, size_t n, uint64
                          r->name);
     if (r->fd < 0)
         return mlic_io_get_range(r->io, buf, n, offset, got, r->path);
-    while (*got < n) {
-        ssize_t k = pread(r->fd, (char *)buf + *got, n - *got, (off_t)(offset + *got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return mlic_fail(MLIC_ERR_IO, "reading '%s': %s", r->name, strerror(errno));
-        if (k == 0)
-            break;
-        *got += (size_t)k;
-    }
-    return MLIC_OK;
+    return read_fd(r, buf, n, (int64_t)offset, got);
 }
 
 /* ---------------------------------------------------------------- the stream */
@@ -150,7 +143,7 @@ static ssize_t stream_read(void *c_, char *buf, size_t size)
             size_t got = 0;
             mlic_status st = c->r->seekable
                                  ? mlic_random_read_at(c->r, c->block, c->cap, c->pos, &got)
-                                 : read_stream(c->r, c->block, c->cap, &got);
+                                 : read_fd(c->r, c->block, c->cap, -1, &got);
             if (st != MLIC_OK) {
                 snprintf(c->r->error, sizeof c->r->error, "%s", mlic_errmsg());
                 errno = EIO;

@@ -57,6 +57,7 @@
 #include "predict/input.h"
 #include "predict/progress.h"
 #include "predict/result_line.h"
+#include "util/deadline.h"
 #include "util/file_open.h"
 #include "util/line_read.h"
 #include "util/path.h"
@@ -434,13 +435,7 @@ static void wait_or_poll(pipeline *p)
         pthread_cond_wait(&p->cv, &p->mu);
         return;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += CANCEL_POLL_NS;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mlic_deadline_in(CANCEL_POLL_NS);
     pthread_cond_timedwait(&p->cv, &p->mu, &until);
 }
 
