@@ -18,6 +18,7 @@
 #include "io/service.h"
 #include "util/confine.h"
 #include "util/file_open.h"
+#include "util/file_write.h"
 #include "util/strbuf.h"
 
 mlic_status mlic_io_create(mlic_io **out, const mlic_io_opts *o)
@@ -266,7 +267,7 @@ mlic_status mlic_io_put(mlic_io *io, const char *path, const void *data, size_t 
     if (st != MLIC_OK)
         return st;
     if (r.kind == MLIC_LOC_LOCAL) {
-        st = mlic_local_put(r.local, path, data, len);
+        st = mlic_file_write_atomic(r.local, data, len);
     } else if (r.kind == MLIC_LOC_HTTP) {
         st = mlic_fail(MLIC_ERR_UNSUPPORTED, "'%s': mlic does not write to http(s) URLs. HINT: "
                        "write to a local path, s3:// or oss://", r.full);

@@ -98,49 +98,6 @@ mlic_status mlic_local_size(uint64_t *size, const char *path, const char *name)
     return MLIC_OK;
 }
 
-mlic_status mlic_local_put(const char *path, const char *name, const void *data, size_t len)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp)
-        return mlic_fail(MLIC_ERR_NOMEM, "out of memory writing '%s'", name);
-    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return mlic_fail(MLIC_ERR_IO, "cannot create a temporary file next to '%s': %s", name,
-                         strerror(e));
-    }
-    /* mkstemp makes the file 0600; outputs are ordinary shareable files. */
-    fchmod(fd, 0644);
-    mlic_status st = MLIC_OK;
-    const char *p = data;
-    size_t left = len;
-    while (left && st == MLIC_OK) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            st = mlic_fail(MLIC_ERR_IO, "writing '%s': %s. HINT: is the disk full?", name,
-                           strerror(w < 0 ? errno : EIO));
-        else
-            p += w, left -= (size_t)w;
-    }
-    if (st == MLIC_OK && fsync(fd) != 0)
-        st = mlic_fail(MLIC_ERR_IO, "writing '%s': %s. HINT: is the disk full?", name,
-                       strerror(errno));
-    if (close(fd) != 0 && st == MLIC_OK)
-        st = mlic_fail(MLIC_ERR_IO, "writing '%s': %s", name, strerror(errno));
-    if (st == MLIC_OK && rename(tmp, path) != 0)
-        st = mlic_fail(MLIC_ERR_IO, "renaming a temporary file to '%s': %s", name,
-                       strerror(errno));
-    if (st != MLIC_OK)
-        unlink(tmp);
-    free(tmp);
-    return st;
-}
-
 mlic_status mlic_local_delete(const char *path, const char *name)
 {
     if (unlink(path) != 0 && errno != ENOENT)

@@ -13,8 +13,6 @@ mlic_status mlic_local_get(uint8_t **data, size_t *len, const char *path, const 
 mlic_status mlic_local_get_range(void *buf, size_t cap, uint64_t offset, size_t *got,
                                  const char *path, const char *name);
 mlic_status mlic_local_size(uint64_t *size, const char *path, const char *name);
-/* Through a temporary file in the same folder, fsync'd, then renamed over path. */
-mlic_status mlic_local_put(const char *path, const char *name, const void *data, size_t len);
 mlic_status mlic_local_delete(const char *path, const char *name);
 /* The regular files of folder dir (a prefix ending in '/' or naming a folder), sorted by name;
  * fn gets "dir/name". */

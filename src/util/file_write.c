@@ -57,7 +57,8 @@ mlic_status mlic_file_writer_open(mlic_file_writer *w, const char *path)
 void mlic_file_writer_put(mlic_file_writer *w, const void *data, size_t n)
 {
     if (w->st == MLIC_OK && n && fwrite(data, 1, n, w->f) != n)
-        w->st = mlic_fail(MLIC_ERR_IO, "writing %s: %s", w->tmp, strerror(errno));
+        w->st = mlic_fail(MLIC_ERR_IO, "writing %s: %s. HINT: is the disk full?", w->tmp,
+                          strerror(errno));
 }
 
 mlic_status mlic_file_writer_commit(mlic_file_writer *w, int ok)
@@ -65,7 +66,8 @@ mlic_status mlic_file_writer_commit(mlic_file_writer *w, int ok)
     if (!w->f)
         return w->st;
     if (w->st == MLIC_OK && ok && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0))
-        w->st = mlic_fail(MLIC_ERR_IO, "writing %s: %s", w->tmp, strerror(errno));
+        w->st = mlic_fail(MLIC_ERR_IO, "writing %s: %s. HINT: is the disk full?", w->tmp,
+                          strerror(errno));
     if (fclose(w->f) != 0 && w->st == MLIC_OK && ok)
         w->st = mlic_fail(MLIC_ERR_IO, "closing %s: %s", w->tmp, strerror(errno));
     w->f = NULL;
