@@ -1,6 +1,5 @@
 #include "cli/remote.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 
 #include "io/location.h"
@@ -11,11 +10,6 @@ int mlic_cli_remote_storage(mlic_cli_remote *r, const char *cmd, const mlic_stor
 {
     if (r->storage)
         return 0;
-    if (!r->curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "mlic %s: curl_global_init failed\n", cmd);
-        return 1;
-    }
-    r->curl_ready = 1;
     if (mlic_storage_create(&r->storage, so) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", cmd, mlic_errmsg());
         return 1;
@@ -45,7 +39,5 @@ void mlic_cli_remote_close(mlic_cli_remote *r)
     mlic_io_cache_destroy(r->cache);
     mlic_io_destroy(r->io);
     mlic_storage_destroy(r->storage);
-    if (r->curl_ready)
-        curl_global_cleanup();
     *r = (mlic_cli_remote){0};
 }

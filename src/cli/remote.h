@@ -12,7 +12,6 @@
 #include "mlic.h"
 
 typedef struct {
-    int curl_ready;
     mlic_storage *storage; /* NULL when no path is remote */
     mlic_io *io;           /* NULL when no path is remote: local paths only */
     mlic_io_cache *cache;  /* NULL without --cache */

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <curl/curl.h>
 
 #include "core/error.h"
 #include "data/dataset_build.h"
@@ -351,14 +350,11 @@ mlic_status mlic_dataset_load(mlic_dataset **out, const char *path, const mlic_d
     if (!mlic_location_is_remote(path) &&
         !(o->classes_path && mlic_location_is_remote(o->classes_path)))
         return load(out, path, o, NULL);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mlic_fail(MLIC_ERR_NETWORK, "data set %s: curl_global_init failed", path);
     const mlic_io_opts io_opts = {.storage = o->storage};
     mlic_io *io = NULL;
     mlic_status st = mlic_io_create(&io, &io_opts);
     if (st == MLIC_OK)
         st = load(out, path, o, io);
     mlic_io_destroy(io);
-    curl_global_cleanup();
     return st;
 }

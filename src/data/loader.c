@@ -17,7 +17,6 @@
  * the workers themselves, as before. */
 #include "data/loader.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -86,7 +85,6 @@ struct mlic_loader {
 
     int nworkers;
     worker *workers;
-    int curl_ready;
 
     /* The fetch stage: only when some position is remote. */
     mlic_fetch_many *many;
@@ -427,12 +425,6 @@ mlic_status mlic_loader_create(mlic_loader **out, const mlic_loader_cfg *cfg)
         assign(l, e, (size_t)r);
     }
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        mlic_loader_destroy(l);
-        return mlic_fail(MLIC_ERR_NETWORK, "loader: curl_global_init failed");
-    }
-    l->curl_ready = 1;
-
     if ((st = start_fetching(l)) != MLIC_OK) {
         mlic_loader_destroy(l);
         return st;
@@ -554,8 +546,6 @@ void mlic_loader_destroy(mlic_loader *l)
         free(l->slots[i].error);
     }
     free(l->slots);
-    if (l->curl_ready)
-        curl_global_cleanup();
     free_ring(l);
     free(l->order);
     free(l->failed_msg);

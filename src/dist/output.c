@@ -1,6 +1,5 @@
 #include "dist/output.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,8 +93,6 @@ char *mlic_output_share_target(const char *output, int rank, int nranks)
 /* The remote shares composed into the output, then deleted. */
 static mlic_status compose_shares(const mlic_predict_opts *o, int nranks)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mlic_fail(MLIC_ERR_NETWORK, "curl_global_init failed");
     mlic_storage *storage = NULL;
     mlic_io *io = NULL;
     char **shares = calloc((size_t)nranks, sizeof *shares);
@@ -119,7 +116,6 @@ static mlic_status compose_shares(const mlic_predict_opts *o, int nranks)
     free(shares);
     mlic_io_destroy(io);
     mlic_storage_destroy(storage);
-    curl_global_cleanup();
     return st;
 }
 

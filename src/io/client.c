@@ -29,6 +29,13 @@ mlic_status mlic_io_create(mlic_io **out, const mlic_io_opts *o)
         free(io);
         return mlic_fail(MLIC_ERR_NOMEM, "out of memory creating an I/O client");
     }
+    /* Each client holds libcurl's global state (reference-counted, and thread-safe in the
+     * libcurl versions mlic accepts), so that no caller has to set it up first. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(io->root);
+        free(io);
+        return mlic_fail(MLIC_ERR_NETWORK, "creating an I/O client: curl_global_init failed");
+    }
     io->storage = o->storage;
     io->cancel = o->cancel;
     io->retries = o->retries == 0 ? MLIC_IO_DEFAULT_RETRIES : o->retries < 0 ? 0 : o->retries;
@@ -59,6 +66,7 @@ void mlic_io_destroy(mlic_io *io)
     free(io->root);
     free(io->real_root);
     free(io);
+    curl_global_cleanup();
 }
 
 /* ---------------------------------------------------------------- resolving a path */

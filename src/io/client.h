@@ -41,7 +41,7 @@ typedef struct {
 typedef struct mlic_io mlic_io;
 
 /* The options are copied (strings included), except storage and cancel, which must outlive the
- * client. curl_global_init must have been called. */
+ * client. */
 mlic_status mlic_io_create(mlic_io **out, const mlic_io_opts *o);
 void mlic_io_destroy(mlic_io *io);
 

@@ -125,8 +125,12 @@ mlic_status mlic_sts_assume_role(mlic_service *s3, mlic_service *oss, const char
         snprintf(aws, sizeof aws, "https://sts.%s.amazonaws.com", s3->region);
         st = mlic_endpoint_parse(&sts.https, &sts.host, aws, "STS's endpoint");
     }
-    if (st == MLIC_OK)
+    if (st == MLIC_OK && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        st = mlic_fail(MLIC_ERR_NETWORK, "STS AssumeRole %s: curl_global_init failed", role_arn);
+    else if (st == MLIC_OK) {
         st = call_sts(s3, &sts, role_arn);
+        curl_global_cleanup();
+    }
     free(sts.host);
     return st;
 }

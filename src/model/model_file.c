@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "core/error.h"
 #include "io/location.h"
@@ -217,8 +216,6 @@ mlic_status mlic_model_load_from(mlic_model **out, const char *path,
         return mlic_fail(MLIC_ERR_INVALID_ARG, "model: no path given");
     if (!mlic_location_is_remote(path))
         return mlic_model_load_io(out, NULL, path);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mlic_fail(MLIC_ERR_NETWORK, "%s: curl_global_init failed", path);
     mlic_storage *s = NULL;
     mlic_io *io = NULL;
     mlic_status st = mlic_storage_create(&s, storage);
@@ -230,7 +227,6 @@ mlic_status mlic_model_load_from(mlic_model **out, const char *path,
         st = mlic_model_load_io(out, io, path);
     mlic_io_destroy(io);
     mlic_storage_destroy(s);
-    curl_global_cleanup();
     return st;
 }
 

@@ -33,7 +33,6 @@
  * aborted input gets no output line, a resumed run fetches it) and the reader's wait on a pipe
  * wakes up (util/line_read.h).
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -133,7 +132,6 @@ typedef struct {
     mlic_queue *fetchq;   /* slot *: inputs for the fetch stage; NULL: no fetch stage */
     mlic_fetch_many *many;
     mlic_upload *upload;  /* an output in a store: mirrors the part */
-    int curl_ready;
 
     int nring;
     batch *ring;
@@ -823,9 +821,6 @@ static mlic_status finish_share(pipeline *p)
 static mlic_status open_io(pipeline *p, const char *root)
 {
     const mlic_predict_opts *o = p->o;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mlic_fail(MLIC_ERR_NETWORK, "curl_global_init failed");
-    p->curl_ready = 1;
     /* A role is assumed (an STS request) only for a job that names a store itself: a local job
      * with EasyVision's -Darn runs without the network. */
     mlic_storage_opts so;
@@ -1107,8 +1102,6 @@ done:
     mlic_io_destroy(p.io);
     mlic_storage_destroy(p.storage);
     free((void *)p.lo.output_path);
-    if (p.curl_ready)
-        curl_global_cleanup();
     free_ring(&p);
     mlic_engine_destroy(engine);
     mlic_model_free(model);

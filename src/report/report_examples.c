@@ -1,6 +1,5 @@
 #include "report/report_examples.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +66,6 @@ static mlic_status encode_jpeg(mlic_strbuf *b, const uint8_t *px, int w, int h)
 
 mlic_status mlic_report_thumbnail(mlic_strbuf *b, const char *path, int max_side)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mlic_fail(MLIC_ERR_NETWORK, "thumbnail: curl_global_init failed");
     mlic_io *f = NULL;
     uint8_t *bytes = NULL, *px = NULL;
     size_t len = 0;
@@ -98,7 +95,6 @@ mlic_status mlic_report_thumbnail(mlic_strbuf *b, const char *path, int max_side
     mlic_image_free(&img);
     free(bytes);
     mlic_io_destroy(f);
-    curl_global_cleanup();
     return st;
 }
 

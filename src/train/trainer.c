@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -37,7 +36,6 @@ typedef struct {
     mlic_storage *storage;      /* NULL when no path is remote */
     mlic_io *io;                /* this thread's client: data sets, model, checkpoint */
     mlic_io_cache *cache;       /* --cache, else NULL */
-    int curl_ready;
     mlic_dataset *train, *val;
     mlic_model *model;
     mlic_train_graph *exec;
@@ -139,9 +137,6 @@ static mlic_status need_storage(trainer *t)
 {
     if (t->storage)
         return MLIC_OK;
-    if (!t->curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mlic_fail(MLIC_ERR_NETWORK, "train: curl_global_init failed");
-    t->curl_ready = 1;
     mlic_status s = mlic_storage_create(&t->storage, t->o->storage);
     const mlic_io_opts io_opts = {.storage = t->storage, .cancel = t->o->cancel};
     if (s == MLIC_OK)
@@ -738,8 +733,6 @@ mlic_status mlic_train_run_backend(const mlic_train_opts *o, const mlic_train_ba
     mlic_io_cache_destroy(t.cache);
     mlic_io_destroy(t.io);
     mlic_storage_destroy(t.storage);
-    if (t.curl_ready)
-        curl_global_cleanup();
     return s;
 }
 
