@@ -112,12 +112,12 @@ def test_many_under_faults_and_latency(s3_proxy):
     bodies = {f"{s3.url}/m/{i}.bin": os.urandom(2000 + i) for i in range(60)}
     for url, b in bodies.items():
         put(s3, url, b)
+    # Two faults per object at most, fewer than its attempts, so which objects fail does not
+    # depend on the order the requests arrive in.
     s3_proxy.set(latency_ms=20, rules=[
-        {"action": "slowdown", "path": r"/m/1\d\.bin", "count": 6},
-        {"action": "cut", "path": r"/m/2\d\.bin", "count": 6},
-        {"action": "reset", "path": r"/m/3\d\.bin", "count": 6},
-        {"action": "status:403", "path": r"/m/59\.bin", "count": 1},
-    ])
+        {"action": action, "path": rf"/m/{tens}{i}\.bin$", "count": 2}
+        for action, tens in (("slowdown", 1), ("cut", 2), ("reset", 3)) for i in range(3)
+    ] + [{"action": "status:403", "path": r"/m/59\.bin", "count": 1}])
     r = io(s3_proxy.env(), "many", 0, *bodies)
     assert r.returncode == 0, r.stderr
     lines = [line.split("\t") for line in r.stdout.decode().splitlines()]
