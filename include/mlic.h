@@ -195,14 +195,37 @@ typedef enum {
     MLIC_BACKEND_CUDA
 } mlic_backend_kind;
 
+/* The arithmetic an engine computes in (docs/precision.md). */
+typedef enum {
+    MLIC_PRECISION_FP32 = 0, /* fp32 throughout: the reference every test holds to */
+    MLIC_PRECISION_BF16,     /* bf16 weights and activations, fp32 accumulation; an error on a
+                              * CPU (or backend) without AVX512_BF16 or AMX */
+    MLIC_PRECISION_AUTO      /* bf16 where the CPU has AVX512_BF16 or AMX, else fp32 */
+} mlic_precision;
+/* "fp32", "bf16" or "auto"; anything else is an error naming it. */
+mlic_status mlic_precision_parse(mlic_precision *out, const char *name);
+
 typedef struct mlic_engine mlic_engine;
 
-/* Prepare a model for inference on up to max_batch images at a time with `threads` threads
- * (0 = all cores). The engine keeps a pointer to m: free the engine first. */
+typedef struct {
+    mlic_backend_kind backend; /* AUTO */
+    int max_batch;             /* images per mlic_engine_run at most; 0 = 32 */
+    int threads;               /* 0 = all cores */
+    mlic_precision precision;  /* FP32 */
+} mlic_engine_opts;
+
+void mlic_engine_opts_init(mlic_engine_opts *o);
+/* Prepare a model for inference as o says (NULL: the defaults of mlic_engine_opts_init). The
+ * engine keeps a pointer to m: free the engine first. */
+mlic_status mlic_engine_create_opts(mlic_engine **out, const mlic_model *m,
+                                    const mlic_engine_opts *o);
+/* mlic_engine_create_opts with precision FP32 and the rest given here. */
 mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_backend_kind backend,
                                int max_batch, int threads);
 void mlic_engine_destroy(mlic_engine *e);
 const char *mlic_engine_backend_name(const mlic_engine *e);
+/* What the engine computes in: "fp32" or "bf16" (AUTO resolved). */
+const char *mlic_engine_precision_name(const mlic_engine *e);
 /* The model the engine was created for. */
 const mlic_model *mlic_engine_model(const mlic_engine *e);
 
@@ -319,6 +342,7 @@ typedef struct {
      * (0 = 8 MiB; stores refuse parts below 5 MiB except the last). docs/storage.md. */
     const char *staging_dir;
     uint64_t part_size;
+    mlic_precision precision; /* the engine's (mlic_engine_opts); FP32 */
 } mlic_predict_opts;
 
 typedef struct {
@@ -427,6 +451,7 @@ typedef struct {
     int decode_threads;        /* image decoding threads, 0 = all cores */
     float threshold;           /* < 0: the model's per-class thresholds */
     uint64_t max_pixels;       /* 0 = the decoders' default */
+    mlic_precision precision;  /* the engine's (mlic_engine_opts); FP32 */
 } mlic_eval_run_opts;
 
 typedef struct {

@@ -62,7 +62,7 @@ class PredictOpts(Structure):
                 ("exchange", c_void_p), ("exchange_ctx", c_void_p), ("confine_to_root", c_int),
                 ("max_line_bytes", c_size_t), ("cancel", POINTER(c_int)),
                 ("storage", POINTER(StorageOpts)), ("staging_dir", c_char_p),
-                ("part_size", c_uint64)]
+                ("part_size", c_uint64), ("precision", c_int)]
 
 
 class PredictStats(Structure):
@@ -89,7 +89,8 @@ class ClassMetrics(Structure):
 class EvalRunOpts(Structure):
     _fields_ = [("model_path", c_char_p), ("data_path", c_char_p), ("data", DatasetReadOpts),
                 ("backend", c_int), ("batch_size", c_int), ("threads", c_int),
-                ("decode_threads", c_int), ("threshold", c_float), ("max_pixels", c_uint64)]
+                ("decode_threads", c_int), ("threshold", c_float), ("max_pixels", c_uint64),
+                ("precision", c_int)]
 
 
 class EvalResult(Structure):

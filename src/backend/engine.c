@@ -3,6 +3,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/backend.h"
 #include "core/error.h"
@@ -46,9 +47,49 @@ static mlic_status pick_backend(const mlic_backend_ops **ops, mlic_backend_kind 
     return mlic_fail(MLIC_ERR_INVALID_ARG, "backend kind %d is not a mlic_backend_kind", (int)kind);
 }
 
+void mlic_engine_opts_init(mlic_engine_opts *o)
+{
+    o->backend = MLIC_BACKEND_AUTO;
+    o->max_batch = 32;
+    o->threads = 0;
+    o->precision = MLIC_PRECISION_FP32;
+}
+
+mlic_status mlic_precision_parse(mlic_precision *out, const char *name)
+{
+    static const char *const names[] = {"fp32", "bf16", "auto"};
+    for (int i = 0; i < 3; i++)
+        if (name && strcmp(name, names[i]) == 0) {
+            *out = (mlic_precision)i;
+            return MLIC_OK;
+        }
+    return mlic_fail(MLIC_ERR_INVALID_ARG,
+                     "precision '%s' is not known. HINT: use fp32, bf16 or auto",
+                     name ? name : "(null)");
+}
+
 mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_backend_kind backend,
                                int max_batch, int threads)
 {
+    mlic_engine_opts o;
+    mlic_engine_opts_init(&o);
+    o.backend = backend;
+    o.max_batch = max_batch;
+    o.threads = threads;
+    return mlic_engine_create_opts(out, m, &o);
+}
+
+mlic_status mlic_engine_create_opts(mlic_engine **out, const mlic_model *m,
+                                    const mlic_engine_opts *o)
+{
+    mlic_engine_opts defaults;
+    if (!o) {
+        mlic_engine_opts_init(&defaults);
+        o = &defaults;
+    }
+    const mlic_backend_kind backend = o->backend;
+    const int max_batch = o->max_batch ? o->max_batch : 32;
+    const int threads = o->threads;
     if (!out)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_engine_create: out is NULL");
     *out = NULL;
@@ -61,6 +102,10 @@ mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_back
     if (threads < 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG,
                          "mlic_engine_create: threads is %d. HINT: use 0 for all cores", threads);
+    /* bf16 arrives with the backends' bf16 support (issue 12); until then only fp32 computes. */
+    if (o->precision == MLIC_PRECISION_BF16)
+        return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                         "precision bf16: not built yet. HINT: use --precision fp32");
     const mlic_backend_ops *ops = NULL;
     mlic_status s = pick_backend(&ops, backend);
     if (s != MLIC_OK)
@@ -106,6 +151,11 @@ const mlic_model *mlic_engine_model(const mlic_engine *e)
 const char *mlic_engine_backend_name(const mlic_engine *e)
 {
     return e ? e->ops->name : "none";
+}
+
+const char *mlic_engine_precision_name(const mlic_engine *e)
+{
+    return e ? "fp32" : "none";
 }
 
 mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n)
