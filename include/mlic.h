@@ -397,6 +397,60 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
  * the same. */
 mlic_status mlic_predict_pixels(mlic_engine *e, float *probs, const mlic_image *img);
 
+/* ---------------------------------------------------------------- prediction across processes
+ *
+ * A run split into shares (mlic_predict_opts.rank and nranks, docs/distributed.md): each share
+ * leaves a part and a journal next to the output, and once every share is done the parts are
+ * joined. Under an MPI launcher every rank runs mlic_predict_run (exchange = mlic_job_exchange)
+ * and rank 0 then calls mlic_predict_join. On one machine without a launcher,
+ * mlic_predict_launch starts the processes itself: copies of the calling program, each of which
+ * finds its share with mlic_predict_worker_opts. */
+
+typedef struct {
+    uint64_t inputs;   /* lines answered, every run of the job together */
+    uint64_t failed;   /* of which failed (their lines carry an "error") */
+    uint64_t answered; /* answered since the last resume (all of them without one) */
+} mlic_predict_totals;
+
+/* Once every one of the nranks shares of the run o describes is done: their parts joined into
+ * o->output_path (an s3:// or oss:// output: the shares composed in the store), then the parts,
+ * journals and staging files deleted; *totals from the journals. A share that is not done
+ * fails the join, naming it, with a hint to resume. */
+mlic_status mlic_predict_join(const mlic_predict_opts *o, int nranks, mlic_predict_totals *totals);
+
+/* The exit statuses of a worker process, which mlic_predict_launch reads (mlic predict exits
+ * with the same): */
+#define MLIC_PREDICT_EXIT_OK 0      /* its share is done, every input succeeded */
+#define MLIC_PREDICT_EXIT_FAILED 1  /* its share could not complete */
+#define MLIC_PREDICT_EXIT_USAGE 2   /* its options were refused (MLIC_ERR_INVALID_ARG) */
+#define MLIC_PREDICT_EXIT_PARTIAL 3 /* its share is done, some inputs failed */
+/* and 128 + N: stopped by signal N (its cancel flag's signal, or killed). */
+
+/* Whether mlic_predict_launch started this process as one of its workers (its environment says
+ * so). */
+int mlic_predict_is_worker(void);
+
+/* In a worker: sets o->rank, o->nranks, o->exchange and o->exchange_ctx for its share. workers:
+ * how many the worker's own options ask for, which must be the launcher's count (a malformed or
+ * different count is MLIC_ERR_INVALID_ARG, naming the variable). The worker then runs
+ * mlic_predict_run(o) and exits with a status above. */
+mlic_status mlic_predict_worker_opts(mlic_predict_opts *o, int workers);
+
+/* `mlic predict --workers N` for any program: refuses to start when the output's folder holds
+ * parts of a run with another number of processes, starts `workers` copies of this program
+ * (/proc/self/exe) with argv (NULL-terminated; argv[0] is only their name), each told in its
+ * environment which share it answers, answers their exchange of line counts, waits for them
+ * all and joins their parts (mlic_predict_join). Each copy must come, with the same options, to
+ * mlic_predict_worker_opts and mlic_predict_run, and exit as above; it dies with the launcher,
+ * and runs in a process group of its own so that a terminal's Ctrl-C reaches the launcher only:
+ * once *o->cancel holds a signal number (the launcher's SIGINT or SIGTERM handler sets it), that
+ * signal goes to every worker, once. Returns MLIC_OK or MLIC_ERR_PARTIAL once joined (*totals
+ * set); MLIC_ERR_CANCELLED when stopped by *o->cancel; MLIC_ERR_INVALID_ARG when a worker
+ * refused its options; another status when workers failed (the message says how many, and where
+ * what they finished is kept for a resume), could not be started, or the join failed. */
+mlic_status mlic_predict_launch(const mlic_predict_opts *o, int workers, char *const *argv,
+                                mlic_predict_totals *totals);
+
 /* The architectures a model may have (NULL-terminated): resnet18, ..., mobilenet_v2. */
 const char *const *mlic_archs(void);
 

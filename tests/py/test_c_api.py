@@ -4,6 +4,7 @@ predicts: the model file it writes equals `mlic train`'s with the same options b
 metrics equal `mlic eval --json`'s and its probabilities `mlic predict`'s."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -17,6 +18,16 @@ def sanitized(build):
     the plain flags, and a Python process cannot load it (the sanitizer runtime must come first)."""
     lib = os.path.join(build, "libmlic.so")
     return os.path.exists(lib) and any(s in open(lib, "rb").read() for s in (b"__asan_init", b"__tsan_init"))
+
+
+def dynamic_section(path):
+    return subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def soname_of(lib):
+    m = re.search(r"\(SONAME\)\s+Library soname: \[([^\]]+)\]", dynamic_section(lib))
+    return m and m.group(1)
 
 
 pytestmark = [pytest.mark.skipif(not os.path.isdir(DATA), reason="apparel data set not present"),
@@ -40,6 +51,17 @@ def installed(tmp_path_factory):
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "mlic"], env=env,
                            capture_output=True, text=True, check=True).stdout.split()
     assert "-I%s/include" % prefix in flags and "-lmlic" in flags
+    # The release in the .pc file is the header's; the library is installed under its ABI name
+    # (libmlic.so.0.MINOR while MAJOR is 0, the rules in mlic.h) with the usual links.
+    version = subprocess.run(["pkg-config", "--modversion", "mlic"], env=env, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    major, minor, _ = version.split(".")
+    soname = "libmlic.so." + (major if major != "0" else "0." + minor)
+    lib = prefix / "lib"
+    assert os.readlink(lib / "libmlic.so") == soname
+    assert os.readlink(lib / soname) == "libmlic.so." + version
+    assert (lib / ("libmlic.so." + version)).is_file()
+    assert soname_of(lib / ("libmlic.so." + version)) == soname
     exe = prefix / "train_eval_predict"
     r = subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-Wall", "-Werror", "-o", str(exe),
                         os.path.join(ROOT, "tests", "api", "train_eval_predict.c"), *flags],
@@ -59,6 +81,9 @@ def test_program_trains_evaluates_predicts_as_the_cli(mlic, installed, tmp_path)
     # The program is linked to the shared library, not a static copy.
     ldd = subprocess.run(["ldd", str(exe)], env=env, capture_output=True, text=True).stdout
     assert "libmlic.so" in ldd
+    # It records the library's SONAME, so that a release with another ABI is never loaded for it.
+    soname = soname_of(os.path.realpath(os.path.join(env["LD_LIBRARY_PATH"], "libmlic.so")))
+    assert "(NEEDED)             Shared library: [%s]" % soname in dynamic_section(exe)
     out = [l.split(" ") for l in r.stdout.splitlines()]
     assert out[0] == ["items", "48"] and out[1] == ["classes", "7"]
 
