@@ -1,7 +1,8 @@
 """A C program that uses only mlic.h and libmlic.so (tests/api/train_eval_predict.c), built with
 `pkg-config mlic` against `make install PREFIX=<tmp>`, reads a data set, trains, evaluates and
 predicts: the model file it writes equals `mlic train`'s with the same options byte for byte, its
-metrics equal `mlic eval --json`'s and its probabilities `mlic predict`'s."""
+metrics equal `mlic eval --json`'s and its probabilities `mlic predict`'s. The library carries its
+ABI's SONAME, and the mlic program itself includes nothing but mlic.h."""
 import json
 import os
 import re
@@ -116,3 +117,18 @@ def test_program_trains_evaluates_predicts_as_the_cli(mlic, installed, tmp_path)
     want_probs = json.loads((tmp_path / "p.jsonl").read_text())["probs"]
     got_probs = [float(l[2]) for l in out if l[0] == "prob"]
     assert got_probs == want_probs and len(got_probs) == 7
+
+
+def test_cli_includes_only_the_public_header():
+    """The mlic program is a client of the library like any other: src/cli includes mlic.h, its
+    own cli/ headers and system headers, never the library's internals."""
+    cli = os.path.join(ROOT, "src", "cli")
+    bad = []
+    for name in sorted(os.listdir(cli)):
+        if not name.endswith((".c", ".h")):
+            continue
+        for n, line in enumerate(open(os.path.join(cli, name)), 1):
+            m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+            if m and m.group(1) != "mlic.h" and not m.group(1).startswith("cli/"):
+                bad.append("%s:%d: %s" % (name, n, m.group(1)))
+    assert not bad, "src/cli includes library internals: " + ", ".join(bad)
