@@ -25,7 +25,7 @@ def library_version() -> str:
     return "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100)
 
 
-__all__ = ["Model", "Dataset", "Storage", "predict_file", "train", "train_iter", "evaluate", "archs",
-           "library_version", "Error", "InvalidArgument", "FileError", "FormatError",
+__all__ = ["Model", "Dataset", "Storage", "predict_file", "train", "train_iter", "evaluate",
+           "archs", "library_version", "Error", "InvalidArgument", "FileError", "FormatError",
            "Unsupported", "OutOfMemory", "DecodeError", "TooLarge", "NetworkError",
            "BackendError", "InternalError", "PartialFailure", "Cancelled", "LibraryNotFound"]

@@ -55,7 +55,8 @@ static void print_table(const mlic_eval_result *r, const char *model_path, const
                         int fixed_threshold)
 {
     printf("%s on %s: %zu images, %d classes, %s backend, %s thresholds\n\n", model_path,
-           data_path, r->num_images, r->num_classes, r->backend, fixed_threshold ? "one" : "the model's");
+           data_path, r->num_images, r->num_classes, r->backend,
+           fixed_threshold ? "one" : "the model's");
     int w = 5;
     for (int c = 0; c < r->num_classes; c++) {
         int l = (int)strlen(r->classes[c]);

@@ -96,7 +96,8 @@ int mlic_cmd_report(int argc, char **argv)
         }
     }
     if (!o.eval.model_path || !o.output_path)
-        return mlic_args_usage_error(CMD, "missing %s", !o.eval.model_path ? "--model" : "--output");
+        return mlic_args_usage_error(CMD, "missing %s",
+                                     !o.eval.model_path ? "--model" : "--output");
     o.eval.batch_size = batch;
     if (mlic_report_run(&o) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
