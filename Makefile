@@ -47,6 +47,14 @@ ifeq ($(origin ONNX), undefined)
 ONNX := $(if $(and $(wildcard $(ONNX_PROTO)),$(wildcard /usr/include/protobuf-c/protobuf-c.h),$(shell command -v protoc-c)),1,0)
 endif
 
+# The release (mlic.h's MLIC_VERSION_*) and the shared library's names (below).
+version_part = $(shell sed -n 's/^\#define MLIC_VERSION_$(1) \([0-9]*\)$$/\1/p' include/mlic.h)
+MLIC_MAJOR := $(call version_part,MAJOR)
+MLIC_MINOR := $(call version_part,MINOR)
+MLIC_VERSION := $(MLIC_MAJOR).$(MLIC_MINOR).$(call version_part,PATCH)
+LIB_SONAME := libmlic.so.$(if $(filter 0,$(MLIC_MAJOR)),0.$(MLIC_MINOR),$(MLIC_MAJOR))
+LIB_REAL := libmlic.so.$(MLIC_VERSION)
+
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_SRC := $(filter-out src/cli/%,$(LIB_SRC))
 ifeq ($(ONEDNN),1)
@@ -118,8 +126,18 @@ $(BUILD)/libmlic.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libmlic.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+# The shared library is named for its ABI (the rules at the top of mlic.h): the file
+# libmlic.so.MAJOR.MINOR.PATCH carries the SONAME libmlic.so.MAJOR, or libmlic.so.0.MINOR while
+# MAJOR is 0 (each 0.y may break the ABI), which programs record and ld.so looks for;
+# libmlic.so, which the linker's -lmlic finds, points at it.
+$(BUILD)/$(LIB_REAL): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/$(LIB_SONAME): $(BUILD)/$(LIB_REAL)
+	ln -sfn $(LIB_REAL) $@
+
+$(BUILD)/libmlic.so: $(BUILD)/$(LIB_SONAME)
+	ln -sfn $(LIB_SONAME) $@
 
 $(BUILD)/mlic: $(CLI_OBJ) $(BUILD)/libmlic.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmlic.a $(LDLIBS)
@@ -172,9 +190,11 @@ install: all
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BUILD)/mlic $(DESTDIR)$(PREFIX)/bin/mlic
 	install -m 644 $(BUILD)/libmlic.a $(DESTDIR)$(PREFIX)/lib/libmlic.a
-	install -m 755 $(BUILD)/libmlic.so $(DESTDIR)$(PREFIX)/lib/libmlic.so
+	install -m 755 $(BUILD)/$(LIB_REAL) $(DESTDIR)$(PREFIX)/lib/$(LIB_REAL)
+	ln -sfn $(LIB_REAL) $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME)
+	ln -sfn $(LIB_SONAME) $(DESTDIR)$(PREFIX)/lib/libmlic.so
 	install -m 644 include/mlic.h $(DESTDIR)$(PREFIX)/include/mlic.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define MLIC_VERSION "\(.*\)"/\1/p' include/mlic.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(MLIC_VERSION)|' \
 	    -e 's|@LIBS@|$(LDLIBS)|' mlic.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mlic.pc
 
 bench: all

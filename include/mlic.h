@@ -140,6 +140,13 @@ int mlic_model_num_classes(const mlic_model *m);
 const char *mlic_model_class_name(const mlic_model *m, int i);
 float mlic_model_threshold(const mlic_model *m, int i);
 mlic_preprocess mlic_model_preprocess(const mlic_model *m);
+/* Trainable parameters (PyTorch's sum(p.numel() for p in model.parameters())). */
+uint64_t mlic_model_num_parameters(const mlic_model *m);
+/* The length in bytes of the file the model was loaded from. */
+uint64_t mlic_model_file_size(const mlic_model *m);
+/* The shortest decimal text that reads back (strtof) as exactly v, as the model file writes
+ * thresholds, means and standard deviations; buf holds at least 32 bytes. */
+void mlic_model_float_text(char *buf, float v);
 
 /* What `mlic import` packs around a torchvision state dict. */
 typedef struct {
@@ -152,6 +159,14 @@ typedef struct {
 
 /* Default preprocessing (resize 256, crop 224, ImageNet mean/std). */
 mlic_preprocess mlic_preprocess_default(void);
+
+/* The checks mlic_model_import applies to a spec, for a caller that wants to refuse bad options
+ * before reading anything; messages start with `what` (an option's name). Thresholds: each in
+ * [0, 1]. Preprocessing: crop in [32, 4096]; resize 0 (none) or in [crop, 8192]; std a normal
+ * float > 0; all finite. Class names: non-empty UTF-8 without newlines, no two alike. */
+mlic_status mlic_model_check_thresholds(const float *t, int n, const char *what);
+mlic_status mlic_model_check_preprocess(const mlic_preprocess *p, const char *what);
+mlic_status mlic_model_check_classes(const char *const *classes, int n, const char *what);
 
 /* Read a torchvision state dict saved as safetensors, check it against spec->arch, and write a
  * model file (atomically) to out_path. */
@@ -268,6 +283,23 @@ void mlic_storage_opts_init(mlic_storage_opts *o);
  * says (NULL: the defaults). mlic_model_load(out, path) is this with storage NULL. */
 mlic_status mlic_model_load_from(mlic_model **out, const char *path,
                                  const mlic_storage_opts *storage);
+/* mlic_model_import and mlic_model_import_onnx for inputs and an output that may also be
+ * s3://, oss:// (and, the inputs, http(s)://), reached as storage says (NULL: the defaults); the
+ * output is then written with one PUT. */
+mlic_status mlic_model_import_from(const char *weights_path, const mlic_model_spec *spec,
+                                   const char *out_path, const mlic_storage_opts *storage);
+mlic_status mlic_model_import_onnx_from(const char *onnx_path, const mlic_model_spec *spec,
+                                        const char *out_path, const char **arch_found,
+                                        const mlic_storage_opts *storage);
+
+/* A class list for mlic_model_spec.classes: a text file of class names, one a line, in the
+ * order of the head's outputs (CRLF line ends and blank lines are tolerated), names checked as
+ * mlic_model_check_classes does. path may be s3://, oss:// or http(s)://, reached as storage
+ * says (NULL: the defaults). *names (and each name) malloc'd: release with
+ * mlic_class_list_free. */
+mlic_status mlic_class_list_read(char ***names, int *n, const char *path,
+                                 const mlic_storage_opts *storage);
+void mlic_class_list_free(char **names, int n);
 
 /* ---------------------------------------------------------------- batch prediction */
 
@@ -365,6 +397,60 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
  * the same. */
 mlic_status mlic_predict_pixels(mlic_engine *e, float *probs, const mlic_image *img);
 
+/* ---------------------------------------------------------------- prediction across processes
+ *
+ * A run split into shares (mlic_predict_opts.rank and nranks, docs/distributed.md): each share
+ * leaves a part and a journal next to the output, and once every share is done the parts are
+ * joined. Under an MPI launcher every rank runs mlic_predict_run (exchange = mlic_job_exchange)
+ * and rank 0 then calls mlic_predict_join. On one machine without a launcher,
+ * mlic_predict_launch starts the processes itself: copies of the calling program, each of which
+ * finds its share with mlic_predict_worker_opts. */
+
+typedef struct {
+    uint64_t inputs;   /* lines answered, every run of the job together */
+    uint64_t failed;   /* of which failed (their lines carry an "error") */
+    uint64_t answered; /* answered since the last resume (all of them without one) */
+} mlic_predict_totals;
+
+/* Once every one of the nranks shares of the run o describes is done: their parts joined into
+ * o->output_path (an s3:// or oss:// output: the shares composed in the store), then the parts,
+ * journals and staging files deleted; *totals from the journals. A share that is not done
+ * fails the join, naming it, with a hint to resume. */
+mlic_status mlic_predict_join(const mlic_predict_opts *o, int nranks, mlic_predict_totals *totals);
+
+/* The exit statuses of a worker process, which mlic_predict_launch reads (mlic predict exits
+ * with the same): */
+#define MLIC_PREDICT_EXIT_OK 0      /* its share is done, every input succeeded */
+#define MLIC_PREDICT_EXIT_FAILED 1  /* its share could not complete */
+#define MLIC_PREDICT_EXIT_USAGE 2   /* its options were refused (MLIC_ERR_INVALID_ARG) */
+#define MLIC_PREDICT_EXIT_PARTIAL 3 /* its share is done, some inputs failed */
+/* and 128 + N: stopped by signal N (its cancel flag's signal, or killed). */
+
+/* Whether mlic_predict_launch started this process as one of its workers (its environment says
+ * so). */
+int mlic_predict_is_worker(void);
+
+/* In a worker: sets o->rank, o->nranks, o->exchange and o->exchange_ctx for its share. workers:
+ * how many the worker's own options ask for, which must be the launcher's count (a malformed or
+ * different count is MLIC_ERR_INVALID_ARG, naming the variable). The worker then runs
+ * mlic_predict_run(o) and exits with a status above. */
+mlic_status mlic_predict_worker_opts(mlic_predict_opts *o, int workers);
+
+/* `mlic predict --workers N` for any program: refuses to start when the output's folder holds
+ * parts of a run with another number of processes, starts `workers` copies of this program
+ * (/proc/self/exe) with argv (NULL-terminated; argv[0] is only their name), each told in its
+ * environment which share it answers, answers their exchange of line counts, waits for them
+ * all and joins their parts (mlic_predict_join). Each copy must come, with the same options, to
+ * mlic_predict_worker_opts and mlic_predict_run, and exit as above; it dies with the launcher,
+ * and runs in a process group of its own so that a terminal's Ctrl-C reaches the launcher only:
+ * once *o->cancel holds a signal number (the launcher's SIGINT or SIGTERM handler sets it), that
+ * signal goes to every worker, once. Returns MLIC_OK or MLIC_ERR_PARTIAL once joined (*totals
+ * set); MLIC_ERR_CANCELLED when stopped by *o->cancel; MLIC_ERR_INVALID_ARG when a worker
+ * refused its options; another status when workers failed (the message says how many, and where
+ * what they finished is kept for a resume), could not be started, or the join failed. */
+mlic_status mlic_predict_launch(const mlic_predict_opts *o, int workers, char *const *argv,
+                                mlic_predict_totals *totals);
+
 /* The architectures a model may have (NULL-terminated): resnet18, ..., mobilenet_v2. */
 const char *const *mlic_archs(void);
 
@@ -452,6 +538,10 @@ typedef struct {
     float threshold;           /* < 0: the model's per-class thresholds */
     uint64_t max_pixels;       /* 0 = the decoders' default */
     mlic_precision precision;  /* the engine's (mlic_engine_opts); FP32 */
+    /* Non-NULL: remote images are kept in this folder (made when missing), for later runs
+     * (docs/storage.md, "--cache"); cache_bytes bounds it (0 = the default, 10 GiB). */
+    const char *cache_dir;
+    uint64_t cache_bytes;
 } mlic_eval_run_opts;
 
 typedef struct {
@@ -477,6 +567,33 @@ void mlic_eval_run_opts_init(mlic_eval_run_opts *o);
 mlic_status mlic_eval_run(const mlic_eval_run_opts *o, mlic_eval_result *out);
 void mlic_eval_result_free(mlic_eval_result *r);
 
+/* ---------------------------------------------------------------- report
+ *
+ * One self-contained HTML page about a model (docs/report.md): what it is, how its training went
+ * (from mlic_train_opts.log_path's log) and how it does on a labelled data set (mlic_eval_run's
+ * figures, precision-recall curves, the classes it confuses, the images it gets most wrong). */
+
+#define MLIC_REPORT_DEFAULT_EXAMPLES 12 /* images per gallery */
+
+typedef struct {
+    /* The model (eval.model_path) and, when eval.data_path is set, its evaluation on that data,
+     * run as mlic_eval_run runs it with these options (storage, cache and all). */
+    mlic_eval_run_opts eval;
+    /* Non-NULL: the evaluation to show instead of running one: mlic_eval_run's result for
+     * `eval`, whose data_path and data must be those it ran with (the page reads the images'
+     * paths from the data set). */
+    const mlic_eval_result *evaluated;
+    const char *log_path;    /* the trainer's JSON Lines log (local); NULL: no training section */
+    const char *output_path; /* the page, written atomically */
+    int max_examples;        /* images in each worst-false-positive/negative gallery; 0: none */
+} mlic_report_opts;
+
+/* mlic_eval_run_opts_init's evaluation, no data, no log, MLIC_REPORT_DEFAULT_EXAMPLES. */
+void mlic_report_opts_init(mlic_report_opts *o);
+/* Writes the page. A log that belongs to another model (other classes or arch) fails, naming
+ * both; a log that cannot be read fails naming its line. */
+mlic_status mlic_report_run(const mlic_report_opts *o);
+
 /* ---------------------------------------------------------------- training
  *
  * Training or fine-tuning a model (docs/training.md): each epoch runs the training data's
@@ -494,6 +611,11 @@ typedef enum {
     MLIC_SCHED_ONECYCLE
 } mlic_sched_kind;
 typedef enum { MLIC_LOSS_BCE = 0, MLIC_LOSS_FOCAL, MLIC_LOSS_ASL } mlic_loss_kind;
+
+/* A size in bytes above 0 from "10G", "512M", "64K", "1T" (powers of 1024; "KB", "KiB" and
+ * lower case too) or a plain number of bytes, as --cache-size takes it; anything else is an
+ * error naming the text. */
+mlic_status mlic_parse_size(uint64_t *out, const char *text);
 
 /* "sgd"/"adamw", "constant"/"step"/"cosine"/"onecycle", "bce"/"focal"/"asl". */
 mlic_status mlic_optim_parse_kind(mlic_optim_kind *out, const char *name);
@@ -540,7 +662,7 @@ typedef struct {
      * model and the checkpoint are then written with one PUT each (docs/storage.md). */
     const mlic_storage_opts *storage;
     const char *cache_dir;        /* non-NULL: remote images are kept there across epochs */
-    uint64_t cache_bytes;         /* its bound; 0 = the default (10 GiB) */
+    uint64_t cache_bytes;         /* its bound; 0 = the default (10 GiB, mlic_parse_size) */
     int epochs;
     int batch_size;               /* per rank */
     double lr;

@@ -13,6 +13,7 @@ from .errors import (BackendError, Cancelled, DecodeError, Error, FileError, For
                      PartialFailure, TooLarge, Unsupported)
 from .jobs import Dataset, archs, evaluate, predict_file, train, train_iter
 from .model import Model
+from .storage import Storage
 
 __version__ = "0.1.0"
 
@@ -24,7 +25,7 @@ def library_version() -> str:
     return "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100)
 
 
-__all__ = ["Model", "Dataset", "predict_file", "train", "train_iter", "evaluate", "archs",
-           "library_version", "Error", "InvalidArgument", "FileError", "FormatError",
+__all__ = ["Model", "Dataset", "Storage", "predict_file", "train", "train_iter", "evaluate",
+           "archs", "library_version", "Error", "InvalidArgument", "FileError", "FormatError",
            "Unsupported", "OutOfMemory", "DecodeError", "TooLarge", "NetworkError",
            "BackendError", "InternalError", "PartialFailure", "Cancelled", "LibraryNotFound"]

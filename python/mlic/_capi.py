@@ -90,7 +90,7 @@ class EvalRunOpts(Structure):
     _fields_ = [("model_path", c_char_p), ("data_path", c_char_p), ("data", DatasetReadOpts),
                 ("backend", c_int), ("batch_size", c_int), ("threads", c_int),
                 ("decode_threads", c_int), ("threshold", c_float), ("max_pixels", c_uint64),
-                ("precision", c_int)]
+                ("precision", c_int), ("cache_dir", c_char_p), ("cache_bytes", c_uint64)]
 
 
 class EvalResult(Structure):
@@ -171,6 +171,8 @@ def _protos(lib: ctypes.CDLL) -> None:
         "mlic_train_opts_optimizer_defaults": (None, [POINTER(TrainOpts), c_int]),
         "mlic_train_run": (st, [POINTER(TrainOpts)]),
         "mlic_archs": (POINTER(c_char_p), []),
+        "mlic_storage_opts_init": (None, [POINTER(StorageOpts)]),
+        "mlic_parse_size": (st, [POINTER(c_uint64), c_char_p]),
     }
     for name, (res, args) in table.items():
         f = getattr(lib, name)

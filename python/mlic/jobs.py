@@ -16,6 +16,7 @@ from . import _capi
 from ._call import check, raise_for, run_cancellable
 from .errors import InvalidArgument, PartialFailure
 from .model import backend_kind
+from .storage import StorageLike, cache_bytes, storage_opts
 
 
 def _enum(table: Dict[str, int], what: str, name: str) -> int:
@@ -51,11 +52,17 @@ def predict_file(model: str | os.PathLike, input: str | os.PathLike, output: str
                  threads: int = 0, decode_threads: int = 0, backend: str = "auto",
                  max_pixels: int = 0, http_timeout: float = 0.0, resume: bool = False,
                  confine_to_root: bool = False, max_line_bytes: int = 0,
+                 storage: StorageLike = None, staging: str | os.PathLike | None = None,
+                 part_size: int = 0,
                  progress: Callable[[Dict[str, Any]], None] | None = None) -> Dict[str, Any]:
     """`mlic predict --model MODEL --input INPUT --output OUTPUT`: every line of the list (a path
     or URL, or base64 with image_type="base64") gets one output line (format "ev" or "jsonl"),
-    written atomically. Options as the CLI's (docs/predict.md). progress(record) is called after
-    every batch (from a library thread) with done, failed, total, seconds and final.
+    written atomically. Options as the CLI's (docs/predict.md); model, input, output and root
+    may be s3:// or oss:// (and the inputs http(s)://), reached as storage (an mlic.Storage or a
+    dict of its fields; None: the environment's settings) says, an object-store output staged
+    under staging and uploaded in parts of part_size bytes (docs/storage.md). progress(record)
+    is called after every batch (from a library thread) with done, failed, total, seconds and
+    final.
 
     Returns {"inputs", "succeeded", "failed", "seconds"}. Raises mlic.PartialFailure (its
     `stats` the same dict) when some lines failed (their output lines say why), mlic.Cancelled
@@ -72,6 +79,8 @@ def predict_file(model: str | os.PathLike, input: str | os.PathLike, output: str
     o.backend = backend_kind(backend)
     o.max_pixels, o.http_timeout = max_pixels, http_timeout
     o.resume, o.confine_to_root, o.max_line_bytes = int(resume), int(confine_to_root), max_line_bytes
+    o.storage = storage_opts(storage)
+    o.staging_dir, o.part_size = _capi.b(staging), part_size
     errors: list = []
     if progress is not None:
         def report(_user: Any, p: Any) -> None:
@@ -113,15 +122,18 @@ def _read_opts(o: Any, format: str, root: Any, classes: Any, split: Any,
 
 class Dataset:
     """A labelled data set read by mlic (list, PAI CSV, COCO, VOC; docs/data.md): `classes`, and
-    items (image path, [class names]) by index or iteration; `format` is the format read."""
+    items (image path, [class names]) by index or iteration; `format` is the format read. The
+    files may be s3://, oss:// or http(s)://, reached as storage says (mlic.Storage)."""
 
     def __init__(self, path: str | os.PathLike, *, format: str = "auto",
                  root: str | os.PathLike | None = None, classes: str | os.PathLike | None = None,
-                 split: str | None = None, confine_to_root: bool = False):
+                 split: str | None = None, confine_to_root: bool = False,
+                 storage: StorageLike = None):
         lib = _capi.lib()
         o = _capi.DatasetReadOpts()
         lib.mlic_dataset_read_opts_init(ctypes.byref(o))
         _read_opts(o, format, root, classes, split, confine_to_root)
+        o.storage = storage_opts(storage)
         h = ctypes.c_void_p()
         check(lib.mlic_dataset_read(ctypes.byref(h), _capi.b(path), ctypes.byref(o)))
         try:
@@ -167,11 +179,14 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
              split: str | None = None, confine_to_root: bool = False,
              threshold: float | None = None, batch_size: int = 32, threads: int = 0,
              decode_threads: int = 0, backend: str = "auto", max_pixels: int = 0,
-             details: bool = False) -> Dict[str, Any]:
+             storage: StorageLike = None, cache: str | os.PathLike | None = None,
+             cache_size: int | str | None = None, details: bool = False) -> Dict[str, Any]:
     """`mlic eval --json`: the model's metrics on a labelled data set, as a dict with the same
     keys and values: num_images, mAP, CP, CR, CF1, OP, OR, OF1 (percent), per_class (class
     name -> AP, None for a class without positives) and thresholds (class name -> the threshold
-    the figures used). Options as the CLI's.
+    the figures used). Options as the CLI's: model, data, root and classes may be s3:// or
+    oss:// (and http(s)://), reached as storage (an mlic.Storage or a dict of its fields) says;
+    cache keeps the remote images fetched in that folder, within cache_size (bytes or "10G").
 
     details=True adds "scores" (N, K) float32 probabilities and "targets" (N, K) uint8, in
     data-set order and the model's class order ("classes"), "backend", and "class_metrics"
@@ -185,6 +200,8 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
     o.batch_size, o.threads, o.decode_threads = batch_size, threads, decode_threads
     o.threshold = -1.0 if threshold is None else float(threshold)
     o.max_pixels = max_pixels
+    o.data.storage = storage_opts(storage)
+    o.cache_dir, o.cache_bytes = _capi.b(cache), cache_bytes(cache_size)
     r = _capi.EvalResult()
     status, msg = run_cancellable(lambda: lib.mlic_eval_run(ctypes.byref(o), ctypes.byref(r)),
                                   ctypes.c_int(0))
@@ -240,7 +257,8 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
                 batch_size: int, optimizer: str, lr: Any, weight_decay: Any, momentum: Any,
                 max_grad_norm: Any, schedule: str, lr_step: int, warmup_epochs: int, loss: str,
                 crop: int, resize: Any, jitter: float, freeze_backbone: bool, seed: int,
-                threads: int, conv: str, workers: int, resume: bool) -> Any:
+                threads: int, conv: str, workers: int, resume: bool, storage: StorageLike,
+                cache: Any, cache_size: Any) -> Any:
     lib = _capi.lib()
     o = _capi.TrainOpts()
     lib.mlic_train_opts_init(ctypes.byref(o))
@@ -271,6 +289,8 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
     if conv not in ("winograd", "direct"):
         raise InvalidArgument("conv '%s' is unknown" % conv, "use winograd or direct")
     o.direct_conv = int(conv == "direct")
+    o.storage = storage_opts(storage)
+    o.cache_dir, o.cache_bytes = _capi.b(cache), cache_bytes(cache_size)
     return o
 
 
@@ -278,7 +298,11 @@ _TRAIN_DOC = """
     Trains a multi-label classifier as `mlic train` does, with the same options and defaults
     (keyword names are the CLI's flags with '_' for '-'; docs/training.md): the same options and
     thread count give the same model bytes. data and val: labelled data sets (list, PAI CSV, COCO,
-    VOC); output: the model file; checkpoint: default output + ".ckpt".
+    VOC); output: the model file; checkpoint: default output + ".ckpt". The data, val, classes,
+    root, pretrained, output and checkpoint may be s3:// or oss:// (the data also http(s)://),
+    reached as storage (an mlic.Storage or a dict of its fields; None: the environment's
+    settings) says; cache keeps the remote images in that folder across epochs, within
+    cache_size (bytes or "10G"; docs/storage.md).
 
     Ctrl-C (KeyboardInterrupt) stops the run after the step in hand with a checkpoint, and
     raises mlic.Cancelled (a KeyboardInterrupt and an mlic.Error) naming it; the same call with
@@ -296,11 +320,14 @@ def train(data: str | os.PathLike, output: str | os.PathLike, arch: str, *,
           crop: int = 224, resize: int | None = None, jitter: float = 0.4,
           freeze_backbone: bool = False, seed: int = 0, threads: int = 0,
           conv: str = "winograd", workers: int = 0, resume: bool = False,
+          storage: StorageLike = None, cache: str | os.PathLike | None = None,
+          cache_size: int | str | None = None,
           callback: Callable[[Dict[str, Any]], Any] | None = None) -> None:
     o = _train_opts(data, output, arch, val, classes, root, confine_to_root, checkpoint, log,
                     pretrained, epochs, batch_size, optimizer, lr, weight_decay, momentum,
                     max_grad_norm, schedule, lr_step, warmup_epochs, loss, crop, resize, jitter,
-                    freeze_backbone, seed, threads, conv, workers, resume)
+                    freeze_backbone, seed, threads, conv, workers, resume, storage, cache,
+                    cache_size)
     gen = _train_records(o, callback is not None)
     reply = None
     while True:
@@ -342,7 +369,8 @@ _TRAIN_DEFAULTS = [("val", None), ("classes", None), ("root", None), ("confine_t
                    ("schedule", "cosine"), ("lr_step", 30), ("warmup_epochs", 0),
                    ("loss", "bce"), ("crop", 224), ("resize", None), ("jitter", 0.4),
                    ("freeze_backbone", False), ("seed", 0), ("threads", 0),
-                   ("conv", "winograd"), ("workers", 0), ("resume", False)]
+                   ("conv", "winograd"), ("workers", 0), ("resume", False), ("storage", None),
+                   ("cache", None), ("cache_size", None)]
 
 
 _DONE = object()

@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/eval_run.h"
 #include "core/error.h"
-#include "data/dataset.h"
 #include "eval/evaluate.h"
-#include "io/storage.h"
-#include "mlic.h"
+#include "io/location.h"
 
 #define DEFAULT_BATCH 32 /* as mlic_eval_engine's */
 
@@ -38,14 +37,56 @@ static mlic_status copy_classes(mlic_eval_result *r, const mlic_model *m)
     return MLIC_OK;
 }
 
-mlic_status mlic_eval_run(const mlic_eval_run_opts *o, mlic_eval_result *out)
+static int is_remote(const char *path) { return path && mlic_location_is_remote(path); }
+
+/* The storage, made once something turns out to be remote, so that a local run reads no storage
+ * settings at all. */
+static mlic_status need_storage(mlic_eval_inputs *in, const mlic_eval_run_opts *o)
 {
-    if (!out)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_eval_run: no result given");
-    memset(out, 0, sizeof *out);
-    if (!o || !o->model_path || !o->data_path)
+    if (in->storage)
+        return MLIC_OK;
+    mlic_status s = mlic_storage_create(&in->storage, o->data.storage);
+    if (s != MLIC_OK)
+        in->storage = NULL;
+    return s;
+}
+
+mlic_status mlic_eval_inputs_load(mlic_eval_inputs *in, const mlic_eval_run_opts *o)
+{
+    memset(in, 0, sizeof *in);
+    if (!o || !o->model_path)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_eval_run: a model path and a data path are "
                          "needed");
+    mlic_status s = MLIC_OK;
+    if (is_remote(o->model_path) || is_remote(o->data_path) || is_remote(o->data.root) ||
+        is_remote(o->data.classes_path))
+        s = need_storage(in, o);
+    if (s == MLIC_OK && o->cache_dir &&
+        (s = mlic_io_cache_create(&in->cache, o->cache_dir, o->cache_bytes)))
+        in->cache = NULL;
+    if (s == MLIC_OK)
+        s = mlic_model_load_from(&in->model, o->model_path, o->data.storage);
+    if (s != MLIC_OK || !o->data_path)
+        return s;
+    mlic_dataset_opts dopts;
+    mlic_dataset_opts_init(&dopts);
+    dopts.format = o->data.format;
+    dopts.root = o->data.root;
+    dopts.classes_path = o->data.classes_path;
+    dopts.split = o->data.split;
+    dopts.confine_to_root = o->data.confine_to_root;
+    dopts.storage = in->storage;
+    s = mlic_dataset_load(&in->data, o->data_path, &dopts);
+    /* A local list may name remote images (PAI's CSV with oss:// URLs). */
+    if (s == MLIC_OK && mlic_dataset_has_remote(in->data))
+        s = need_storage(in, o);
+    return s;
+}
+
+mlic_status mlic_eval_inputs_run(const mlic_eval_inputs *in, const mlic_eval_run_opts *o,
+                                 mlic_eval_result *out)
+{
+    memset(out, 0, sizeof *out);
     mlic_eval_opts eo;
     mlic_eval_opts_init(&eo);
     eo.backend = o->backend;
@@ -54,42 +95,48 @@ mlic_status mlic_eval_run(const mlic_eval_run_opts *o, mlic_eval_result *out)
     eo.workers = o->decode_threads;
     eo.threshold = o->threshold;
     eo.max_pixels = o->max_pixels;
+    eo.storage = in->storage;
+    eo.cache = in->cache;
     if (eo.batch_size < 1)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "evaluate: batch size %d. HINT: use 1 or more, or "
                          "0 for the default", o->batch_size);
-    mlic_model *m = NULL;
-    mlic_dataset *d = NULL;
+    const mlic_engine_opts engine = {.backend = eo.backend, .max_batch = eo.batch_size,
+                                     .threads = eo.threads, .precision = o->precision};
     mlic_engine *e = NULL;
-    mlic_storage *storage = NULL;
-    mlic_dataset_opts dopts;
-    mlic_dataset_opts_init(&dopts);
-    dopts.format = o->data.format;
-    dopts.root = o->data.root;
-    dopts.classes_path = o->data.classes_path;
-    dopts.split = o->data.split;
-    dopts.confine_to_root = o->data.confine_to_root;
-    mlic_status s = mlic_model_load_from(&m, o->model_path, o->data.storage);
-    if (s == MLIC_OK && o->data.storage && (s = mlic_storage_create(&storage, o->data.storage)))
-        storage = NULL;
-    dopts.storage = storage;
-    if (s == MLIC_OK)
-        s = mlic_dataset_load(&d, o->data_path, &dopts);
-    /* Remote images named by a local list (PAI's CSV with oss:// URLs) need a storage too. */
-    if (s == MLIC_OK && !storage && mlic_dataset_has_remote(d) &&
-        (s = mlic_storage_create(&storage, NULL)))
-        storage = NULL;
-    eo.storage = storage;
-    if (s == MLIC_OK && (s = mlic_engine_create(&e, m, eo.backend, eo.batch_size, eo.threads)))
+    mlic_status s = mlic_engine_create_opts(&e, in->model, &engine);
+    if (s != MLIC_OK)
         s = mlic_fail_prefix(s, "preparing %s for inference: ", o->model_path);
     if (s == MLIC_OK)
-        s = mlic_eval_engine(out, e, m, d, &eo, o->data_path);
+        s = mlic_eval_engine(out, e, in->model, in->data, &eo, o->data_path);
     if (s == MLIC_OK)
-        s = copy_classes(out, m);
+        s = copy_classes(out, in->model);
     if (s == MLIC_OK)
         out->backend = mlic_engine_backend_name(e);
     mlic_engine_destroy(e);
-    mlic_dataset_free(d);
-    mlic_model_free(m);
-    mlic_storage_destroy(storage);
+    return s;
+}
+
+void mlic_eval_inputs_free(mlic_eval_inputs *in)
+{
+    mlic_dataset_free(in->data);
+    mlic_model_free(in->model);
+    mlic_io_cache_destroy(in->cache);
+    mlic_storage_destroy(in->storage);
+    memset(in, 0, sizeof *in);
+}
+
+mlic_status mlic_eval_run(const mlic_eval_run_opts *o, mlic_eval_result *out)
+{
+    if (!out)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_eval_run: no result given");
+    memset(out, 0, sizeof *out);
+    if (!o || !o->model_path || !o->data_path)
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "mlic_eval_run: a model path and a data path are "
+                         "needed");
+    mlic_eval_inputs in;
+    mlic_status s = mlic_eval_inputs_load(&in, o);
+    if (s == MLIC_OK)
+        s = mlic_eval_inputs_run(&in, o, out);
+    mlic_eval_inputs_free(&in);
     return s;
 }

@@ -6,15 +6,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/remote.h"
+#include "cli/json_out.h"
 #include "cli/storage_args.h"
-#include "data/dataset.h"
-#include "eval/evaluate.h"
 #include "mlic.h"
-#include "model/model.h"
-#include "report/report.h"
-#include "util/json_write.h"
-#include "util/strbuf.h"
 
 static const char *const CMD = "eval";
 
@@ -57,14 +51,15 @@ static void usage(FILE *f)
             "%s", (unsigned long long)MLIC_DEFAULT_MAX_PIXELS, mlic_cli_storage_help);
 }
 
-static void print_table(const mlic_eval_result *r, const mlic_model *m, const char *model_path,
-                        const char *data_path, const char *backend, int fixed_threshold)
+static void print_table(const mlic_eval_result *r, const char *model_path, const char *data_path,
+                        int fixed_threshold)
 {
     printf("%s on %s: %zu images, %d classes, %s backend, %s thresholds\n\n", model_path,
-           data_path, r->num_images, r->num_classes, backend, fixed_threshold ? "one" : "the model's");
+           data_path, r->num_images, r->num_classes, r->backend,
+           fixed_threshold ? "one" : "the model's");
     int w = 5;
     for (int c = 0; c < r->num_classes; c++) {
-        int l = (int)strlen(mlic_model_class_name(m, c));
+        int l = (int)strlen(r->classes[c]);
         w = l > w ? l : w;
     }
     w = w > 40 ? 40 : w;
@@ -78,7 +73,7 @@ static void print_table(const mlic_eval_result *r, const mlic_model *m, const ch
         else
             snprintf(ap, sizeof ap, "%.2f", pc->ap);
         printf("%-*.*s  %6s  %9d  %9d  %6.2f  %6.2f  %6.2f  %9.4g\n", w, w,
-               mlic_model_class_name(m, c), ap, pc->positives, pc->predicted, pc->precision,
+               r->classes[c], ap, pc->positives, pc->predicted, pc->precision,
                pc->recall, pc->f1, (double)r->thresholds[c]);
     }
     const mlic_metrics *s = &r->summary;
@@ -87,59 +82,44 @@ static void print_table(const mlic_eval_result *r, const mlic_model *m, const ch
     printf("OP   %6.2f  OR  %6.2f  OF1  %6.2f  (over all labels)\n", s->op, s->or_, s->of1);
 }
 
-static int print_json(const mlic_eval_result *r, const mlic_model *m)
+static void print_json(const mlic_eval_result *r)
 {
-    mlic_strbuf b;
-    mlic_strbuf_init(&b);
     const mlic_metrics *s = &r->summary;
     const struct {
         const char *key;
         double v;
     } fields[] = {{"mAP", s->map}, {"CP", s->cp}, {"CR", s->cr}, {"CF1", s->cf1},
                   {"OP", s->op}, {"OR", s->or_}, {"OF1", s->of1}};
-    mlic_strbuf_printf(&b, "{\"num_images\": %zu", r->num_images);
+    printf("{\"num_images\": %zu", r->num_images);
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
-        mlic_strbuf_printf(&b, ", \"%s\": ", fields[i].key);
-        mlic_json_write_float(&b, fields[i].v);
+        printf(", \"%s\": ", fields[i].key);
+        mlic_cli_json_number(stdout, fields[i].v);
     }
-    mlic_strbuf_puts(&b, ", \"per_class\": {");
+    fputs(", \"per_class\": {", stdout);
     for (int c = 0; c < r->num_classes; c++) {
-        if (c)
-            mlic_strbuf_puts(&b, ", ");
-        mlic_json_write_string(&b, mlic_model_class_name(m, c));
-        mlic_strbuf_puts(&b, ": ");
-        mlic_json_write_float(&b, r->per_class[c].ap);
+        fputs(c ? ", " : "", stdout);
+        mlic_cli_json_string(stdout, r->classes[c]);
+        fputs(": ", stdout);
+        mlic_cli_json_number(stdout, r->per_class[c].ap);
     }
-    mlic_strbuf_puts(&b, "}, \"thresholds\": {");
+    fputs("}, \"thresholds\": {", stdout);
     for (int c = 0; c < r->num_classes; c++) {
-        if (c)
-            mlic_strbuf_puts(&b, ", ");
-        mlic_json_write_string(&b, mlic_model_class_name(m, c));
-        mlic_strbuf_puts(&b, ": ");
-        mlic_json_write_float(&b, r->thresholds[c]);
+        fputs(c ? ", " : "", stdout);
+        mlic_cli_json_string(stdout, r->classes[c]);
+        fputs(": ", stdout);
+        mlic_cli_json_number(stdout, r->thresholds[c]);
     }
-    mlic_strbuf_puts(&b, "}}\n");
-    int rc = 0;
-    if (b.oom) {
-        fprintf(stderr, "mlic %s: out of memory\n", CMD);
-        rc = 1;
-    } else {
-        fputs(b.data, stdout);
-    }
-    mlic_strbuf_free(&b);
-    return rc;
+    fputs("}}\n", stdout);
 }
 
 int mlic_cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_path = NULL, *report_path = NULL, *v, *cache_dir = NULL;
-    uint64_t cache_bytes = 0;
+    const char *report_path = NULL, *v;
     mlic_cli_storage storage;
     mlic_cli_storage_init(&storage);
-    mlic_dataset_opts dopts;
-    mlic_dataset_opts_init(&dopts);
-    mlic_eval_opts eopts;
-    mlic_eval_opts_init(&eopts);
+    mlic_eval_run_opts eopts;
+    mlic_eval_run_opts_init(&eopts);
+    mlic_dataset_read_opts *dopts = &eopts.data;
     int json = 0, batch = 32;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -150,24 +130,24 @@ int mlic_cmd_eval(int argc, char **argv)
         if ((r = mlic_cli_storage_option(&storage, CMD, argc, argv, &i))) {
             if (r < 0)
                 return 2;
-        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &model_path)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--data", &data_path)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--root", &dopts.root)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &dopts.classes_path)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--split", &dopts.split)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--cache", &cache_dir)) ||
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &eopts.model_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--data", &eopts.data_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--root", &dopts->root)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &dopts->classes_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--split", &dopts->split)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--cache", &eopts.cache_dir)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--report", &report_path))) {
             if (r < 0)
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--cache-size", &v))) {
             if (r < 0)
                 return 2;
-            if (mlic_io_cache_parse_size(&cache_bytes, v) != MLIC_OK)
+            if (mlic_parse_size(&eopts.cache_bytes, v) != MLIC_OK)
                 return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--format", &v))) {
             if (r < 0)
                 return 2;
-            if (mlic_dataset_parse_format(&dopts.format, v) != MLIC_OK)
+            if (mlic_dataset_parse_format(&dopts->format, v) != MLIC_OK)
                 return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--threshold", &v))) {
             if (r < 0 || mlic_args_float(CMD, "--threshold", v, &eopts.threshold))
@@ -181,7 +161,7 @@ int mlic_cmd_eval(int argc, char **argv)
             if (r < 0 || mlic_args_int(CMD, "--threads", v, 0, 4096, &eopts.threads))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--decode-threads", &v))) {
-            if (r < 0 || mlic_args_int(CMD, "--decode-threads", v, 0, 256, &eopts.workers))
+            if (r < 0 || mlic_args_int(CMD, "--decode-threads", v, 0, 256, &eopts.decode_threads))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--backend", &v))) {
             if (r < 0 || mlic_args_backend(CMD, v, &eopts.backend))
@@ -194,76 +174,48 @@ int mlic_cmd_eval(int argc, char **argv)
         } else if (mlic_args_flag(argv[i], "--json")) {
             json = 1;
         } else if (mlic_args_flag(argv[i], "--confine-to-root")) {
-            dopts.confine_to_root = 1;
+            dopts->confine_to_root = 1;
         } else {
             return mlic_args_usage_error(CMD, "unexpected argument '%s'", argv[i]);
         }
     }
-    if (!model_path || !data_path)
-        return mlic_args_usage_error(CMD, "missing %s", !model_path ? "--model" : "--data");
-    if (cache_bytes && !cache_dir)
+    if (!eopts.model_path || !eopts.data_path)
+        return mlic_args_usage_error(CMD, "missing %s", !eopts.model_path ? "--model" : "--data");
+    if (eopts.cache_bytes && !eopts.cache_dir)
         return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");
     mlic_cli_storage_finish(&storage, CMD);
-    if (!dopts.root)
-        dopts.root = storage.buckets;
+    if (!dopts->root)
+        dopts->root = storage.buckets;
+    dopts->storage = &storage.opts;
     eopts.batch_size = batch;
 
-    mlic_model *m = NULL;
-    mlic_dataset *d = NULL;
-    mlic_engine *e = NULL;
-    mlic_eval_result r = {0};
-    mlic_cli_remote rc_io = {0};
+    mlic_eval_result r;
     int rc = 1;
-    const int remote = mlic_cli_is_remote(model_path) || mlic_cli_is_remote(data_path) ||
-                       mlic_cli_is_remote(dopts.root) || mlic_cli_is_remote(dopts.classes_path);
-    if (mlic_cli_remote_open(&rc_io, CMD, &storage.opts, remote, cache_dir, cache_bytes))
-        goto done;
-    dopts.storage = eopts.storage = rc_io.storage;
-    eopts.cache = rc_io.cache;
-    if (mlic_model_load_io(&m, rc_io.io, model_path) != MLIC_OK ||
-        mlic_dataset_load(&d, data_path, &dopts) != MLIC_OK) {
-        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
-        goto done;
-    }
-    /* A local list may name remote images (PAI's CSV with oss:// URLs). */
-    if (mlic_dataset_has_remote(d)) {
-        if (mlic_cli_remote_storage(&rc_io, CMD, &storage.opts))
-            goto done;
-        eopts.storage = rc_io.storage;
-    }
-    if (mlic_engine_create(&e, m, eopts.backend, batch, eopts.threads) != MLIC_OK) {
-        fprintf(stderr, "mlic %s: preparing %s for inference: %s\n", CMD, model_path, mlic_errmsg());
-        goto done;
-    }
-    if (mlic_eval_engine(&r, e, m, d, &eopts, data_path) != MLIC_OK) {
+    if (mlic_eval_run(&eopts, &r) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
         goto done;
     }
     if (report_path) {
-        const mlic_report_input in = {.model = m, .model_path = model_path, .eval = &r, .data = d,
-                                      .data_path = data_path,
-                                      .backend = mlic_engine_backend_name(e),
-                                      .max_examples = MLIC_REPORT_DEFAULT_EXAMPLES};
-        if (mlic_report_write(report_path, &in) != MLIC_OK) {
+        mlic_report_opts ro;
+        mlic_report_opts_init(&ro);
+        ro.eval = eopts;
+        ro.evaluated = &r;
+        ro.output_path = report_path;
+        if (mlic_report_run(&ro) != MLIC_OK) {
             fprintf(stderr, "mlic %s: --report: %s\n", CMD, mlic_errmsg());
             goto done;
         }
     }
-    if (json) {
-        rc = print_json(&r, m);
-    } else {
-        print_table(&r, m, model_path, data_path, mlic_engine_backend_name(e), eopts.threshold >= 0);
-        rc = 0;
-    }
+    if (json)
+        print_json(&r);
+    else
+        print_table(&r, eopts.model_path, eopts.data_path, eopts.threshold >= 0);
+    rc = 0;
     if (fflush(stdout) || ferror(stdout)) {
         fprintf(stderr, "mlic %s: writing the output: %s\n", CMD, strerror(errno));
         rc = 1;
     }
 done:
     mlic_eval_result_free(&r);
-    mlic_engine_destroy(e);
-    mlic_dataset_free(d);
-    mlic_model_free(m);
-    mlic_cli_remote_close(&rc_io);
     return rc;
 }

@@ -7,12 +7,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/remote.h"
 #include "cli/storage_args.h"
 #include "mlic.h"
-#include "model/model.h"
-#include "nn/graph.h"
-#include "util/file_open.h"
 
 static const char *const CMD = "import";
 
@@ -33,8 +29,8 @@ static void usage(FILE *f)
             "written by 'mlic export --onnx' needs no --classes: its classes, thresholds and\n"
             "preprocessing come from its metadata, giving back the exported model.\n\n"
             "  --arch NAME       ");
-    for (int i = 0; mlic_graph_archs[i]; i++)
-        fprintf(f, "%s%s", i ? ", " : "", mlic_graph_archs[i]);
+    for (int i = 0; mlic_archs()[i]; i++)
+        fprintf(f, "%s%s", i ? ", " : "", mlic_archs()[i]);
     fprintf(f,
             "\n"
             "  --weights FILE    the state dict (F32; F16, BF16 and F64 are converted)\n"
@@ -55,78 +51,6 @@ static void usage(FILE *f)
             "Exit status: 0 written, 1 failed, 2 bad usage.\n\n%s",
             d.resize, d.crop, d.mean[0], d.mean[1], d.mean[2], d.std[0], d.std[1], d.std[2],
             mlic_cli_storage_help);
-}
-
-typedef struct {
-    char *text;   /* the file, lines cut in place */
-    char **names; /* (n) into text */
-    int n;
-} class_list;
-
-static int read_classes(class_list *cl, mlic_io *io, const char *path)
-{
-    FILE *f;
-    if ((io && mlic_cli_is_remote(path) ? mlic_io_fopen_read(io, &f, path, NULL)
-                                        : mlic_file_fopen_read(&f, path, NULL, 0)) != MLIC_OK) {
-        fprintf(stderr, "mlic %s: the classes file: %s\n", CMD, mlic_errmsg());
-        return -1;
-    }
-    size_t cap = 4096, len = 0;
-    char *text = malloc(cap);
-    for (size_t got; text && (got = fread(text + len, 1, cap - len - 1, f)) > 0;) {
-        len += got;
-        if (len + 1 == cap) {
-            char *bigger = realloc(text, cap *= 2);
-            if (!bigger)
-                free(text);
-            text = bigger;
-        }
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!text || failed) {
-        fprintf(stderr, "mlic %s: cannot read the classes file %s: %s\n", CMD, path,
-                text ? "read error" : "out of memory");
-        free(text);
-        return -1;
-    }
-    text[len] = '\0';
-    if (memchr(text, '\0', len)) {
-        fprintf(stderr, "mlic %s: %s: contains a NUL byte; expected a text file of class names\n",
-                CMD, path);
-        free(text);
-        return -1;
-    }
-    size_t lines = 1;
-    for (size_t i = 0; i < len; i++)
-        lines += text[i] == '\n';
-    cl->text = text;
-    cl->names = malloc(lines * sizeof *cl->names);
-    cl->n = 0;
-    if (!cl->names) {
-        fprintf(stderr, "mlic %s: out of memory\n", CMD);
-        return -1;
-    }
-    for (char *line = text, *next; line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        size_t l = strlen(line);
-        if (l && line[l - 1] == '\r')
-            line[--l] = '\0';
-        if (strspn(line, " \t") == l)
-            continue;
-        cl->names[cl->n++] = line;
-    }
-    if (!cl->n) {
-        fprintf(stderr, "mlic %s: %s: no class names (one per line expected)\n", CMD, path);
-        return -1;
-    }
-    if (mlic_model_check_classes((const char *const *)cl->names, cl->n, path)) {
-        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
-        return -1;
-    }
-    return 0;
 }
 
 int mlic_cmd_import(int argc, char **argv)
@@ -187,8 +111,8 @@ int mlic_cmd_import(int argc, char **argv)
                                      !weights && !onnx ? "--weights (or --onnx)"
                                      : !arch ? "--arch" : !classes ? "--classes" : "--output");
     int known = !arch;
-    for (int i = 0; arch && mlic_graph_archs[i]; i++)
-        known |= !strcmp(arch, mlic_graph_archs[i]);
+    for (int i = 0; arch && mlic_archs()[i]; i++)
+        known |= !strcmp(arch, mlic_archs()[i]);
     if (!known)
         return mlic_args_usage_error(CMD, "unknown --arch '%s'", arch);
     if (mlic_model_check_thresholds(&spec.threshold, 1, "--threshold") ||
@@ -198,33 +122,28 @@ int mlic_cmd_import(int argc, char **argv)
     }
 
     mlic_cli_storage_finish(&storage, CMD);
-    class_list cl = {0};
-    mlic_cli_remote remote = {0};
-    int rc = 1;
-    const int needed = mlic_cli_is_remote(weights) || mlic_cli_is_remote(onnx) ||
-                       mlic_cli_is_remote(classes) || mlic_cli_is_remote(output);
-    if (!mlic_cli_remote_open(&remote, CMD, &storage.opts, needed, NULL, 0) &&
-        (!classes || !read_classes(&cl, remote.io, classes))) {
-        spec.arch = arch;
-        spec.classes = (const char *const *)cl.names;
-        spec.num_classes = cl.n;
-        const char *found = arch;
-        const mlic_status st = onnx ? mlic_model_import_onnx_io(remote.io, onnx, &spec, output,
-                                                                &found)
-                                    : mlic_model_import_io(remote.io, weights, &spec, output);
-        if (st == MLIC_OK) {
-            if (classes)
-                fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, found, cl.n);
-            else
-                fprintf(stderr, "mlic %s: wrote %s (%s, classes and preprocessing from the "
-                        "file's metadata)\n", CMD, output, found);
-            rc = 0;
-        } else {
-            fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
-        }
+    char **names = NULL;
+    int n = 0;
+    if (classes && mlic_class_list_read(&names, &n, classes, &storage.opts) != MLIC_OK) {
+        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        return 1;
     }
-    free(cl.names);
-    free(cl.text);
-    mlic_cli_remote_close(&remote);
-    return rc;
+    spec.arch = arch;
+    spec.classes = (const char *const *)names;
+    spec.num_classes = n;
+    const char *found = arch;
+    const mlic_status st = onnx ? mlic_model_import_onnx_from(onnx, &spec, output, &found,
+                                                              &storage.opts)
+                                : mlic_model_import_from(weights, &spec, output, &storage.opts);
+    mlic_class_list_free(names, n);
+    if (st != MLIC_OK) {
+        fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
+        return 1;
+    }
+    if (classes)
+        fprintf(stderr, "mlic %s: wrote %s (%s, %d classes)\n", CMD, output, found, n);
+    else
+        fprintf(stderr, "mlic %s: wrote %s (%s, classes and preprocessing from the file's "
+                "metadata)\n", CMD, output, found);
+    return 0;
 }

@@ -4,16 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/remote.h"
 #include "cli/storage_args.h"
 #include "mlic.h"
-#include "model/model.h"
 
 static const char *const CMD = "info";
 
@@ -149,24 +146,12 @@ int mlic_cmd_info(int argc, char **argv)
     if (!path)
         return mlic_args_usage_error(CMD, "no model file given");
     mlic_cli_storage_finish(&storage, CMD);
-    mlic_cli_remote remote = {0};
     mlic_model *m = NULL;
-    if (mlic_cli_remote_open(&remote, CMD, &storage.opts, mlic_cli_is_remote(path), NULL, 0)) {
-        mlic_cli_remote_close(&remote);
-        return 1;
-    }
-    if (mlic_model_load_io(&m, remote.io, path) != MLIC_OK) {
+    if (mlic_model_load_from(&m, path, &storage.opts) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());
-        mlic_cli_remote_close(&remote);
         return 1;
     }
-    struct stat sb;
-    uint64_t size = 0;
-    if (remote.io && mlic_io_size(remote.io, &size, path) != MLIC_OK)
-        size = 0;
-    else if (!remote.io)
-        size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    mlic_cli_remote_close(&remote);
+    const uint64_t size = mlic_model_file_size(m);
     int rc = 0;
     if (json)
         rc = print_json(m, path, size);

@@ -12,8 +12,6 @@
 #include "cli/interrupt.h"
 #include "cli/progress_line.h"
 #include "cli/storage_args.h"
-#include "dist/output.h"
-#include "dist/workers.h"
 #include "mlic.h"
 
 static void predict_usage(FILE *f)
@@ -202,13 +200,13 @@ static double now_seconds(void)
 /* The exit status of a finished run: 0, or 3 when some inputs failed. */
 static int partial_code(uint64_t failed)
 {
-    return failed ? 3 : 0;
+    return failed ? MLIC_PREDICT_EXIT_PARTIAL : MLIC_PREDICT_EXIT_OK;
 }
 
 /* The exit status for a run (or share) that could not complete. */
 static int failure_code(mlic_status st)
 {
-    return st == MLIC_ERR_INVALID_ARG ? 2 : 1;
+    return st == MLIC_ERR_INVALID_ARG ? MLIC_PREDICT_EXIT_USAGE : MLIC_PREDICT_EXIT_FAILED;
 }
 
 /* Threads per process when the caller left them automatic: the cores divided between the
@@ -224,25 +222,24 @@ static void share_cores(mlic_predict_opts *o, int local_processes)
 }
 
 /* The one line a distributed run ends with. */
-static void print_summary(const mlic_parts_totals *t, double seconds, int nranks)
+static void print_summary(const mlic_predict_totals *t, double seconds, int nranks)
 {
     char resumed[96] = "";
-    if (t->session != t->inputs)
+    if (t->answered != t->inputs)
         snprintf(resumed, sizeof resumed, " (%llu answered in this run after --resume)",
-                 (unsigned long long)t->session);
+                 (unsigned long long)t->answered);
     fprintf(stderr, "mlic predict: %llu inputs, %llu succeeded, %llu failed, %.1f images/s%s, "
             "%d processes, %.2f s\n", (unsigned long long)t->inputs,
             (unsigned long long)(t->inputs - t->failed), (unsigned long long)t->failed,
-            seconds > 0 ? (double)t->session / seconds : 0.0, resumed, nranks, seconds);
+            seconds > 0 ? (double)t->answered / seconds : 0.0, resumed, nranks, seconds);
 }
 
 /* Join the parts once every share is done; the exit status. */
 static int merge_parts(const mlic_predict_opts *o, int nranks, double t0)
 {
-    mlic_parts_totals t;
-    mlic_status st = mlic_output_join(o, nranks, &t);
-    if (st != MLIC_OK) {
-        fprintf(stderr, "mlic predict: joining the parts: %s\n", mlic_errmsg());
+    mlic_predict_totals t;
+    if (mlic_predict_join(o, nranks, &t) != MLIC_OK) {
+        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
         return 1;
     }
     print_summary(&t, now_seconds() - t0, nranks);
@@ -285,82 +282,41 @@ static int run_share(mlic_predict_opts *o, const char *who)
 
 static int run_worker(mlic_predict_opts *o, int workers)
 {
-    mlic_worker_link link;
-    if (mlic_worker_link_from_env(&link) < 0 || link.nranks != workers) {
-        fprintf(stderr, "mlic predict: %s='%s' does not match --workers %d. HINT: the variable is for "
-                "the workers --workers starts; unset it\n", MLIC_WORKER_ENV, getenv(MLIC_WORKER_ENV),
-                workers);
+    if (mlic_predict_worker_opts(o, workers) != MLIC_OK) {
+        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
         return 2;
     }
-    o->rank = link.rank;
-    o->nranks = link.nranks;
-    o->exchange = mlic_worker_exchange;
-    o->exchange_ctx = &link;
-    share_cores(o, link.nranks);
+    share_cores(o, o->nranks);
     return run_share(o, "worker");
 }
 
 /* --workers N: N copies of this command, each with its share, then the parts joined. */
 static int run_launcher(mlic_predict_opts *o, int workers, int argc, char **argv)
 {
-    double t0 = now_seconds();
-    char *local = NULL;
-    mlic_status cs = mlic_output_local(o, &local);
-    if (cs == MLIC_OK)
-        cs = mlic_parts_check_other_runs(local, workers);
-    if (cs != MLIC_OK) {
-        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
-        free(local);
-        return failure_code(cs);
-    }
+    const double t0 = now_seconds();
     char **wargv = calloc((size_t)argc + 2, sizeof *wargv);
-    int *status = calloc((size_t)workers, sizeof *status);
-    if (!wargv || !status) {
-        free(wargv);
-        free(status);
-        free(local);
+    if (!wargv) {
         fprintf(stderr, "mlic predict: out of memory\n");
         return 1;
     }
     wargv[0] = "mlic";
     for (int i = 0; i < argc; i++)
         wargv[i + 1] = argv[i];
-    mlic_status st = mlic_workers_run(wargv, workers, status, o->cancel);
+    mlic_predict_totals t;
+    const mlic_status st = mlic_predict_launch(o, workers, wargv, &t);
     free(wargv);
-    if (st != MLIC_OK) {
-        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
-        free(status);
-        free(local);
-        return 1;
-    }
-    int code = 0, failed = 0;
-    const int cancelled = o->cancel && *o->cancel;
-    for (int r = 0; r < workers; r++) {
-        if (status[r] == 0 || status[r] == 3)
-            continue;
-        failed++;
-        if (status[r] == 2 && code == 0)
-            code = 2;
-        if (status[r] > 128 && !cancelled)
-            fprintf(stderr, "mlic predict: worker %d of %d was killed by signal %d\n", r, workers,
-                    status[r] - 128);
-    }
-    free(status);
-    /* What the workers finished lies next to the local output, or its staging path. */
-    char kept[4200];
-    snprintf(kept, sizeof kept, "%s", local);
-    free(local);
-    if (failed && cancelled) {
-        mlic_cli_interrupt_report(CMD, "the workers stopped; what they finished is kept next to "
-                                  "the output", argc, argv);
+    switch (st) {
+    case MLIC_OK:
+    case MLIC_ERR_PARTIAL:
+        print_summary(&t, now_seconds() - t0, workers);
+        return partial_code(t.failed);
+    case MLIC_ERR_CANCELLED:
+        mlic_cli_interrupt_report(CMD, mlic_errmsg(), argc, argv);
         return mlic_cli_interrupt_exit_code();
+    default:
+        fprintf(stderr, "mlic predict: %s\n", mlic_errmsg());
+        return failure_code(st);
     }
-    if (failed) {
-        fprintf(stderr, "mlic predict: %d of %d workers failed; what they finished is kept next to "
-                "'%s'. HINT: rerun the same command with --resume\n", failed, workers, kept);
-        return code ? code : 1;
-    }
-    return merge_parts(o, workers, t0);
 }
 
 /* A process of an mpirun/srun job: rank 0 joins the parts once all ranks are done. */
@@ -514,9 +470,9 @@ int mlic_cmd_predict(int argc, char **argv)
     }
 
     o.cancel = mlic_cli_interrupt_install();
-    if (getenv(MLIC_WORKER_ENV))
+    if (mlic_predict_is_worker())
         return run_worker(&o, workers);
-    if (mlic_dist_mpi_launched()) {
+    if (mlic_job_launched()) {
         if (workers > 1)
             return mlic_args_usage_error(CMD, "--workers %d under mpirun/srun: the launcher starts the "
                                          "processes (mpirun -np N); drop --workers", workers);

@@ -1,11 +1,10 @@
 /* mlic report: one self-contained HTML page about a model, its training and its evaluation
- * (src/report/report.h, docs/report.md). */
+ * (mlic_report_run, docs/report.md). */
 #include <stdio.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "mlic.h"
-#include "report/report.h"
 
 static const char *const CMD = "report";
 
@@ -56,19 +55,19 @@ int mlic_cmd_report(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &o.model_path)) ||
+        if ((r = mlic_args_value(CMD, argc, argv, &i, "--model", &o.eval.model_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--output", &o.output_path)) ||
             (r = mlic_args_value(CMD, argc, argv, &i, "--log", &o.log_path)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--data", &o.data_path)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--root", &o.data.root)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &o.data.classes_path)) ||
-            (r = mlic_args_value(CMD, argc, argv, &i, "--split", &o.data.split))) {
+            (r = mlic_args_value(CMD, argc, argv, &i, "--data", &o.eval.data_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--root", &o.eval.data.root)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--classes", &o.eval.data.classes_path)) ||
+            (r = mlic_args_value(CMD, argc, argv, &i, "--split", &o.eval.data.split))) {
             if (r < 0)
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--format", &v))) {
             if (r < 0)
                 return 2;
-            if (mlic_dataset_parse_format(&o.data.format, v) != MLIC_OK)
+            if (mlic_dataset_parse_format(&o.eval.data.format, v) != MLIC_OK)
                 return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--threshold", &v))) {
             if (r < 0 || mlic_args_float(CMD, "--threshold", v, &o.eval.threshold))
@@ -85,19 +84,20 @@ int mlic_cmd_report(int argc, char **argv)
             if (r < 0 || mlic_args_int(CMD, "--threads", v, 0, 4096, &o.eval.threads))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--decode-threads", &v))) {
-            if (r < 0 || mlic_args_int(CMD, "--decode-threads", v, 0, 256, &o.eval.workers))
+            if (r < 0 || mlic_args_int(CMD, "--decode-threads", v, 0, 256, &o.eval.decode_threads))
                 return 2;
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--backend", &v))) {
             if (r < 0 || mlic_args_backend(CMD, v, &o.eval.backend))
                 return 2;
         } else if (mlic_args_flag(argv[i], "--confine-to-root")) {
-            o.data.confine_to_root = 1;
+            o.eval.data.confine_to_root = 1;
         } else {
             return mlic_args_usage_error(CMD, "unexpected argument '%s'", argv[i]);
         }
     }
-    if (!o.model_path || !o.output_path)
-        return mlic_args_usage_error(CMD, "missing %s", !o.model_path ? "--model" : "--output");
+    if (!o.eval.model_path || !o.output_path)
+        return mlic_args_usage_error(CMD, "missing %s",
+                                     !o.eval.model_path ? "--model" : "--output");
     o.eval.batch_size = batch;
     if (mlic_report_run(&o) != MLIC_OK) {
         fprintf(stderr, "mlic %s: %s\n", CMD, mlic_errmsg());

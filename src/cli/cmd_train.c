@@ -11,9 +11,7 @@
 #include "cli/commands.h"
 #include "cli/interrupt.h"
 #include "cli/storage_args.h"
-#include "io/cache.h"
 #include "mlic.h"
-#include "report/report.h"
 
 #define CMD "train"
 
@@ -199,15 +197,16 @@ static int write_report(const mlic_train_opts *o)
         return 0;
     mlic_report_opts r;
     mlic_report_opts_init(&r);
-    r.model_path = o->output_path;
+    r.eval.model_path = o->output_path;
     r.output_path = report_path;
     r.log_path = o->log_path;
-    r.data_path = o->val_path;
-    r.data.root = o->root;
-    r.data.classes_path = o->classes_path;
-    r.data.confine_to_root = o->confine_to_root;
+    r.eval.data_path = o->val_path;
+    r.eval.data.root = o->root;
+    r.eval.data.classes_path = o->classes_path;
+    r.eval.data.confine_to_root = o->confine_to_root;
+    r.eval.data.storage = o->storage;
     r.eval.threads = o->threads;
-    r.eval.workers = o->workers;
+    r.eval.decode_threads = o->workers;
     if (mlic_report_run(&r) != MLIC_OK) {
         fprintf(stderr, "mlic " CMD ": --report: %s\n", mlic_errmsg());
         return 1;
@@ -370,7 +369,7 @@ int mlic_cmd_train(int argc, char **argv)
         return 2;
     if (cache_size && !o.cache_dir)
         return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");
-    if (cache_size && mlic_io_cache_parse_size(&o.cache_bytes, cache_size) != MLIC_OK)
+    if (cache_size && mlic_parse_size(&o.cache_bytes, cache_size) != MLIC_OK)
         return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
     if (crop)
         o.crop = crop;

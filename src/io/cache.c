@@ -493,7 +493,7 @@ void mlic_io_cache_get_stats(mlic_io_cache *c, mlic_io_cache_stats *s)
     pthread_mutex_unlock(&c->mu);
 }
 
-mlic_status mlic_io_cache_parse_size(uint64_t *out, const char *text)
+mlic_status mlic_parse_size(uint64_t *out, const char *text)
 {
     char *end;
     errno = 0;

@@ -51,7 +51,6 @@ typedef struct {
 
 void mlic_io_cache_get_stats(mlic_io_cache *c, mlic_io_cache_stats *s);
 
-/* "10G", "512M", "64K" or a number of bytes (powers of 1024); for --cache-size. */
-mlic_status mlic_io_cache_parse_size(uint64_t *out, const char *text);
+/* --cache-size is read by mlic_parse_size (mlic.h). */
 
 #endif

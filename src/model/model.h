@@ -21,6 +21,7 @@ struct mlic_model {
     char **classes;      /* (num_classes) */
     float *thresholds;   /* (num_classes) */
     mlic_preprocess pre;
+    uint64_t file_size;  /* of the file loaded; 0 for a model made in memory */
 };
 
 /* Build an empty model around a freshly built graph (weights as mlic_graph_build leaves them). */
@@ -30,7 +31,7 @@ mlic_status mlic_model_create_checked(mlic_model **out, const mlic_model_spec *s
 /* Write the model atomically (temp file + rename). */
 mlic_status mlic_model_save(const mlic_model *m, const char *path);
 /* Load and save through io, so that path may be remote (one GET, one PUT: safetensors.h); io
- * NULL: local paths only. */
+ * NULL: local paths only. mlic_model_load_from (mlic.h, src/api/model_api.c) makes the io. */
 mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path);
 mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path);
 /* mlic_model_import and mlic_model_import_onnx through io: the input and the output may be
@@ -57,13 +58,8 @@ typedef mlic_status (*mlic_model_head_check)(const void *ctx, const char *arch, 
 mlic_status mlic_model_create_from_meta(mlic_model **out, const char *text, const char *path,
                                        mlic_model_head_check check_head, const void *ctx);
 
-/* Checks shared by create, load and import; messages start with `what` (a file, "model spec").
- * Class names: non-empty UTF-8 without newlines, no two alike. */
-mlic_status mlic_model_check_classes(const char *const *classes, int n, const char *what);
-/* Thresholds in [0, 1]. */
-mlic_status mlic_model_check_thresholds(const float *t, int n, const char *what);
-/* crop in [32, 4096]; resize 0 (none) or in [crop, 8192]; std a normal float > 0; all finite. */
-mlic_status mlic_model_check_preprocess(const mlic_preprocess *p, const char *what);
+/* mlic_model_check_classes, _thresholds and _preprocess (shared by create, load and import),
+ * mlic_model_num_parameters and mlic_model_float_text are in mlic.h. */
 
 /* Before any per-class work: n, the classes counted (`counted`: "metadata lists", "the class list
  * has"), against the rows of arch's head tensor in f, so that a crafted class count is refused in
@@ -72,11 +68,5 @@ mlic_status mlic_model_check_preprocess(const mlic_preprocess *p, const char *wh
  * passes (building its graph names it). */
 mlic_status mlic_model_check_head(const mlic_safetensors *f, const char *arch, int n,
                                   const char *counted, const char *hint);
-
-/* Trainable parameters (PyTorch's sum(p.numel() for p in model.parameters())). */
-uint64_t mlic_model_num_parameters(const mlic_model *m);
-
-/* The shortest decimal text that reads back (strtof) as exactly v; buf holds at least 32. */
-void mlic_model_float_text(char *buf, float v);
 
 #endif

@@ -8,8 +8,6 @@
 #include <cjson/cJSON.h>
 
 #include "core/error.h"
-#include "io/location.h"
-#include "io/storage.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
@@ -189,6 +187,8 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
     if (!st)
         st = mlic_state_dict_load(m->graph, f, "HINT: the file is inconsistent; re-create it with "
                                   "'mlic import' or 'mlic train'");
+    if (!st)
+        m->file_size = mlic_safetensors_file_size(f);
     if (st) {
         mlic_model_free(m);
         return st;
@@ -205,28 +205,6 @@ mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path)
     if (!st)
         st = load_from(out, f);
     mlic_safetensors_close(f);
-    return st;
-}
-
-mlic_status mlic_model_load_from(mlic_model **out, const char *path,
-                                 const mlic_storage_opts *storage)
-{
-    *out = NULL;
-    if (!path)
-        return mlic_fail(MLIC_ERR_INVALID_ARG, "model: no path given");
-    if (!mlic_location_is_remote(path))
-        return mlic_model_load_io(out, NULL, path);
-    mlic_storage *s = NULL;
-    mlic_io *io = NULL;
-    mlic_status st = mlic_storage_create(&s, storage);
-    if (st == MLIC_OK) {
-        const mlic_io_opts o = {.storage = s};
-        st = mlic_io_create(&io, &o);
-    }
-    if (st == MLIC_OK)
-        st = mlic_model_load_io(out, io, path);
-    mlic_io_destroy(io);
-    mlic_storage_destroy(s);
     return st;
 }
 

@@ -394,6 +394,8 @@ void mlic_safetensors_close(mlic_safetensors *f)
 
 const char *mlic_safetensors_path(const mlic_safetensors *f) { return f->path; }
 
+uint64_t mlic_safetensors_file_size(const mlic_safetensors *f) { return f->file_size; }
+
 int mlic_safetensors_count(const mlic_safetensors *f) { return f->ntensors; }
 
 const mlic_safetensors_tensor *mlic_safetensors_tensor_at(const mlic_safetensors *f, int i)

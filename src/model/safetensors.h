@@ -61,6 +61,8 @@ mlic_status mlic_safetensors_open_io(mlic_safetensors **out, mlic_io *io, const 
 void mlic_safetensors_close(mlic_safetensors *f);
 
 const char *mlic_safetensors_path(const mlic_safetensors *f);
+/* The file's length in bytes. */
+uint64_t mlic_safetensors_file_size(const mlic_safetensors *f);
 /* Tensors in header order. */
 int mlic_safetensors_count(const mlic_safetensors *f);
 const mlic_safetensors_tensor *mlic_safetensors_tensor_at(const mlic_safetensors *f, int i);

@@ -13,10 +13,8 @@
 #include "eval/evaluate.h"
 #include "mlic.h"
 
-/* Images shown in each of the worst false positive / false negative galleries by default. */
-#define MLIC_REPORT_DEFAULT_EXAMPLES 12
-
-/* What the page is made of, for a caller that has evaluated already (mlic eval --report). */
+/* What the page is made of; mlic_report_run (mlic.h, src/api/report_api.c) loads and evaluates
+ * it. */
 typedef struct {
     const mlic_model *model;
     const char *model_path;
@@ -31,21 +29,5 @@ typedef struct {
 /* Writes the page to output_path atomically. A log that belongs to another model (other classes
  * or arch) fails, naming both; a log that cannot be read fails naming its line. */
 mlic_status mlic_report_write(const char *output_path, const mlic_report_input *in);
-
-typedef struct {
-    const char *model_path;
-    const char *data_path;        /* NULL: no evaluation */
-    mlic_dataset_opts data;       /* how to read data_path */
-    mlic_eval_opts eval;          /* backend, batch, threads, threshold... as mlic eval's */
-    const char *log_path;         /* NULL: no training section */
-    const char *output_path;
-    int max_examples;
-} mlic_report_opts;
-
-/* No data, no log, MLIC_REPORT_DEFAULT_EXAMPLES, the evaluation's defaults. */
-void mlic_report_opts_init(mlic_report_opts *o);
-
-/* Loads the model (and data set), evaluates it as mlic eval does and writes the page. */
-mlic_status mlic_report_run(const mlic_report_opts *o);
 
 #endif

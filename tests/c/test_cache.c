@@ -179,13 +179,13 @@ static void test_threads(void)
 static void test_parse_size(void)
 {
     uint64_t v = 0;
-    CHECK(mlic_io_cache_parse_size(&v, "20G") == MLIC_OK && v == (uint64_t)20 << 30, "20G");
-    CHECK(mlic_io_cache_parse_size(&v, "512m") == MLIC_OK && v == (uint64_t)512 << 20, "512m");
-    CHECK(mlic_io_cache_parse_size(&v, "64KiB") == MLIC_OK && v == 64 << 10, "64KiB");
-    CHECK(mlic_io_cache_parse_size(&v, "12345") == MLIC_OK && v == 12345, "bytes");
+    CHECK(mlic_parse_size(&v, "20G") == MLIC_OK && v == (uint64_t)20 << 30, "20G");
+    CHECK(mlic_parse_size(&v, "512m") == MLIC_OK && v == (uint64_t)512 << 20, "512m");
+    CHECK(mlic_parse_size(&v, "64KiB") == MLIC_OK && v == 64 << 10, "64KiB");
+    CHECK(mlic_parse_size(&v, "12345") == MLIC_OK && v == 12345, "bytes");
     const char *bad[] = {"", "0", "-1G", "12Q", "1GG", "G", "99999999999T"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        CHECK(mlic_io_cache_parse_size(&v, bad[i]) != MLIC_OK && strstr(mlic_errmsg(), "--cache-size"),
+        CHECK(mlic_parse_size(&v, bad[i]) != MLIC_OK && strstr(mlic_errmsg(), "--cache-size"),
               "'%s' refused", bad[i]);
     mlic_io_cache *c = NULL;
     CHECK(mlic_io_cache_create(&c, "s3://bucket/cache", 0) != MLIC_OK, "a remote cache folder");

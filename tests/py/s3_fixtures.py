@@ -21,6 +21,7 @@ Use from any test file:
   OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET for this server (so s3:// and oss:// both reach
   it), HOME pointed at an empty folder (no ~/.aws or ~/.ossutilconfig of the machine leaks in),
   then extra (a value of None removes the variable).
+- `s3.put_files({key: local path})`: many files into the test's bucket in one process.
 - `s3.put(url, data)`, `s3.get(url)` (bytes, or None when there is no such object),
   `s3.ls(prefix_url)` ({key: size}), `s3.rm(url)`, `s3.mb(bucket)`, `s3.uploads(url)` (open
   multipart upload ids), `s3.parts(url, upload_id)` ([(number, size, etag)]): boto3 in the venv
@@ -63,6 +64,16 @@ def venv_reason():
     return None if r.returncode == 0 else "the S3 test venv has no moto[server]: rerun scripts/test_venv.sh"
 
 
+_UPLOAD = """
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                  region_name=os.environ["AWS_REGION"])
+for line in sys.stdin.read().splitlines():
+    bucket, key, path = line.split("\\t")
+    s3.upload_file(path, bucket, key)
+"""
+
+
 class S3Server:
     def __init__(self, info, home):
         self.endpoint = info["endpoint"]
@@ -99,6 +110,13 @@ class S3Server:
 
     def put(self, url, data):
         self.admin("put", url, "-", data=bytes(data))
+
+    def put_files(self, files):
+        """files: {key: local path}, into this handle's bucket, all in one process."""
+        text = "".join(f"{self.bucket}\t{k}\t{p}\n" for k, p in files.items())
+        r = subprocess.run([VENV_PY, "-c", _UPLOAD], input=text, capture_output=True, text=True,
+                           env=self.env(), timeout=300)
+        assert r.returncode == 0, r.stderr
 
     def get(self, url):
         r = self.admin("get", url, check=False)

@@ -3,7 +3,8 @@ environment: Model.predict on paths, bytes, PIL images and numpy arrays gives ml
 probabilities exactly; threads sharing a Model get the same results; mlic.train writes the same
 model bytes as mlic train, and a Ctrl-C leaves a checkpoint that resume=True finishes with those
 bytes again; mlic.evaluate equals mlic eval --json; bad inputs raise mlic.Error subclasses with
-mlic's message and hint; python -m mlic runs the CLI."""
+mlic's message and hint; python -m mlic runs the CLI; train, evaluate and predict_file reach an
+S3-protocol store through their storage option and cache its images under cache."""
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from PIL import Image
 import st
 from apparel import DATA, write_subset
 from conftest import BUILD, ROOT
+from s3_fixtures import s3, s3_server  # noqa: F401  (fixtures, found by name)
 from torch_models import random_resnet18
 
 def sanitized(build):
@@ -53,10 +55,10 @@ def venv(tmp_path_factory):
     return py
 
 
-def run_py(venv, code, *args, check=True, timeout=600):
+def run_py(venv, code, *args, check=True, timeout=600, env=None):
     """Runs code in the venv (from a neutral folder, so that python/mlic is not imported)."""
     r = subprocess.run([venv, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True,
-                       text=True, timeout=timeout, cwd="/")
+                       text=True, timeout=timeout, cwd="/", env=env)
     if check:
         assert r.returncode == 0, r.stderr
     return r
@@ -413,6 +415,81 @@ def test_predict_file_equals_mlic_predict(mlic, venv, case, tmp_path):
     cli = (tmp_path / "cli.jsonl").read_text().splitlines()
     assert (tmp_path / "py.jsonl").read_text().splitlines() == cli
     assert (tmp_path / "ok.jsonl").read_text().splitlines() == cli[:-1]
+
+
+STORE = """
+    import json, os, sys
+    import mlic
+    url, endpoint, key, secret, region, cache, staging = sys.argv[1:8]
+    out = {}
+    # The environment has no credentials or endpoint: without storage the store is unreachable.
+    try:
+        mlic.Dataset(url + "/val.txt", root=url + "/apparel/")
+    except mlic.Error as e:
+        out["without"] = e.message
+    storage = mlic.Storage(s3_endpoint=endpoint, access_key_id=key, secret_access_key=secret,
+                           region=region)
+    out["repr"] = repr(storage)
+    kw = dict(classes=url + "/classes.txt", root=url + "/apparel/")
+    mlic.train(url + "/train.txt", url + "/m.safetensors", val=url + "/val.txt",
+               storage=storage, cache=cache + "/train", cache_size="64M", %s, **kw)
+    out["eval"] = mlic.evaluate(url + "/m.safetensors", url + "/val.txt", threads=1,
+                                storage=vars(storage), cache=cache + "/eval", cache_size=1 << 26,
+                                **kw)
+    out["predict"] = mlic.predict_file(url + "/m.safetensors", url + "/list.txt",
+                                       url + "/out.jsonl", root=url + "/apparel/", format="jsonl",
+                                       batch_size=1, threads=1, storage=storage, staging=staging)
+    out["cached"] = {d: len(os.listdir(os.path.join(cache, d))) for d in ("train", "eval")}
+    try:
+        mlic.evaluate(url + "/m.safetensors", url + "/val.txt", storage=storage, cache_size="lots")
+    except mlic.InvalidArgument as e:
+        out["bad_size"] = e.message
+    print(json.dumps(out))
+""" % TRAIN_KW
+
+
+def test_jobs_take_storage_and_cache_options(mlic, venv, apparel, s3, tmp_path):
+    """mlic.train, mlic.evaluate and mlic.predict_file on a data set, model and output in an
+    S3-protocol store reached through their storage= option alone (no credentials or endpoint in
+    the environment), remote images cached under cache=: the same model bytes, metrics and
+    output lines as the CLI's runs on local copies."""
+    files = {"apparel/" + line.split("\t")[0]: os.path.join(DATA, line.split("\t")[0])
+             for n in ("train", "val") for line in open(apparel / (n + ".txt")).read().splitlines()}
+    files.update({n: str(apparel / n) for n in ("train.txt", "val.txt", "classes.txt")})
+    val_images = [line.split("\t")[0] for line in open(apparel / "val.txt").read().splitlines()]
+    (tmp_path / "list.txt").write_text("".join(p + "\n" for p in val_images[:5]))
+    files["list.txt"] = str(tmp_path / "list.txt")
+    s3.put_files(files)
+    bare = s3.env(AWS_ENDPOINT_URL=None, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None,
+                  AWS_REGION=None, OSS_ENDPOINT=None, OSS_ACCESS_KEY_ID=None,
+                  OSS_ACCESS_KEY_SECRET=None)
+    (tmp_path / "cache").mkdir()
+    r = run_py(venv, STORE, s3.url, s3.endpoint, s3.access_key_id, s3.secret_access_key,
+               s3.region, tmp_path / "cache", tmp_path / "staging", env=bare)
+    assert s3.secret_access_key not in r.stdout + r.stderr
+    got = json.loads(r.stdout)
+    assert "without" in got and got["without"], got  # an mlic.Error, with its message
+    assert got["cached"]["train"] >= 48 and got["cached"]["eval"] == 25
+    assert "--cache-size 'lots'" in got["bad_size"]
+
+    local = tmp_path / "local.safetensors"
+    assert s3.get(s3.url + "/m.safetensors") == cli_train(mlic, apparel, local)
+    e = subprocess.run([mlic, "eval", "--model", str(local), "--data", str(apparel / "val.txt"),
+                        "--classes", str(apparel / "classes.txt"), "--root", DATA, "--threads",
+                        "1", "--json"], capture_output=True, text=True, timeout=300)
+    assert e.returncode == 0, e.stderr
+    def nine(d):  # the CLI prints 9 significant digits
+        return {k: (nine(v) if isinstance(v, dict) else v if v is None else "%.9g" % v)
+                for k, v in d.items()}
+    assert nine(got["eval"]) == nine(json.loads(e.stdout))
+    (tmp_path / "local_list.txt").write_text("".join(p + "\n" for p in val_images[:5]))
+    p = subprocess.run([mlic, "predict", "--model", str(local), "--input",
+                        str(tmp_path / "local_list.txt"), "--root", DATA, "--output",
+                        str(tmp_path / "local.jsonl"), "--format", "jsonl", "--batch-size", "1",
+                        "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert got["predict"]["succeeded"] == 5
+    assert s3.get(s3.url + "/out.jsonl") == (tmp_path / "local.jsonl").read_bytes()
 
 
 SIZES_C = r"""

@@ -11,30 +11,12 @@ import subprocess
 import pytest
 
 from apparel import DATA, write_subset
-from s3_fixtures import VENV_PY, s3, s3_server  # noqa: F401  (fixtures, found by name)
+from s3_fixtures import s3, s3_server  # noqa: F401  (fixtures, found by name)
 
 BASE = ["--arch", "resnet18", "--crop", "32", "--batch-size", "8", "--threads", "1",
         "--workers", "2", "--seed", "7", "--lr", "0.05", "--epochs", "1"]
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(DATA), reason="apparel data set not present")
-
-UPLOAD = """
-import os, sys, boto3
-s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                  region_name=os.environ["AWS_REGION"])
-for line in sys.stdin.read().splitlines():
-    bucket, key, path = line.split("\\t")
-    s3.upload_file(path, bucket, key)
-"""
-
-
-def upload(store, files):
-    """files: {key: local path}, into store's bucket in one process."""
-    text = "".join(f"{store.bucket}\t{k}\t{p}\n" for k, p in files.items())
-    r = subprocess.run([VENV_PY, "-c", UPLOAD], input=text, capture_output=True, text=True,
-                       env=store.env(), timeout=300)
-    assert r.returncode == 0, r.stderr
-
 
 def rows(data, name):
     """(image path relative to DATA, [labels]) of data/name.txt."""
@@ -72,7 +54,7 @@ def store(s3_server, data):
     files = {"apparel/" + p: os.path.join(DATA, p)
              for n in ("train", "val") for p, _ in rows(data, n)}
     files["classes.txt"] = str(data / "classes.txt")
-    upload(st, files)
+    st.put_files(files)
     return st
 
 
@@ -226,7 +208,7 @@ def test_voc_folder_in_the_store_equals_local(mlic, store, data, tmp_path):
         os.symlink(os.path.join(DATA, p), voc / "JPEGImages" / (i + ".jpg"))
         files[f"voc/Annotations/{i}.xml"] = str(voc / "Annotations" / (i + ".xml"))
         files[f"voc/JPEGImages/{i}.jpg"] = os.path.join(DATA, p)
-    upload(store, files)
+    store.put_files(files)
     common = ["--classes", data / "classes.txt"] + BASE
     local = tmp_path / "m.safetensors"
     run(mlic, store, ["train", "--data", voc, "--output", local] + common)
@@ -244,7 +226,7 @@ def test_cache_serves_a_second_run_without_the_store(mlic, store, data, tmp_path
     """With --cache, a second run reads every image from the cache: it still succeeds, with the
     same model, once the images are gone from the bucket."""
     files = {"cached/" + p: os.path.join(DATA, p) for p, _ in rows(data, "train")}
-    upload(store, files)
+    store.put_files(files)
     plain = ["train", "--data", data / "train.txt", "--classes", data / "classes.txt",
              "--root", f"s3://{store.bucket}/cached/"] + BASE
     args = plain + ["--cache", tmp_path / "cache"]
