@@ -10,8 +10,9 @@ weight decay 1e-4 on weights only, one warm-up epoch (step s of W at lr (s + 1) 
 per step, BCE. mlic: `mlic train` with those options and --jitter 0; PyTorch:
 bench/torch_train_apparel.py (Debian's torch and torchvision).
 
-Each run's per-epoch log is kept in bench/logs/corel5k-SIDE-seedN.jsonl; a seed whose log holds
-every epoch is not run again (PyTorch's take about 35 minutes each on 2 idle cores), so
+Each run's per-epoch log is kept in bench/logs/corel5k-SIDE-seedN.jsonl (mlic's is its --log, written
+after every epoch, so a run cut short keeps what it finished); a seed whose log holds every epoch
+is not run again (PyTorch's take about 35 minutes each on 2 idle cores), so
 `--side mlic` reruns mlic's side only after deleting its logs, and the report is made from the
 logs alone with --report-only.
 usage: bench_quality.py [--data DIR] [--side both|mlic|torch] [--seeds 1,2,3] [--epochs 15]
@@ -71,8 +72,7 @@ def read_curve(side, seed):
 def run_mlic(split, seed, a):
     r = RECIPE
     out = os.path.join(WORK, f"corel5k_mlic_seed{seed}.safetensors")
-    tmp_log = os.path.join(WORK, f"corel5k_mlic_seed{seed}.jsonl")
-    for f in (out, out + ".ckpt", tmp_log):
+    for f in (out, out + ".ckpt"):
         if os.path.exists(f):
             os.remove(f)
     subprocess.run([MLIC, "train", "--arch", r["arch"], "--data", f"{split}/train.txt",
@@ -81,8 +81,8 @@ def run_mlic(split, seed, a):
                     "--optimizer", "adamw", "--lr", str(r["lr"]), "--weight-decay", str(r["wd"]),
                     "--schedule", "cosine", "--warmup-epochs", str(r["warmup"]), "--loss", "bce",
                     "--crop", str(r["crop"]), "--resize", str(r["resize"]), "--jitter", "0",
-                    "--seed", str(seed), "--threads", str(a.threads), "--log", tmp_log], check=True)
-    os.replace(tmp_log, log_path("mlic", seed))
+                    "--seed", str(seed), "--threads", str(a.threads), "--log", log_path("mlic", seed)],
+                   check=True)
 
 
 def run_torch(split, seed, a):
@@ -97,8 +97,10 @@ def run_torch(split, seed, a):
 
 
 def summary(side, seeds, epochs):
-    curves = {s: c for s in seeds if (c := read_curve(side, s)) and len(c) == epochs}
-    last = [c[-1][0] for c in curves.values()]
+    """Every kept curve (a run cut short keeps the epochs it finished), and the last-epoch mAPs
+    of the complete ones."""
+    curves = {s: c for s in seeds if (c := read_curve(side, s))}
+    last = [c[-1][0] for c in curves.values() if len(c) == epochs]
     return curves, last
 
 
@@ -135,13 +137,18 @@ def report(a):
                   "| epoch | " + " | ".join(f"{side} seed {s}" for side, s, _ in runs) + " |",
                   "|---|" + "---|" * len(runs)]
         for e in range(a.epochs):
-            lines.append(f"| {e + 1} | " + " | ".join(f"{c[e][0]:.2f}" for _, _, c in runs) + " |")
-        lines += ["", "Last-epoch training loss: " +
-                  ", ".join(f"{side} seed {s} {c[-1][1]:.4f}" for side, s, c in runs) + ".", ""]
-    if not (m_last and t_last) or len(m_last) < len(a.seeds) or len(t_last) < len(a.seeds):
-        missing = [f"{side} seed {s}" for side in ("mlic", "torch") for s in a.seeds
-                   if s not in (m_curves if side == "mlic" else t_curves)]
-        lines += [f"Not run yet: {', '.join(missing)}.", ""]
+            lines.append(f"| {e + 1} | " + " | ".join(f"{c[e][0]:.2f}" if e < len(c) else "-"
+                                                      for _, _, c in runs) + " |")
+        lines += ["", "Training loss of each run's last epoch run: " +
+                  ", ".join(f"{side} seed {s} {c[-1][1]:.4f} (epoch {len(c)})" for side, s, c in runs) +
+                  ".", ""]
+    cut = [f"{side} seed {s} ({len(c)} of {a.epochs} epochs)" for side, s, c in runs if len(c) < a.epochs]
+    missing = [f"{side} seed {s}" for side, curves in (("mlic", m_curves), ("PyTorch", t_curves))
+               for s in a.seeds if s not in curves]
+    if cut:
+        lines += [f"Cut short (left out of the means): {', '.join(cut)}.", ""]
+    if missing:
+        lines += [f"Not run: {', '.join(missing)}.", ""]
     lines.append(END)
     text = open(RESULTS).read() if os.path.exists(RESULTS) else ""
     if BEGIN in text and END in text:
