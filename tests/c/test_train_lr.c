@@ -104,8 +104,8 @@ int main(void)
           seen.steps, STEPS, PER_EPOCH);
     const int w = PER_EPOCH;
     for (int k = 0; k < seen.steps && k < STEPS; k++) {
-        const double want = k < w ? LR * (k + 1) / w
-                                  : LR * (1.0 + cos(M_PI * (double)(k - w) / (double)(STEPS - w))) / 2;
+        const double t = (double)(k - w) / (double)(STEPS - w);
+        const double want = k < w ? LR * (k + 1) / w : LR * (1.0 + cos(M_PI * t)) / 2;
         CHECK(seen.step[k] == k + 1 && seen.batches[k] == PER_EPOCH, "step %d: reported as step "
               "%lld of an epoch of %lld batches", k, (long long)seen.step[k],
               (long long)seen.batches[k]);

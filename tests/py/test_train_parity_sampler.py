@@ -77,7 +77,8 @@ def test_epoch_crops_follow_torchvision(width, height):
     # The fallback (no random box fits in 10 tries) is torchvision's centre crop, about as often.
     fallback = lambda b: np.mean((b[:, 2] == min(height, round(width * 3 / 4))) &
                                  (b[:, 3] == min(width, round(height * 4 / 3))) &
-                                 (b[:, 0] == (height - b[:, 2]) // 2) & (b[:, 1] == (width - b[:, 3]) // 2))
+                                 (b[:, 0] == (height - b[:, 2]) // 2) &
+                                 (b[:, 1] == (width - b[:, 3]) // 2))
     rate_o, rate_r = fallback(ours), fallback(ref)
     se = math.sqrt(max(rate_r * (1 - rate_r), 1e-4) * 2 / N)
     assert abs(rate_o - rate_r) < 4 * se, (rate_o, rate_r)
