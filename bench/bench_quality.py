@@ -106,7 +106,7 @@ def summary(side, seeds, epochs):
 
 def fmt_stats(v):
     if not v:
-        return "not run"
+        return "no complete run"
     sd = f" ± {statistics.stdev(v):.2f}" if len(v) > 1 else ""
     return f"{statistics.mean(v):.2f}{sd} (n={len(v)}; {min(v):.2f}..{max(v):.2f})"
 
@@ -139,7 +139,7 @@ def report(a):
         for e in range(a.epochs):
             lines.append(f"| {e + 1} | " + " | ".join(f"{c[e][0]:.2f}" if e < len(c) else "-"
                                                       for _, _, c in runs) + " |")
-        lines += ["", "Training loss of each run's last epoch run: " +
+        lines += ["", "Training loss of each run's last epoch: " +
                   ", ".join(f"{side} seed {s} {c[-1][1]:.4f} (epoch {len(c)})" for side, s, c in runs) +
                   ".", ""]
     cut = [f"{side} seed {s} ({len(c)} of {a.epochs} epochs)" for side, s, c in runs if len(c) < a.epochs]
