@@ -1,5 +1,5 @@
 # mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0
-# Targets: all (default), deps, test, check-asan, check-tsan, demo, bench, bench-train, bench-dist,
+# Targets: all (default), deps, test, check-asan, check-tsan, demo, bench, bench-train, bench-quality, bench-dist,
 # install PREFIX=..., clean, soak, fuzz FUZZ_SECONDS=N (docs/robustness.md).
 
 CC      ?= gcc
@@ -206,6 +206,13 @@ bench: all
 bench-train: all
 	scripts/deps.sh bench
 	bench/run_train.sh
+
+# `make bench-quality` (opt-in, hours): mlic train vs the PyTorch recipe on a fixed Corel-5k
+# validation split, 3 seeds each; per-seed logs in bench/logs, a section of bench/RESULTS-train.md.
+.PHONY: bench-quality
+bench-quality: all
+	scripts/deps.sh bench
+	nice -n 10 /usr/bin/python3 bench/bench_quality.py
 
 # `make bench-dist`: 1 vs 2 processes (--workers, mpirun); writes bench/RESULTS-dist.md.
 .PHONY: bench-dist

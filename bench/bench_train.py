@@ -83,7 +83,7 @@ def quality(a):
     print(f"\n### Training quality: {r['arch']} from scratch on apparel, crop {r['crop']}, {a.epochs} epochs\n")
     print(f"Recipe (both): RandomResizedCrop({r['crop']}) + horizontal flip, no colour jitter; eval resize "
           f"{round(r['crop'] / 0.875)} + centre crop; AdamW lr {r['lr']}, weight decay {r['wd']} on weights only; "
-          f"{r['warmup']} warm-up epoch (linear from lr/3) then cosine per step; batch {r['batch']}, last incomplete "
+          f"{r['warmup']} warm-up epoch (step s of W at lr·(s+1)/W) then cosine per step; batch {r['batch']}, last incomplete "
           f"batch dropped; BCE; {a.threads} threads; one run per seed (the seed drives init, order and "
           f"augmentation, which the two sides draw differently). Seconds are wall time of the whole run "
           f"(data loading and validation included).\n")

@@ -14,5 +14,10 @@ out=build/bench/results-train.md
     echo "PyTorch is Debian's $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), fp32."
     /usr/bin/python3 bench/bench_train.py --epochs "${BENCH_EPOCHS:-15}" $extra | grep -v '^{'
 } > $out.tmp
+# Keep the Corel-5k section that `make bench-quality` (bench/bench_quality.py) maintains.
+if grep -q '<!-- bench-quality: begin -->' bench/RESULTS-train.md 2>/dev/null; then
+    echo >> $out.tmp
+    sed -n '/<!-- bench-quality: begin -->/,/<!-- bench-quality: end -->/p' bench/RESULTS-train.md >> $out.tmp
+fi
 mv $out.tmp bench/RESULTS-train.md
 cat bench/RESULTS-train.md

@@ -2,7 +2,7 @@
 """The PyTorch side of the training-quality benchmark: the recipe bench_train.py gives mlic train,
 written the usual PyTorch way. ARCH from scratch, RandomResizedCrop(crop) + horizontal flip,
 eval Resize(crop/0.875) + CenterCrop(crop), AdamW (lr, weight decay on weights only), linear
-warm-up epochs from lr/3 then cosine per step, batch 32 (last incomplete batch dropped), BCEWithLogits, seed.
+warm-up epochs (step s of W at lr * (s + 1) / W) then cosine per step, batch 32 (last incomplete batch dropped), BCEWithLogits, seed.
 usage: torch_train_apparel.py DATA_DIR EPOCHS CROP ARCH LR WD WARMUP SEED THREADS
 Prints one JSON line per epoch: loss, val_mAP (sklearn), elapsed seconds."""
 import json
@@ -65,8 +65,8 @@ steps, warm = epochs * len(train), warmup * len(train)
 
 
 def lr_factor(s):
-    if s < warm:  # linear from lr/3, as mlic's schedule (src/train/schedule.h)
-        return 1 / 3 + (2 / 3) * s / warm
+    if s < warm:  # the usual LambdaLR warm-up, as mlic's --warmup-epochs (src/train/schedule.h)
+        return (s + 1) / warm
     return 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm)))
 
 

@@ -671,7 +671,7 @@ typedef struct {
     float max_grad_norm;          /* > 0: clip the gradient's global norm */
     mlic_optim_kind optimizer;    /* set with mlic_train_opts_optimizer_defaults */
     mlic_sched_kind schedule;
-    int warmup_epochs;            /* linear warm-up from lr / 3 */
+    int warmup_epochs;            /* linear warm-up: step s of W gets lr * (s + 1) / W */
     int lr_step_epochs;           /* STEP schedule: epochs between decays (x0.1) */
     mlic_loss_kind loss;
     int crop, resize;             /* network input crop x crop; eval resize (0: none) */

@@ -58,7 +58,7 @@ static void usage(FILE *f)
         "  --schedule S          cosine (default), step (x0.1 every --lr-step epochs), onecycle,\n"
         "                        constant\n"
         "  --lr-step N           epochs between step-schedule decays (default 30)\n"
-        "  --warmup-epochs N     linear warm-up from lr/3 (default 0)\n"
+        "  --warmup-epochs N     linear warm-up from lr/steps to lr (default 0)\n"
         "  --loss L              bce (default), focal or asl (asymmetric loss)\n"
         "  --crop N              network input N x N (default 224)\n"
         "  --resize N            eval resize of the shorter side, 0 for none (default\n"

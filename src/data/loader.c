@@ -112,6 +112,11 @@ void mlic_loader_cfg_init(mlic_loader_cfg *cfg)
 
 size_t mlic_loader_num_batches(const mlic_loader *l) { return l->nbatches; }
 
+void mlic_loader_item_rng(mlic_rng *r, uint64_t seed, uint32_t epoch, size_t item)
+{
+    mlic_rng_init(r, seed, MLIC_LOADER_STREAM(epoch, item));
+}
+
 static void assign(mlic_loader *l, entry *e, size_t batch)
 {
     e->batch = batch < l->nbatches ? batch : NO_BATCH;
@@ -251,7 +256,7 @@ static mlic_status load_item(worker *w, entry *e, int row, size_t pos, size_t it
         return st;
     if (l->cfg.mode == MLIC_LOADER_TRAIN) {
         mlic_rng rng;
-        mlic_rng_init(&rng, l->cfg.seed, MLIC_LOADER_STREAM(l->cfg.epoch, item));
+        mlic_loader_item_rng(&rng, l->cfg.seed, l->cfg.epoch, item);
         st = mlic_augment_train(out, &img, &l->cfg.aug, &rng);
     } else {
         st = mlic_image_preprocess(out, &img, &l->cfg.pre);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "data/dataset.h"
 #include "image/augment.h"
 #include "io/cache.h"
@@ -29,6 +30,9 @@
 #define MLIC_LOADER_STREAM(epoch, item) \
     ((1ull << 63) | ((uint64_t)(uint32_t)(epoch) << 31) | (uint64_t)(item))
 #define MLIC_LOADER_MAX_ITEMS ((size_t)1 << 31)
+
+/* The generator item `item` of epoch `epoch` draws its augmentation from (TRAIN mode). */
+void mlic_loader_item_rng(mlic_rng *r, uint64_t seed, uint32_t epoch, size_t item);
 
 typedef enum { MLIC_LOADER_EVAL = 0, MLIC_LOADER_TRAIN } mlic_loader_mode;
 

@@ -11,7 +11,6 @@ mlic_sched_cfg mlic_sched_defaults(mlic_sched_kind kind, double lr)
     memset(&c, 0, sizeof c);
     c.kind = kind;
     c.lr = lr;
-    c.warmup_factor = 1.0 / 3.0;
     c.gamma = 0.1;
     c.pct_start = 0.3;
     c.div_factor = 25;
@@ -117,8 +116,8 @@ double mlic_sched_lr(const mlic_sched_cfg *c, int64_t step)
     if (step < 0)
         step = 0;
     if (step < c->warmup_steps) {
-        double f = c->warmup_factor;
-        return main_lr(c, 0) * (f + (1.0 - f) * (double)step / (double)c->warmup_steps);
+        const double f = c->warmup_factor;
+        return main_lr(c, 0) * (f + (1.0 - f) * (double)(step + 1) / (double)c->warmup_steps);
     }
     return main_lr(c, step - c->warmup_steps);
 }

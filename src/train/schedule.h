@@ -4,10 +4,12 @@
  * epochs. Durations (total_steps, warmup_steps, step_size) are in that same unit; to step a
  * per-epoch schedule per iteration, multiply them by the iterations per epoch.
  *
- * Warm-up: for step < warmup_steps the lr rises linearly from warmup_factor * main(0) to main(0),
- * lr = main(0) * (f + (1 - f) * step / warmup_steps), and afterwards the main schedule runs on
- * step - warmup_steps over total_steps - warmup_steps steps. That is torch's
- * SequentialLR([LinearLR(start_factor=f, total_iters=W), main], milestones=[W]).
+ * Warm-up: for step < W = warmup_steps the lr rises linearly to main(0), reaching it at the
+ * warm-up's last step: lr = main(0) * (f + (1 - f) * (step + 1) / W), f = warmup_factor. With
+ * f = 0 (the default) that is lr * (step + 1) / W, the usual PyTorch warm-up
+ * LambdaLR(lambda s: (s + 1) / W if s < W else main(s - W)), so that a recipe written for
+ * PyTorch means the same here (it starts at lr / W, not at LinearLR's default lr / 3).
+ * Afterwards the main schedule runs on step - W over total_steps - W steps.
  *
  * Main schedules, t = step - warmup_steps, T = total_steps - warmup_steps:
  *   CONSTANT  lr
@@ -33,7 +35,7 @@ typedef struct {
     double lr;               /* the base lr; ONECYCLE: the peak (max_lr) */
     int64_t total_steps;     /* COSINE, ONECYCLE: the whole run, warm-up included */
     int64_t warmup_steps;    /* 0 = no warm-up */
-    double warmup_factor;    /* in [0, 1] */
+    double warmup_factor;    /* in [0, 1]: the warm-up starts at lr * (f + (1 - f) / W) */
     int64_t step_size;       /* STEP */
     double gamma;            /* STEP */
     double min_lr;           /* COSINE */
@@ -44,7 +46,7 @@ typedef struct {
     double max_momentum;     /* ONECYCLE */
 } mlic_sched_cfg;
 
-/* PyTorch's defaults for kind at base lr: warm-up factor 1/3 (LinearLR) but no warm-up steps;
+/* PyTorch's defaults for kind at base lr: warm-up factor 0 (from lr / W) but no warm-up steps;
  * STEP gamma 0.1; COSINE min_lr 0; ONECYCLE pct_start 0.3, div_factor 25, final_div_factor 1e4,
  * momentum 0.85..0.95. step_size and total_steps are left 0: the caller must set them. */
 mlic_sched_cfg mlic_sched_defaults(mlic_sched_kind kind, double lr);

@@ -5,10 +5,14 @@
  *       writes float32 (3, SIZE, SIZE).
  *   tool_augment sample WIDTH HEIGHT SEED N [SCALE_MIN SCALE_MAX RATIO_MIN RATIO_MAX P JB JC JS]
  *       prints N draws of one generator, a line each: top left height width flip order fb fc fs
+ *   tool_augment epoch WIDTH HEIGHT SEED EPOCH N
+ *       prints the draws of items 0..N-1 of one training epoch, each from the generator the
+ *       loader gives that item (data/loader.h), for WIDTH x HEIGHT images, in sample's format
  *   tool_augment rng STATE N
  *       prints N raw 64-bit outputs of a generator whose state is set to STATE.
  * On failure prints "ERROR <status name>: <message>" on stderr and exits with 2. */
 #include "core/rng.h"
+#include "data/loader.h"
 #include "image/augment.h"
 
 #include <inttypes.h>
@@ -76,6 +80,13 @@ static int apply(int argc, char **argv)
     return rc;
 }
 
+static int print_draw(const mlic_augment_params *p)
+{
+    return printf("%d %d %d %d %d %d%d%d %.17g %.17g %.17g\n", p->top, p->left, p->height, p->width,
+                  p->flip, p->order[0], p->order[1], p->order[2], p->factor[0], p->factor[1],
+                  p->factor[2]) < 0;
+}
+
 static int sample(int argc, char **argv)
 {
     if (argc != 6 && argc != 14) return 1;
@@ -92,8 +103,25 @@ static int sample(int argc, char **argv)
         mlic_augment_params p;
         mlic_status s = mlic_augment_sample(&p, atoi(argv[2]), atoi(argv[3]), &cfg, &rng);
         if (s != MLIC_OK) return fail(s);
-        printf("%d %d %d %d %d %d%d%d %.17g %.17g %.17g\n", p.top, p.left, p.height, p.width,
-               p.flip, p.order[0], p.order[1], p.order[2], p.factor[0], p.factor[1], p.factor[2]);
+        print_draw(&p);
+    }
+    return 0;
+}
+
+static int epoch_draws(int argc, char **argv)
+{
+    if (argc != 7) return 1;
+    mlic_augment_cfg cfg = default_cfg(32);
+    uint64_t seed = strtoull(argv[4], NULL, 10);
+    uint32_t epoch = (uint32_t)strtoul(argv[5], NULL, 10);
+    long n = atol(argv[6]);
+    for (long k = 0; k < n; k++) {
+        mlic_rng rng;
+        mlic_loader_item_rng(&rng, seed, epoch, (size_t)k);
+        mlic_augment_params p;
+        mlic_status s = mlic_augment_sample(&p, atoi(argv[2]), atoi(argv[3]), &cfg, &rng);
+        if (s != MLIC_OK) return fail(s);
+        print_draw(&p);
     }
     return 0;
 }
@@ -111,10 +139,12 @@ int main(int argc, char **argv)
     int rc = 1;
     if (argc >= 2 && !strcmp(argv[1], "apply")) rc = apply(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "sample")) rc = sample(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "epoch")) rc = epoch_draws(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "rng")) rc = raw_rng(argc, argv);
     if (rc == 1)
         fprintf(stderr, "usage: %s apply IMAGE.raw OUT.f32 SIZE TOP LEFT HEIGHT WIDTH FLIP ORDER FB FC FS\n"
                         "       %s sample WIDTH HEIGHT SEED N [SMIN SMAX RMIN RMAX P JB JC JS]\n"
-                        "       %s rng STATE N\n", argv[0], argv[0], argv[0]);
+                        "       %s epoch WIDTH HEIGHT SEED EPOCH N\n"
+                        "       %s rng STATE N\n", argv[0], argv[0], argv[0], argv[0]);
     return rc;
 }

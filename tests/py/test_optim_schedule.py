@@ -65,17 +65,31 @@ def test_onecycle(total, opts):
     np.testing.assert_allclose(mom, ref_mom, rtol=1e-9)
 
 
+def test_warmup_is_the_recipes_lambda_lr():
+    """mlic train's --warmup-epochs with cosine is the warm-up PyTorch recipes write (the script
+    behind issue 11's Corel-5k numbers): LambdaLR with (s + 1) / W, then cosine over the rest."""
+    total, warmup, lr = 60, 12, 1e-3
+    got, _ = ours("cosine", total, lr=lr, total=total, warmup=warmup)
+    ref, _ = torch_values(lambda o: S.LambdaLR(o, lambda s: (s + 1) / warmup if s < warmup else
+                                               0.5 * (1 + np.cos(np.pi * (s - warmup) /
+                                                                 (total - warmup)))), total, lr)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert got[0] == pytest.approx(lr / warmup) and got[warmup - 1] == got[warmup] == lr
+
+
 @pytest.mark.parametrize("kind,main,opts", [
     ("step", lambda o, t: S.StepLR(o, step_size=4, gamma=0.3), {"step_size": 4, "gamma": 0.3}),
     ("cosine", lambda o, t: S.CosineAnnealingLR(o, T_max=t, eta_min=0.01), {"min_lr": 0.01}),
     ("constant", lambda o, t: S.ConstantLR(o, factor=1.0, total_iters=0), {}),
 ])
-def test_warmup_as_sequential_lr(kind, main, opts):
+def test_warmup_from_a_factor_as_sequential_lr(kind, main, opts):
+    """A warm-up from factor f reaches the main schedule's start at its last step: LinearLR from
+    f + (1 - f) / W over W - 1 steps, then the main schedule from step W."""
     total, warmup, factor = 30, 5, 0.1
     got, _ = ours(kind, total, lr=0.2, total=total, warmup=warmup, warmup_factor=factor, **opts)
     ref, _ = torch_values(lambda o: S.SequentialLR(o, [
-        S.LinearLR(o, start_factor=factor, total_iters=warmup), main(o, total - warmup)],
-        milestones=[warmup]), total, 0.2)
+        S.LinearLR(o, start_factor=factor + (1 - factor) / warmup, total_iters=warmup - 1),
+        main(o, total - warmup)], milestones=[warmup]), total, 0.2)
     np.testing.assert_allclose(got, ref, rtol=1e-9)
 
 
@@ -88,8 +102,8 @@ def test_onecycle_after_warmup():
     np.testing.assert_allclose(got[warmup:], ref, rtol=1e-9)
     np.testing.assert_allclose(mom[warmup:], ref_mom, rtol=1e-9)
     start = ref[0]
-    np.testing.assert_allclose(got[:warmup], start * (0.2 + 0.8 * np.arange(warmup) / warmup),
-                               rtol=1e-12)
+    np.testing.assert_allclose(got[:warmup],
+                               start * (0.2 + 0.8 * np.arange(1, warmup + 1) / warmup), rtol=1e-12)
     np.testing.assert_allclose(mom[:warmup], ref_mom[0], rtol=1e-12)
 
 

@@ -146,7 +146,7 @@ def test_usage_errors(mlic, data, tmp_path):
     assert r.returncode == 0 and "--freeze-backbone" in r.stdout
 
 
-@pytest.mark.parametrize("arch", ["resnet50", "mobilenet_v2"])
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50", "mobilenet_v2"])
 def test_init_matches_torchvision_statistics(tmp_path, arch):
     """From-scratch weights have torchvision's distributions (not its numbers: other generator)."""
     batch = {"input": np.zeros((2, 3, 32, 32), np.float32), "targets": np.zeros((2, 4), np.float32)}
