@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Model-only inference: mlic vs PyTorch (eager, channels_last, jit+optimize_for_inference; the
-best counts) vs ONNX Runtime, same seed-0 weights, same input size, same thread count, one run.
+best counts) vs ONNX Runtime, same seed-0 weights, same input size, same thread count, one run;
+and mlic in bf16 where the CPU has AVX512_BF16 or AMX (docs/precision.md).
 usage: bench_infer.py [--threads 2] [--reps 5] [--archs resnet18,resnet50,mobilenet_v2] [--bs 1,32]
 Prints JSON lines, then a markdown table of medians and ratios (mlic / best other)."""
 import argparse
@@ -56,13 +57,17 @@ def bench_ort(arch, bs, threads, reps):
     return emit({"system": "onnxruntime", "arch": arch, "bs": bs, "img_s_median": float(out.split()[0])})
 
 
-def bench_mlic(arch, bs, threads, reps):
+def bench_mlic(arch, bs, threads, reps, precision="fp32"):
+    """precision auto: None where it resolves to fp32 (no bf16 on this CPU)."""
     out = subprocess.run([os.path.join(ROOT, "build", "bench", "bench_forward"), mlic_model(arch), str(bs),
-                          str(threads), str(reps), str(iters_for(arch, bs))], check=True, capture_output=True,
-                         text=True).stdout
+                          str(threads), str(reps), str(iters_for(arch, bs)), "--precision", precision],
+                         check=True, capture_output=True, text=True).stdout
     import json
     r = json.loads(out)
-    return emit({"system": "mlic", "backend": r["backend"], "arch": arch, "bs": bs, "img_s_median": r["img_s_median"]})
+    if precision == "auto" and r["precision"] == "fp32":
+        return None
+    return emit({"system": "mlic", "backend": r["backend"], "precision": r["precision"], "arch": arch, "bs": bs,
+                 "img_s_median": r["img_s_median"]})
 
 
 def main():
@@ -76,17 +81,19 @@ def main():
     for arch in a.archs.split(","):
         for bs in map(int, a.bs.split(",")):
             m = bench_mlic(arch, bs, a.threads, a.reps)
+            b = bench_mlic(arch, bs, a.threads, a.reps, "auto")
             t = bench_torch(arch, bs, a.threads, a.reps)
             o = bench_ort(arch, bs, a.threads, a.reps)
-            rows.append((arch, bs, m, t, o))
+            rows.append((arch, bs, m, t, o, b))
     print(f"\n### Model-only inference, images/s (median of {a.reps}), {a.threads} threads, 224x224\n")
-    print("| model | batch | mlic | PyTorch best (variant) | ONNX Runtime | mlic / PyTorch | mlic / ORT |")
-    print("|---|---|---|---|---|---|---|")
-    for arch, bs, m, t, o in rows:
+    print("| model | batch | mlic | PyTorch best (variant) | ONNX Runtime | mlic / PyTorch | mlic / ORT | mlic bf16 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for arch, bs, m, t, o, b in rows:
         ov = f"{o['img_s_median']:.1f}" if o else "n/a"
         oratio = f"{m['img_s_median'] / o['img_s_median']:.2f}x" if o else "n/a"
+        bv = f"{b['img_s_median']:.1f}" if b else "n/a (no AVX512_BF16/AMX)"
         print(f"| {arch} | {bs} | {m['img_s_median']:.1f} | {t['img_s_median']:.1f} ({t['variant']}) | {ov} | "
-              f"{m['img_s_median'] / t['img_s_median']:.2f}x | {oratio} |")
+              f"{m['img_s_median'] / t['img_s_median']:.2f}x | {oratio} | {bv} |")
 
 
 if __name__ == "__main__":

@@ -554,6 +554,7 @@ typedef struct {
     uint8_t *targets;               /* (num_images, K) 0/1 labels */
     char **classes;                 /* (K) the model's class names (mlic_eval_run) */
     const char *backend;            /* the engine's backend name (mlic_eval_run) */
+    const char *precision;          /* what the engine computed in: fp32 or bf16 (mlic_eval_run) */
 } mlic_eval_result;
 
 /* Backend AUTO, batch 32, all cores, the model's thresholds, the data set's defaults. */

@@ -44,6 +44,11 @@ class StorageOpts(Structure):
                 ("path_style", c_int), ("max_in_flight", c_int)]
 
 
+class EngineOpts(Structure):
+    _fields_ = [("backend", c_int), ("max_batch", c_int), ("threads", c_int),
+                ("precision", c_int)]
+
+
 class PredictProgress(Structure):
     _fields_ = [("done", c_uint64), ("failed", c_uint64), ("total", c_uint64),
                 ("seconds", c_double), ("final", c_int)]
@@ -97,7 +102,8 @@ class EvalResult(Structure):
     _fields_ = [("num_images", c_size_t), ("num_classes", c_int), ("summary", Metrics),
                 ("per_class", POINTER(ClassMetrics)), ("thresholds", POINTER(c_float)),
                 ("scores", POINTER(c_float)), ("targets", POINTER(c_uint8)),
-                ("classes", POINTER(c_char_p)), ("backend", c_char_p)]
+                ("classes", POINTER(c_char_p)), ("backend", c_char_p),
+                ("precision", c_char_p)]
 
 
 class TrainProgress(Structure):
@@ -144,6 +150,9 @@ def _protos(lib: ctypes.CDLL) -> None:
         "mlic_model_class_name": (c_char_p, [p, c_int]),
         "mlic_model_threshold": (c_float, [p, c_int]),
         "mlic_engine_create": (st, [POINTER(p), p, c_int, c_int, c_int]),
+        "mlic_engine_opts_init": (None, [POINTER(EngineOpts)]),
+        "mlic_engine_create_opts": (st, [POINTER(p), p, POINTER(EngineOpts)]),
+        "mlic_engine_precision_name": (c_char_p, [p]),
         "mlic_engine_destroy": (None, [p]),
         "mlic_engine_backend_name": (c_char_p, [p]),
         "mlic_predict_image": (st, [p, POINTER(c_float), c_char_p, c_size_t, c_uint64]),

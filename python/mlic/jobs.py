@@ -15,7 +15,7 @@ import numpy as np
 from . import _capi
 from ._call import check, raise_for, run_cancellable
 from .errors import InvalidArgument, PartialFailure
-from .model import backend_kind
+from .model import backend_kind, precision_kind
 from .storage import StorageLike, cache_bytes, storage_opts
 
 
@@ -53,7 +53,7 @@ def predict_file(model: str | os.PathLike, input: str | os.PathLike, output: str
                  max_pixels: int = 0, http_timeout: float = 0.0, resume: bool = False,
                  confine_to_root: bool = False, max_line_bytes: int = 0,
                  storage: StorageLike = None, staging: str | os.PathLike | None = None,
-                 part_size: int = 0,
+                 part_size: int = 0, precision: str = "fp32",
                  progress: Callable[[Dict[str, Any]], None] | None = None) -> Dict[str, Any]:
     """`mlic predict --model MODEL --input INPUT --output OUTPUT`: every line of the list (a path
     or URL, or base64 with image_type="base64") gets one output line (format "ev" or "jsonl"),
@@ -77,6 +77,7 @@ def predict_file(model: str | os.PathLike, input: str | os.PathLike, output: str
     o.threshold = -1.0 if threshold is None else float(threshold)
     o.batch_size, o.threads, o.decode_threads = batch_size, threads, decode_threads
     o.backend = backend_kind(backend)
+    o.precision = precision_kind(precision)
     o.max_pixels, o.http_timeout = max_pixels, http_timeout
     o.resume, o.confine_to_root, o.max_line_bytes = int(resume), int(confine_to_root), max_line_bytes
     o.storage = storage_opts(storage)
@@ -180,7 +181,8 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
              threshold: float | None = None, batch_size: int = 32, threads: int = 0,
              decode_threads: int = 0, backend: str = "auto", max_pixels: int = 0,
              storage: StorageLike = None, cache: str | os.PathLike | None = None,
-             cache_size: int | str | None = None, details: bool = False) -> Dict[str, Any]:
+             cache_size: int | str | None = None, details: bool = False,
+             precision: str = "fp32") -> Dict[str, Any]:
     """`mlic eval --json`: the model's metrics on a labelled data set, as a dict with the same
     keys and values: num_images, mAP, CP, CR, CF1, OP, OR, OF1 (percent), per_class (class
     name -> AP, None for a class without positives) and thresholds (class name -> the threshold
@@ -189,7 +191,8 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
     cache keeps the remote images fetched in that folder, within cache_size (bytes or "10G").
 
     details=True adds "scores" (N, K) float32 probabilities and "targets" (N, K) uint8, in
-    data-set order and the model's class order ("classes"), "backend", and "class_metrics"
+    data-set order and the model's class order ("classes"), "backend", "precision" (what the
+    engine computed in), and "class_metrics"
     (class name -> ap, precision, recall, f1, positives, predicted, correct)."""
     lib = _capi.lib()
     o = _capi.EvalRunOpts()
@@ -197,6 +200,7 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
     o.model_path, o.data_path = _capi.b(model), _capi.b(data)
     _read_opts(o.data, format, root, classes, split, confine_to_root)
     o.backend = backend_kind(backend)
+    o.precision = precision_kind(precision)
     o.batch_size, o.threads, o.decode_threads = batch_size, threads, decode_threads
     o.threshold = -1.0 if threshold is None else float(threshold)
     o.max_pixels = max_pixels
@@ -219,6 +223,7 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, *, format: str =
         if details:
             out["classes"] = names
             out["backend"] = r.backend.decode()
+            out["precision"] = r.precision.decode()
             out["scores"] = (np.ctypeslib.as_array(r.scores, (n, k)).copy() if n
                              else np.zeros((0, k), np.float32))
             out["targets"] = (np.ctypeslib.as_array(r.targets, (n, k)).copy() if n

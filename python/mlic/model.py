@@ -13,6 +13,7 @@ from ._call import check
 from .errors import InvalidArgument
 
 BACKENDS = {"auto": 0, "ref": 1, "onednn": 2, "cuda": 3}
+PRECISIONS = {"fp32": 0, "bf16": 1, "auto": 2}
 
 # What predict() and labels() take: a path, encoded bytes, a PIL image, an (H, W, 3) uint8
 # array, an (N, H, W, 3) batch, or a list of any of these.
@@ -25,6 +26,14 @@ def backend_kind(name: str) -> int:
     except KeyError:
         raise InvalidArgument("backend '%s' is unknown" % name,
                               "use one of " + ", ".join(BACKENDS)) from None
+
+
+def precision_kind(name: str) -> int:
+    try:
+        return PRECISIONS[name]
+    except KeyError:
+        raise InvalidArgument("precision '%s' is unknown" % name,
+                              "use one of " + ", ".join(PRECISIONS)) from None
 
 
 class Model:
@@ -43,11 +52,13 @@ class Model:
     """
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto", threads: int = 0,
-                 max_pixels: int = 0):
+                 max_pixels: int = 0, precision: str = "fp32"):
         """path: the model file. backend: auto, ref, onednn or cuda. threads: inference threads
-        per running call (0 = all cores). max_pixels: refuse larger images (0 = mlic's default)."""
+        per running call (0 = all cores). max_pixels: refuse larger images (0 = mlic's default).
+        precision: fp32, bf16 or auto (docs/precision.md); self.precision says what runs."""
         self._lib = _capi.lib()
         self._backend = backend_kind(backend)
+        self._precision = precision_kind(precision)
         self._threads = int(threads)
         self.max_pixels = int(max_pixels)
         self.path = os.fspath(path)
@@ -67,6 +78,8 @@ class Model:
         self.thresholds = np.array([lib.mlic_model_threshold(h, i) for i in range(k)],
                                    dtype=np.float32)
         self.backend: str = self._with_engine(lambda e: lib.mlic_engine_backend_name(e).decode())
+        self.precision: str = self._with_engine(
+            lambda e: lib.mlic_engine_precision_name(e).decode())
 
     # ------------------------------------------------------------ engines
 
@@ -78,9 +91,13 @@ class Model:
             if self._engines:
                 return self._engines.pop()
         e = ctypes.c_void_p()
+        o = _capi.EngineOpts()
+        self._lib.mlic_engine_opts_init(ctypes.byref(o))
+        o.backend, o.max_batch, o.threads = self._backend, 1, self._threads
+        o.precision = self._precision
         try:
-            check(self._lib.mlic_engine_create(ctypes.byref(e), self._model, self._backend, 1,
-                                               self._threads), "preparing %s: " % self.path)
+            check(self._lib.mlic_engine_create_opts(ctypes.byref(e), self._model, ctypes.byref(o)),
+                  "preparing %s: " % self.path)
         except BaseException:
             self._give(None)
             raise

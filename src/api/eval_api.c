@@ -112,6 +112,8 @@ mlic_status mlic_eval_inputs_run(const mlic_eval_inputs *in, const mlic_eval_run
         s = copy_classes(out, in->model);
     if (s == MLIC_OK)
         out->backend = mlic_engine_backend_name(e);
+    if (s == MLIC_OK)
+        out->precision = mlic_engine_precision_name(e);
     mlic_engine_destroy(e);
     return s;
 }

@@ -13,11 +13,16 @@
 typedef struct {
     const char *name;
     /* g is folded (mlic_graph_fold_for_inference), shapes inferred for (3, H, W); the backend
-     * may keep pointers into g for its lifetime. */
-    mlic_status (*create)(void **state, const mlic_graph *g, int max_batch, int threads);
+     * may keep pointers into g for its lifetime. precision is FP32 or BF16 (the engine resolves
+     * AUTO), BF16 only where bf16_unavailable says NULL. */
+    mlic_status (*create)(void **state, const mlic_graph *g, int max_batch, int threads,
+                          mlic_precision precision);
     /* logits: (n, num_classes); input: (n, 3, H, W) NCHW float; 1 <= n <= max_batch. */
     mlic_status (*run)(void *state, float *logits, const float *input, int n);
     void (*destroy)(void *state);
+    /* NULL when the backend computes bf16 with native instructions on this CPU, else why not
+     * (a phrase for an error message). */
+    const char *(*bf16_unavailable)(void);
 } mlic_backend_ops;
 
 extern const mlic_backend_ops mlic_backend_ref;

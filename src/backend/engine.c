@@ -15,6 +15,7 @@ struct mlic_engine {
     const mlic_backend_ops *ops;
     void *state;
     int max_batch, threads;
+    mlic_precision precision;    /* FP32 or BF16: what the backend computes in */
     size_t in_floats;            /* per image */
 };
 
@@ -45,6 +46,32 @@ static mlic_status pick_backend(const mlic_backend_ops **ops, mlic_backend_kind 
                          "backend cuda: not built with CUDA. HINT: use the onednn or ref backend");
     }
     return mlic_fail(MLIC_ERR_INVALID_ARG, "backend kind %d is not a mlic_backend_kind", (int)kind);
+}
+
+/* What the backend computes in: AUTO is bf16 where the backend has native bf16 on this CPU;
+ * an explicit BF16 where it has not is an error saying why. */
+static mlic_status resolve_precision(mlic_precision *out, const mlic_backend_ops *ops,
+                                     mlic_precision asked)
+{
+    const char *why = ops->bf16_unavailable();
+    switch (asked) {
+    case MLIC_PRECISION_FP32:
+        *out = MLIC_PRECISION_FP32;
+        return MLIC_OK;
+    case MLIC_PRECISION_AUTO:
+        *out = why ? MLIC_PRECISION_FP32 : MLIC_PRECISION_BF16;
+        return MLIC_OK;
+    case MLIC_PRECISION_BF16:
+        if (why)
+            return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                             "precision bf16 on the %s backend: %s. HINT: use --precision fp32, "
+                             "or auto to get bf16 only where it is available",
+                             ops->name, why);
+        *out = MLIC_PRECISION_BF16;
+        return MLIC_OK;
+    }
+    return mlic_fail(MLIC_ERR_INVALID_ARG, "precision %d is not a mlic_precision. HINT: use "
+                     "MLIC_PRECISION_FP32, _BF16 or _AUTO", (int)asked);
 }
 
 void mlic_engine_opts_init(mlic_engine_opts *o)
@@ -102,19 +129,19 @@ mlic_status mlic_engine_create_opts(mlic_engine **out, const mlic_model *m,
     if (threads < 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG,
                          "mlic_engine_create: threads is %d. HINT: use 0 for all cores", threads);
-    /* bf16 arrives with the backends' bf16 support (issue 12); until then only fp32 computes. */
-    if (o->precision == MLIC_PRECISION_BF16)
-        return mlic_fail(MLIC_ERR_UNSUPPORTED,
-                         "precision bf16: not built yet. HINT: use --precision fp32");
     const mlic_backend_ops *ops = NULL;
     mlic_status s = pick_backend(&ops, backend);
     if (s != MLIC_OK)
+        return s;
+    mlic_precision precision = MLIC_PRECISION_FP32;
+    if ((s = resolve_precision(&precision, ops, o->precision)) != MLIC_OK)
         return s;
     mlic_engine *e = calloc(1, sizeof *e);
     if (!e)
         return mlic_fail(MLIC_ERR_NOMEM, "mlic_engine_create: out of memory");
     e->model = m;
     e->ops = ops;
+    e->precision = precision;
     e->max_batch = max_batch;
     e->threads = threads ? threads : omp_get_num_procs();
     e->in_floats = (size_t)3 * m->pre.crop * m->pre.crop;
@@ -123,11 +150,11 @@ mlic_status mlic_engine_create_opts(mlic_engine **out, const mlic_model *m,
     if (s == MLIC_OK)
         s = mlic_graph_infer_shapes(e->graph, m->pre.crop, m->pre.crop);
     if (s == MLIC_OK)
-        s = ops->create(&e->state, e->graph, max_batch, e->threads);
+        s = ops->create(&e->state, e->graph, max_batch, e->threads, precision);
     if (s != MLIC_OK) {
         mlic_engine_destroy(e);
-        return mlic_fail_prefix(s, "preparing %s for inference on %s: ", m->graph->arch,
-                                ops->name);
+        return mlic_fail_prefix(s, "preparing %s for %s inference on %s: ", m->graph->arch,
+                                precision == MLIC_PRECISION_BF16 ? "bf16" : "fp32", ops->name);
     }
     *out = e;
     return MLIC_OK;
@@ -155,7 +182,9 @@ const char *mlic_engine_backend_name(const mlic_engine *e)
 
 const char *mlic_engine_precision_name(const mlic_engine *e)
 {
-    return e ? "fp32" : "none";
+    if (!e)
+        return "none";
+    return e->precision == MLIC_PRECISION_BF16 ? "bf16" : "fp32";
 }
 
 mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n)

@@ -24,6 +24,11 @@
  * with its destination aliased to the residual's buffer when the residual dies at that node
  * and has the destination's layout, else the residual is first copied (reordered) there.
  *
+ * Precision: in bf16 (dt), activations and weights are bf16 while the input stays the caller's
+ * fp32 (the first convolution's input reorder converts it, once per run), biases stay fp32
+ * (oneDNN accumulates in fp32 and adds them there) and the linear layer writes fp32 logits.
+ * Post-ops (ReLU, residual sum) are the same in both.
+ *
  * Threads: OpenMP, set to the backend's count (create's `threads`, 0 = all cores) around every
  * call into oneDNN and restored afterwards, since the setting belongs to the calling thread.
  *
@@ -105,6 +110,7 @@ typedef struct {
     const mlic_graph *g;
     int max_batch;
     int threads;                /* OpenMP threads for every oneDNN call */
+    dnnl_data_type_t dt;        /* of activations and weights: f32, or bf16 (see below) */
     dnnl_format_tag_t act_tag;  /* preferred activation layout, format_tag_any for none */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -136,8 +142,14 @@ void *onednn_alloc(size_t size);
  * AVX-512, nChw8c on AVX2, else dnnl_format_tag_any (none). Shared with the training backend. */
 dnnl_format_tag_t onednn_blocked_tag(void);
 
-/* md of a 4-D activation (n, c, h, w) with a format tag (dnnl_format_tag_any to let a
- * primitive choose). */
+/* NULL when oneDNN's effective ISA has native bf16 (AVX512_BF16 or AMX), else why not (the
+ * ISA is what ONEDNN_MAX_CPU_ISA allows, so AVX2 there makes this CPU count as lacking it). */
+const char *onednn_bf16_unavailable(void);
+
+/* md of a 4-D activation (n, c, h, w) of data type dt with a format tag (dnnl_format_tag_any to
+ * let a primitive choose); onednn_md_4d is the fp32 one. */
+mlic_status onednn_md_4d_dt(dnnl_memory_desc_t *md, dnnl_data_type_t dt, int n, int c, int h,
+                            int w, dnnl_format_tag_t tag);
 mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag);
 
 /* ---- plan building (onednn_plan.c) */

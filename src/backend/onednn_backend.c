@@ -70,7 +70,8 @@ static mlic_status get_plan(onednn_state *s, int n, onednn_plan **out)
     return MLIC_OK;
 }
 
-static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batch, int threads)
+static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batch, int threads,
+                                 mlic_precision precision)
 {
     mlic_status st = MLIC_OK;
     *state = NULL;
@@ -82,6 +83,14 @@ static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batc
         return mlic_fail(MLIC_ERR_INVALID_ARG,
                          "oneDNN backend: max_batch %d must be >= 1 and threads %d >= 0",
                          max_batch, threads);
+    if (precision != MLIC_PRECISION_FP32 && precision != MLIC_PRECISION_BF16)
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "oneDNN backend: precision %d is neither fp32 nor bf16", (int)precision);
+    const char *why = precision == MLIC_PRECISION_BF16 ? onednn_bf16_unavailable() : NULL;
+    if (why)
+        return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                         "oneDNN backend: precision bf16: %s. HINT: use --precision fp32 (or "
+                         "auto, which picks bf16 only where the CPU has it)", why);
     onednn_state *s = calloc(1, sizeof *s);
     if (!s)
         return mlic_fail(MLIC_ERR_NOMEM, "oneDNN backend: out of memory");
@@ -89,6 +98,7 @@ static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batc
     s->max_batch = max_batch;
     s->threads = threads > 0 ? threads : omp_get_num_procs();
     s->act_tag = onednn_blocked_tag();
+    s->dt = precision == MLIC_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
     int saved = omp_get_max_threads();
     omp_set_num_threads(s->threads);
     s->packed = calloc((size_t)g->nnodes, sizeof *s->packed);
@@ -134,4 +144,5 @@ const mlic_backend_ops mlic_backend_onednn = {
     .create = onednn_create,
     .run = onednn_run,
     .destroy = onednn_destroy,
+    .bf16_unavailable = onednn_bf16_unavailable,
 };

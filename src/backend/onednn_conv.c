@@ -21,16 +21,17 @@ static mlic_status conv_pd(onednn_ctx *c, dnnl_format_tag_t src_tag, dnnl_format
     int n = c->p->n, k = nd->kernel, groups = nd->groups > 0 ? nd->groups : 1;
     mlic_status st = MLIC_OK;
     dnnl_memory_desc_t src_md, dst_md, wei_md, bias_md;
-    if ((st = onednn_md_4d(&src_md, n, in.c, in.h, in.w, src_tag)) != MLIC_OK ||
-        (st = onednn_md_4d(&dst_md, n, out.c, out.h, out.w, dst_tag)) != MLIC_OK)
+    const dnnl_data_type_t dt = c->s->dt;
+    if ((st = onednn_md_4d_dt(&src_md, dt, n, in.c, in.h, in.w, src_tag)) != MLIC_OK ||
+        (st = onednn_md_4d_dt(&dst_md, dt, n, out.c, out.h, out.w, dst_tag)) != MLIC_OK)
         return st;
     if (groups == 1) {
         dnnl_dims_t wd = {out.c, in.c, k, k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 4, wd, dt, dnnl_format_tag_any));
         ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (user_wei_md, 4, wd, dnnl_f32, dnnl_oihw));
     } else {
         dnnl_dims_t wd = {groups, out.c / groups, in.c / groups, k, k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 5, wd, dnnl_f32, dnnl_format_tag_any));
+        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 5, wd, dt, dnnl_format_tag_any));
         ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (user_wei_md, 5, wd, dnnl_f32, dnnl_goihw));
     }
     dnnl_dims_t bd = {out.c};

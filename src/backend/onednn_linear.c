@@ -3,9 +3,10 @@
 #include "core/error.h"
 
 /* The inner product descriptor for src layout src_md (4-D (n, C, H, W) or 2-D (n, C*H*W)),
- * weights left to oneDNN, row-major (n, K) logits. */
+ * weights of type dt left to oneDNN, row-major fp32 (n, K) logits. */
 static mlic_status ip_desc(dnnl_inner_product_desc_t *desc, const dnnl_memory_desc_t *src_md,
-                           int k, int has_bias, dnnl_memory_desc_t *user_wei_md)
+                           dnnl_data_type_t dt, int k, int has_bias,
+                           dnnl_memory_desc_t *user_wei_md)
 {
     mlic_status st = MLIC_OK;
     dnnl_memory_desc_t wei_md, bias_md, dst_md;
@@ -16,7 +17,7 @@ static mlic_status ip_desc(dnnl_inner_product_desc_t *desc, const dnnl_memory_de
     /* Flattening NCHW makes the (K, C*H*W) weight matrix exactly a (K, C, H, W) oihw tensor. */
     ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (user_wei_md, nd, wd, dnnl_f32,
                                                nd == 4 ? dnnl_oihw : dnnl_oi));
-    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, nd, wd, dnnl_f32, dnnl_format_tag_any));
+    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, nd, wd, dt, dnnl_format_tag_any));
     ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&bias_md, 1, bd, dnnl_f32, dnnl_a));
     ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&dst_md, 2, dd, dnnl_f32, dnnl_nc));
     ONEDNN_CALL(dnnl_inner_product_forward_desc_init, (desc, dnnl_forward_inference, src_md,
@@ -51,14 +52,14 @@ mlic_status onednn_plan_linear(onednn_ctx *c)
     /* Read the pooled features in their producer's layout; only if oneDNN has no inner
      * product for it, let it choose (and reorder). */
     dnnl_inner_product_desc_t desc;
-    if ((st = ip_desc(&desc, &src_md, k, nd->bias >= 0, &user_wei_md)) != MLIC_OK)
+    if ((st = ip_desc(&desc, &src_md, c->s->dt, k, nd->bias >= 0, &user_wei_md)) != MLIC_OK)
         goto done;
     if (dnnl_primitive_desc_create(&pd, &desc, attr, c->s->engine, NULL) != dnnl_success) {
         pd = NULL;
         dnnl_dims_t sd = {src_md.dims[0], src_md.dims[1], src_md.dims[2], src_md.dims[3]};
         ONEDNN_CALL(dnnl_memory_desc_init_by_tag,
-                    (&src_md, src_md.ndims, sd, dnnl_f32, dnnl_format_tag_any));
-        if ((st = ip_desc(&desc, &src_md, k, nd->bias >= 0, &user_wei_md)) != MLIC_OK)
+                    (&src_md, src_md.ndims, sd, c->s->dt, dnnl_format_tag_any));
+        if ((st = ip_desc(&desc, &src_md, c->s->dt, k, nd->bias >= 0, &user_wei_md)) != MLIC_OK)
             goto done;
         ONEDNN_CALL(dnnl_primitive_desc_create, (&pd, &desc, attr, c->s->engine, NULL));
     }

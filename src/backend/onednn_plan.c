@@ -2,6 +2,7 @@
 #include "backend/onednn.h"
 
 #include <dnnl_debug.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -43,13 +44,30 @@ dnnl_format_tag_t onednn_blocked_tag(void)
     return dnnl_format_tag_any;
 }
 
-mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag)
+const char *onednn_bf16_unavailable(void)
+{
+    static _Thread_local char why[160];
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16)
+        return NULL;
+    snprintf(why, sizeof why, "this CPU has neither AVX512_BF16 nor AMX (oneDNN's instruction "
+             "set here: %s)", dnnl_cpu_isa2str(isa));
+    return why;
+}
+
+mlic_status onednn_md_4d_dt(dnnl_memory_desc_t *md, dnnl_data_type_t dt, int n, int c, int h,
+                            int w, dnnl_format_tag_t tag)
 {
     mlic_status st = MLIC_OK;
     dnnl_dims_t dims = {n, c, h, w};
-    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (md, 4, dims, dnnl_f32, tag));
+    ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (md, 4, dims, dt, tag));
 done:
     return st;
+}
+
+mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag)
+{
+    return onednn_md_4d_dt(md, dnnl_f32, n, c, h, w, tag);
 }
 
 static int grow(void **arr, int *cap, int need, size_t elem)

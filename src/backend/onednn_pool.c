@@ -17,7 +17,8 @@ static mlic_status plan_pool(onednn_ctx *c, dnnl_alg_kind_t alg, int kh, int kw,
         return mlic_fail(MLIC_ERR_UNSUPPORTED, "fused add/activation on pooling is not supported");
     dnnl_memory_desc_t src_md, dst_md;
     if ((st = onednn_plan_value_md(c, nd->in[0], &src_md)) != MLIC_OK ||
-        (st = onednn_md_4d(&dst_md, c->p->n, out.c, out.h, out.w, dnnl_format_tag_any)) != MLIC_OK)
+        (st = onednn_md_4d_dt(&dst_md, c->s->dt, c->p->n, out.c, out.h, out.w,
+                             dnnl_format_tag_any)) != MLIC_OK)
         return st;
     dnnl_pooling_desc_t desc;
     dnnl_dims_t strides = {stride, stride}, kernel = {kh, kw}, padding = {pad, pad};

@@ -101,9 +101,21 @@ static mlic_status plan_slots(ref_state *st, size_t **caps)
     return MLIC_OK;
 }
 
-static mlic_status ref_create(void **state, const mlic_graph *g, int max_batch, int threads)
+static const char *ref_bf16_unavailable(void)
+{
+    return "the reference backend computes in fp32 only";
+}
+
+static mlic_status ref_create(void **state, const mlic_graph *g, int max_batch, int threads,
+                              mlic_precision precision)
 {
     *state = NULL;
+    if (precision != MLIC_PRECISION_FP32)
+        return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                         "reference backend: precision %s: %s. HINT: use --precision fp32, or "
+                         "the onednn backend on a CPU with AVX512_BF16 or AMX",
+                         precision == MLIC_PRECISION_BF16 ? "bf16" : "auto",
+                         ref_bf16_unavailable());
     if (max_batch < 1)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "reference backend: max_batch %d must be >= 1",
                          max_batch);
@@ -223,4 +235,5 @@ const mlic_backend_ops mlic_backend_ref = {
     .create = ref_create,
     .run = ref_run,
     .destroy = ref_destroy,
+    .bf16_unavailable = ref_bf16_unavailable,
 };

@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "  --threads N         inference threads (default: all cores)\n"
             "  --decode-threads N  image decoding threads (default: all cores)\n"
             "  --backend B         auto (default), ref, onednn or cuda\n"
+            "  --precision P       fp32 (default), bf16 (an error without AVX512_BF16 or AMX)\n"
+            "                      or auto (bf16 where the CPU has it): docs/precision.md\n"
             "  --max-pixels N      refuse larger images (default %llu)\n"
             "  --cache DIR         keep the remote images fetched in DIR (docs/storage.md)\n"
             "  --cache-size SIZE   DIR's bound: bytes or K, M, G, T (default 10G)\n"
@@ -166,6 +168,9 @@ int mlic_cmd_eval(int argc, char **argv)
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--backend", &v))) {
             if (r < 0 || mlic_args_backend(CMD, v, &eopts.backend))
                 return 2;
+        } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--precision", &v))) {
+            if (r < 0 || mlic_precision_parse(&eopts.precision, v) != MLIC_OK)
+                return r < 0 ? 2 : mlic_args_usage_error(CMD, "%s", mlic_errmsg());
         } else if ((r = mlic_args_value(CMD, argc, argv, &i, "--max-pixels", &v))) {
             int mp;
             if (r < 0 || mlic_args_int(CMD, "--max-pixels", v, 1, 2147483647L, &mp))

@@ -38,6 +38,8 @@ static void predict_usage(FILE *f)
         "  --root DIR            relative paths resolve against DIR (default: the list's folder;\n"
         "                        may be s3://bucket/prefix/ or oss://...)\n"
         "  --backend B           auto (default), ref, onednn or cuda\n"
+        "  --precision P         fp32 (default), bf16 (an error without AVX512_BF16 or AMX) or\n"
+        "                        auto (bf16 where the CPU has it): docs/precision.md\n"
         "  --max-pixels N        refuse larger images (default %llu)\n"
         "  --max-line-bytes N    a longer list line gets an error line and is skipped unread\n"
         "                        (default %llu: a base64 image of 12 MiB)\n"
@@ -162,6 +164,9 @@ static int apply_option(mlic_predict_opts *o, int *workers, const char *name, co
             o->backend = MLIC_BACKEND_CUDA;
         else
             return mlic_args_usage_error(CMD, "%s '%s' must be auto, ref, onednn or cuda", name, v);
+    } else if (!strcmp(name, "--precision")) {
+        if (mlic_precision_parse(&o->precision, v) != MLIC_OK)
+            return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
     } else if (!strcmp(name, "--max-pixels")) {
         return parse_u64(&o->max_pixels, name, v);
     } else if (!strcmp(name, "--max-line-bytes")) {
@@ -365,8 +370,8 @@ int mlic_predict_parse_args(int argc, char **argv, mlic_predict_opts *op, int *w
     *workers = 1;
     static const char *const valued[] = {
         "--model", "--input", "--output", "--root", "--image-type", "--format", "--threshold",
-        "--batch-size", "--threads", "--decode-threads", "--backend", "--max-pixels", "--timeout",
-        "--max-line-bytes", "--workers", "--staging", "--part-size",
+        "--batch-size", "--threads", "--decode-threads", "--backend", "--precision",
+        "--max-pixels", "--timeout", "--max-line-bytes", "--workers", "--staging", "--part-size",
     };
 
     mlic_cli_storage_init(&storage);

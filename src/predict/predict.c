@@ -1015,7 +1015,13 @@ mlic_status mlic_predict_run(const mlic_predict_opts *o, mlic_predict_stats *sta
     p.input.decode = mlic_decode_opts_for_eval(&pre, o->max_pixels);
     p.root = root;
 
-    if ((st = mlic_engine_create(&engine, model, o->backend, p.batch_size, o->threads)) != MLIC_OK) {
+    mlic_engine_opts eo;
+    mlic_engine_opts_init(&eo);
+    eo.backend = o->backend;
+    eo.max_batch = p.batch_size;
+    eo.threads = o->threads;
+    eo.precision = o->precision;
+    if ((st = mlic_engine_create_opts(&engine, model, &eo)) != MLIC_OK) {
         mlic_fail_prefix(st, "preparing the model '%s' for inference: ", o->model_path);
         goto done;
     }

@@ -195,7 +195,7 @@ static float *run_graph(const mlic_graph *g, const float *in, int n, int max_bat
 {
     void *st = NULL;
     float *out = malloc((size_t)n * g->num_classes * sizeof(float));
-    mlic_status s = mlic_backend_ref.create(&st, g, max_batch, 2);
+    mlic_status s = mlic_backend_ref.create(&st, g, max_batch, 2, MLIC_PRECISION_FP32);
     CHECK(s == MLIC_OK, "ref create on %s: %s", g->arch, mlic_errmsg());
     if (s == MLIC_OK) {
         s = mlic_backend_ref.run(st, out, in, n);

@@ -47,7 +47,7 @@ static float *run(const mlic_backend_ops *be, const mlic_graph *g, const float *
 {
     void *st = NULL;
     float *out = calloc((size_t)n * g->num_classes, sizeof(float));
-    mlic_status s = be->create(&st, g, max_batch, 2);
+    mlic_status s = be->create(&st, g, max_batch, 2, MLIC_PRECISION_FP32);
     CHECK(s == MLIC_OK, "%s create on %s: %s", be->name, g->arch, mlic_errmsg());
     if (s == MLIC_OK) {
         s = be->run(st, out, in, n);
@@ -68,7 +68,7 @@ static void compare(const mlic_graph *f, int max_batch, const int *n_list, int c
     float *want = run(&mlic_backend_ref, f, x, max_batch, max_batch);
     float *got = calloc((size_t)max_batch * f->num_classes, sizeof(float));
     void *st = NULL;
-    mlic_status s = mlic_backend_onednn.create(&st, f, max_batch, 2);
+    mlic_status s = mlic_backend_onednn.create(&st, f, max_batch, 2, MLIC_PRECISION_FP32);
     CHECK(s == MLIC_OK, "onednn create on %s: %s", f->arch, mlic_errmsg());
     for (int k = 0; s == MLIC_OK && k < count; k++) {
         const int n = n_list[k];
@@ -167,13 +167,13 @@ static void test_errors(void)
     CHECK(mlic_graph_infer_shapes(g, 16, 16) == MLIC_OK, "%s", mlic_errmsg());
     void *st = NULL;
     /* Unfolded: batch norm has no oneDNN step here; the error names the node. */
-    mlic_status s = mlic_backend_onednn.create(&st, g, 2, 1);
+    mlic_status s = mlic_backend_onednn.create(&st, g, 2, 1, MLIC_PRECISION_FP32);
     CHECK(s == MLIC_ERR_UNSUPPORTED && strstr(mlic_errmsg(), "bn1"),
           "unfolded graph: status %d, %s", s, mlic_errmsg());
     mlic_graph *f = NULL;
     mlic_graph_fold_for_inference(&f, g);
     if (f && mlic_graph_infer_shapes(f, 16, 16) == MLIC_OK &&
-        mlic_backend_onednn.create(&st, f, 2, 1) == MLIC_OK) {
+        mlic_backend_onednn.create(&st, f, 2, 1, MLIC_PRECISION_FP32) == MLIC_OK) {
         float in[2 * 3 * 16 * 16] = {0}, out[3 * 5];
         CHECK(mlic_backend_onednn.run(st, out, in, 3) == MLIC_ERR_INVALID_ARG,
               "batch above max_batch accepted");
@@ -183,7 +183,7 @@ static void test_errors(void)
     } else {
         CHECK(0, "folded tiny graph: %s", mlic_errmsg());
     }
-    CHECK(mlic_backend_onednn.create(&st, f, 0, 1) == MLIC_ERR_INVALID_ARG, "max_batch 0 accepted");
+    CHECK(mlic_backend_onednn.create(&st, f, 0, 1, MLIC_PRECISION_FP32) == MLIC_ERR_INVALID_ARG, "max_batch 0 accepted");
     mlic_graph_free(f);
     mlic_graph_free(g);
 }

@@ -1,8 +1,8 @@
 /* Forward pass driver for tests/py/test_forward*.py.
  *   tool_forward MODEL.safetensors INPUT.bin OUTPUT.bin N [--backend auto|ref|onednn]
- *                [--logits] [--threads T] [--max-batch B]
+ *                [--logits] [--threads T] [--max-batch B] [--precision fp32|bf16|auto]
  *     reads N * 3 * crop * crop float32 (NCHW), writes N * num_classes float32 probabilities
- *     (or logits).
+ *     (or logits); says the backend and the precision it computed in on stderr.
  *   tool_forward --list-params ARCH NUM_CLASSES [--folded]
  *     prints one line per parameter of the built (or inference-folded) graph: name and dims. */
 #include <stdio.h>
@@ -47,15 +47,20 @@ int main(int argc, char **argv)
         return list_params(argv[2], atoi(argv[3]), argc >= 5 && !strcmp(argv[4], "--folded"));
     if (argc < 5) {
         fprintf(stderr, "usage: tool_forward MODEL INPUT.bin OUTPUT.bin N [--backend "
-                        "auto|ref|onednn] [--logits] [--threads T] [--max-batch B]\n"
+                        "auto|ref|onednn] [--logits] [--threads T] [--max-batch B] "
+                        "[--precision fp32|bf16|auto]\n"
                         "       tool_forward --list-params ARCH NUM_CLASSES [--folded]\n");
         return 2;
     }
     const int n = atoi(argv[4]);
     mlic_backend_kind kind = MLIC_BACKEND_AUTO;
     int logits = 0, threads = 0, max_batch = n;
+    mlic_precision precision = MLIC_PRECISION_FP32;
     for (int i = 5; i < argc; i++) {
-        if (!strcmp(argv[i], "--logits")) {
+        if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            if (mlic_precision_parse(&precision, argv[++i]) != MLIC_OK)
+                return fail("--precision");
+        } else if (!strcmp(argv[i], "--logits")) {
             logits = 1;
         } else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
             const char *b = argv[++i];
@@ -85,12 +90,19 @@ int main(int argc, char **argv)
     }
     fclose(fi);
     mlic_engine *e = NULL;
-    if (mlic_engine_create(&e, m, kind, max_batch, threads) != MLIC_OK)
+    mlic_engine_opts eo;
+    mlic_engine_opts_init(&eo);
+    eo.backend = kind;
+    eo.max_batch = max_batch;
+    eo.threads = threads;
+    eo.precision = precision;
+    if (mlic_engine_create_opts(&e, m, &eo) != MLIC_OK)
         return fail("engine");
     mlic_status s = logits ? mlic_engine_run_logits(e, out, in, n) : mlic_engine_run(e, out, in, n);
     if (s != MLIC_OK)
         return fail("run");
-    fprintf(stderr, "tool_forward: backend %s\n", mlic_engine_backend_name(e));
+    fprintf(stderr, "tool_forward: backend %s precision %s\n", mlic_engine_backend_name(e),
+            mlic_engine_precision_name(e));
     FILE *fo = fopen(argv[3], "wb");
     if (!fo || fwrite(out, sizeof *out, nout, fo) != nout || fclose(fo) != 0) {
         fprintf(stderr, "tool_forward: cannot write %s\n", argv[3]);
