@@ -42,6 +42,10 @@ static mlic_status options_fingerprint(uint64_t *fp, const mlic_predict_opts *o,
     /* Only when set, so that journals of runs without them still match. */
     if (o->confine_to_root)
         h = mlic_journal_fingerprint(h, "confined", 8);
+    if (o->precision != MLIC_PRECISION_FP32) { /* bf16's probabilities differ from fp32's */
+        int32_t precision = (int32_t)o->precision;
+        h = mlic_journal_fingerprint(h, &precision, sizeof precision);
+    }
     if (o->max_line_bytes) {
         uint64_t max = o->max_line_bytes;
         h = mlic_journal_fingerprint(h, &max, sizeof max);
@@ -92,8 +96,8 @@ static mlic_status header_matches(const mlic_share *s, const mlic_journal_header
                          h->batch_size, old->batch_size);
     if (old->fingerprint != h->fingerprint)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "the interrupted run that left '%s' used another model "
-                         "file, image type, output format, threshold or root. HINT: resume with the "
-                         "same command, or delete the parts to start over", out);
+                         "file, image type, output format, threshold, precision or root. HINT: "
+                         "resume with the same command, or delete the parts to start over", out);
     return MLIC_OK;
 }
 

@@ -187,6 +187,9 @@ def test_resume_must_match_the_interrupted_run(mlic, work, reference, tmp_path):
     assert r.returncode == 2 and f"--batch-size {BATCH}" in r.stderr, r.stderr
     r = run(cmd + ["--resume", "--threshold", "0.9"])
     assert r.returncode == 2 and "threshold" in r.stderr, r.stderr
+    # auto is refused even where it resolves to fp32: the resumed run may be on another CPU
+    r = run(cmd + ["--resume", "--precision", "auto"])
+    assert r.returncode == 2 and "precision" in r.stderr, r.stderr
     # A process still writing a share (it holds its journal's lock) is not raced. Share 0's
     # journal exists (the run was killed at its fifth checkpoint); share 1's may not yet.
     with open(f"{out}.part-00000-of-00002.journal", "rb") as f:
