@@ -67,7 +67,7 @@ int main(void)
     CHECK(mlic_checkpoint_save(path, g, o, order, N_ITEMS, &st, config) == MLIC_OK, "%s",
           mlic_errmsg());
 
-    mlic_checkpoint_state got;
+    mlic_checkpoint_state got = {0}; /* .ema NULL: none to restore */
     CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_OK, "%s",
           mlic_errmsg());
     CHECK(!memcmp(g->weights, h->weights, g->nweights * sizeof(float)), "weights restored");
