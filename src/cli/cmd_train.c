@@ -371,7 +371,8 @@ int mlic_cmd_train(int argc, char **argv)
         (momentum && parse_double(&o.momentum, "--momentum", momentum)) ||
         (grad_norm && mlic_args_float(CMD, "--max-grad-norm", grad_norm, &o.max_grad_norm)) ||
         (jitter && mlic_args_float(CMD, "--jitter", jitter, &o.jitter)) ||
-        (seed && parse_seed(&o.seed, seed)) || (ema && mlic_args_float(CMD, "--ema", ema, &o.ema)) ||
+        (seed && parse_seed(&o.seed, seed)) ||
+        (ema && mlic_args_float(CMD, "--ema", ema, &o.ema)) ||
         (mixup && mlic_args_float(CMD, "--mixup", mixup, &o.mixup)) ||
         (cutmix && mlic_args_float(CMD, "--cutmix", cutmix, &o.cutmix)))
         return 2;
