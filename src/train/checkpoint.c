@@ -95,20 +95,36 @@ mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_gr
 
 /* ---------------------------------------------------------------- load */
 
+/* Settings added after checkpoint format 2 came out: a checkpoint written before them lacks them,
+ * and its run had them off (0). */
+static int later_setting(const char *name)
+{
+    static const char *const names[] = {"ema", "mixup", "cutmix"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i]))
+            return 1;
+    return 0;
+}
+
 static mlic_status check_config(const cJSON *stored, const char *config, const char *path)
 {
     cJSON *now = cJSON_Parse(config);
     if (!now)
         return mlic_fail(MLIC_ERR_INTERNAL, "checkpoint %s: the run's settings are not JSON", path);
-    mlic_status s = MLIC_OK;
+    cJSON *off = cJSON_CreateNumber(0);
+    mlic_status s = off ? MLIC_OK : mlic_fail(MLIC_ERR_NOMEM, "checkpoint %s: out of memory", path);
     const cJSON *item;
     cJSON_ArrayForEach(item, now)
     {
+        if (s != MLIC_OK)
+            break;
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(stored, item->string);
+        if (!old && later_setting(item->string))
+            old = off;
         if (old && cJSON_Compare(old, item, 1))
             continue;
-        /* Every checkpoint of this format records every setting: a missing one is damage, not
-         * a setting this run changed. */
+        /* Every checkpoint of this format records every other setting: a missing one is damage,
+         * not a setting this run changed. */
         if (!old) {
             s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: corrupt checkpoint header: \"config\" "
                           "lacks the setting \"%s\". HINT: start afresh without --resume", path,
@@ -133,6 +149,7 @@ static mlic_status check_config(const cJSON *stored, const char *config, const c
         break;
     }
     cJSON_Delete(now);
+    cJSON_Delete(off);
     return s;
 }
 

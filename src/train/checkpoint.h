@@ -49,7 +49,8 @@ mlic_status mlic_checkpoint_save(const char *path, const mlic_graph *g, mlic_opt
 /* Restore into g (same arch and classes count), o (same kind and size), order (n) and, when the
  * caller sets st->ema (else NULL), the moving average into it; the other fields of st are
  * outputs. The stored config must equal config key by key: a difference is an error naming the
- * setting and both values. */
+ * setting and both values (a checkpoint from before "ema", "mixup" and "cutmix" existed had them
+ * at 0). */
 mlic_status mlic_checkpoint_load(const char *path, mlic_graph *g, mlic_optim *o, size_t *order,
                                  size_t n, mlic_checkpoint_state *st, const char *config);
 

@@ -126,6 +126,14 @@ int main(void)
     CHECK(strstr(mlic_errmsg(), "corrupt checkpoint header") &&
           strstr(mlic_errmsg(), "lacks the setting \"arch\"") && !strstr(mlic_errmsg(), "unset"),
           "%s", mlic_errmsg());
+    /* settings newer than the checkpoint (written before --ema existed) read as off */
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,
+                               "{\"lr\":0.1,\"seed\":\"7\",\"classes\":[\"a\",\"b\"],"
+                               "\"ema\":0,\"mixup\":0}") == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,
+                               "{\"lr\":0.1,\"seed\":\"7\",\"classes\":[\"a\",\"b\"],"
+                               "\"cutmix\":1}") == MLIC_ERR_INVALID_ARG, "cutmix 1 after none");
+    CHECK(strstr(mlic_errmsg(), "made with cutmix 0, this run has 1"), "%s", mlic_errmsg());
     /* a damaged field name in the header is named */
     CHECK(patch_file(path, "\\\"epoch\\\"", "\\\"epocX\\\""), "patching the header");
     CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_ERR_FORMAT,
