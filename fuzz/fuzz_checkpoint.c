@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         make_graph();
     const char *path = fuzz_file("checkpoint.safetensors", data, len);
     size_t order[N_ITEMS];
-    mlic_checkpoint_state st;
+    mlic_checkpoint_state st = {0}; /* no moving average */
     if (mlic_checkpoint_load(path, g, o, order, N_ITEMS, &st, CONFIG) == MLIC_OK) {
         int seen[N_ITEMS] = {0};
         for (int i = 0; i < N_ITEMS; i++)

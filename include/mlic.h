@@ -697,6 +697,12 @@ typedef struct {
     /* Distributed, out (may be NULL): set to 1 when the run failed on this rank in a way the
      * other ranks cannot learn of (an MPI call failed): the caller must abort the job. */
     int *abort_job;
+    /* > 0: validate and save an exponential moving average of the weights with this decay,
+     * e.g. 0.999, warmed up as (1 + t) / (10 + t) (docs/training.md); 0 = off. */
+    float ema;
+    /* > 0: mixup / CutMix with lambda ~ Beta(alpha, alpha) and soft targets; both: one or the
+     * other per batch, half each (docs/training.md); 0 = off. */
+    float mixup, cutmix;
 } mlic_train_opts;
 
 /* The CLI's defaults: 10 epochs, batch 32, SGD lr 0.01 momentum 0.9 weight decay 1e-4, cosine

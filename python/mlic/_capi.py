@@ -133,7 +133,8 @@ class TrainOpts(Structure):
                 ("stop_after_epochs", c_int), ("distributed", c_int), ("sync_bn", c_int),
                 ("check_weights", c_int), ("progress", TRAIN_PROGRESS_FN),
                 ("progress_user", c_void_p), ("cancel", POINTER(c_int)),
-                ("abort_job", POINTER(c_int))]
+                ("abort_job", POINTER(c_int)), ("ema", c_float), ("mixup", c_float),
+                ("cutmix", c_float)]
 
 
 def _protos(lib: ctypes.CDLL) -> None:

@@ -263,7 +263,8 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
                 max_grad_norm: Any, schedule: str, lr_step: int, warmup_epochs: int, loss: str,
                 crop: int, resize: Any, jitter: float, freeze_backbone: bool, seed: int,
                 threads: int, conv: str, workers: int, resume: bool, storage: StorageLike,
-                cache: Any, cache_size: Any) -> Any:
+                cache: Any, cache_size: Any, ema: float = 0.0, mixup: float = 0.0,
+                cutmix: float = 0.0) -> Any:
     lib = _capi.lib()
     o = _capi.TrainOpts()
     lib.mlic_train_opts_init(ctypes.byref(o))
@@ -296,6 +297,7 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
     o.direct_conv = int(conv == "direct")
     o.storage = storage_opts(storage)
     o.cache_dir, o.cache_bytes = _capi.b(cache), cache_bytes(cache_size)
+    o.ema, o.mixup, o.cutmix = ema, mixup, cutmix
     return o
 
 
@@ -326,13 +328,14 @@ def train(data: str | os.PathLike, output: str | os.PathLike, arch: str, *,
           freeze_backbone: bool = False, seed: int = 0, threads: int = 0,
           conv: str = "winograd", workers: int = 0, resume: bool = False,
           storage: StorageLike = None, cache: str | os.PathLike | None = None,
-          cache_size: int | str | None = None,
+          cache_size: int | str | None = None, ema: float = 0.0, mixup: float = 0.0,
+          cutmix: float = 0.0,
           callback: Callable[[Dict[str, Any]], Any] | None = None) -> None:
     o = _train_opts(data, output, arch, val, classes, root, confine_to_root, checkpoint, log,
                     pretrained, epochs, batch_size, optimizer, lr, weight_decay, momentum,
                     max_grad_norm, schedule, lr_step, warmup_epochs, loss, crop, resize, jitter,
                     freeze_backbone, seed, threads, conv, workers, resume, storage, cache,
-                    cache_size)
+                    cache_size, ema, mixup, cutmix)
     gen = _train_records(o, callback is not None)
     reply = None
     while True:
@@ -375,7 +378,8 @@ _TRAIN_DEFAULTS = [("val", None), ("classes", None), ("root", None), ("confine_t
                    ("loss", "bce"), ("crop", 224), ("resize", None), ("jitter", 0.4),
                    ("freeze_backbone", False), ("seed", 0), ("threads", 0),
                    ("conv", "winograd"), ("workers", 0), ("resume", False), ("storage", None),
-                   ("cache", None), ("cache_size", None)]
+                   ("cache", None), ("cache_size", None), ("ema", 0.0), ("mixup", 0.0),
+                   ("cutmix", 0.0)]
 
 
 _DONE = object()

@@ -65,6 +65,12 @@ static void usage(FILE *f)
         "                        crop * 256/224)\n"
         "  --jitter F            colour jitter: brightness, contrast and saturation factors\n"
         "                        drawn from [1-F, 1+F] (default 0.4; 0 turns it off)\n"
+        "  --mixup A             mixup each batch with its reverse, lambda ~ Beta(A, A), soft\n"
+        "                        targets (default 0: off; 0.2 to 1 is usual)\n"
+        "  --cutmix A            CutMix likewise, targets mixed by the pasted area (default 0:\n"
+        "                        off); with --mixup too, one or the other per batch\n"
+        "  --ema DECAY           validate and save a moving average of the weights, e.g. 0.999\n"
+        "                        (warmed up; default 0: off)\n"
         "  --seed N              shuffling, augmentation, dropout, init (default 0)\n"
         "  --threads N           compute threads (default: all cores)\n"
         "  --conv A              3x3 stride-1 convolutions: winograd (default; about 1.5x the\n"
@@ -270,7 +276,7 @@ int mlic_cmd_train(int argc, char **argv)
     mlic_train_opts_init(&o);
     const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce", *conv = "winograd";
     const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL, *jitter = NULL;
-    const char *cache_size = NULL;
+    const char *cache_size = NULL, *ema = NULL, *mixup = NULL, *cutmix = NULL;
     mlic_cli_storage storage;
     mlic_cli_storage_init(&storage);
     o.storage = &storage.opts;
@@ -286,7 +292,7 @@ int mlic_cmd_train(int argc, char **argv)
         {"--loss", &loss}, {"--lr", &lr}, {"--weight-decay", &wd}, {"--momentum", &momentum},
         {"--max-grad-norm", &grad_norm}, {"--seed", &seed}, {"--jitter", &jitter},
         {"--conv", &conv}, {"--report", &report_path}, {"--cache", &o.cache_dir},
-        {"--cache-size", &cache_size},
+        {"--cache-size", &cache_size}, {"--ema", &ema}, {"--mixup", &mixup}, {"--cutmix", &cutmix},
     };
     /* --stop-after-epochs N ends the run after N epochs as if it were killed: for tests of
      * --resume, not shown in --help. */
@@ -365,7 +371,10 @@ int mlic_cmd_train(int argc, char **argv)
         (momentum && parse_double(&o.momentum, "--momentum", momentum)) ||
         (grad_norm && mlic_args_float(CMD, "--max-grad-norm", grad_norm, &o.max_grad_norm)) ||
         (jitter && mlic_args_float(CMD, "--jitter", jitter, &o.jitter)) ||
-        (seed && parse_seed(&o.seed, seed)))
+        (seed && parse_seed(&o.seed, seed)) ||
+        (ema && mlic_args_float(CMD, "--ema", ema, &o.ema)) ||
+        (mixup && mlic_args_float(CMD, "--mixup", mixup, &o.mixup)) ||
+        (cutmix && mlic_args_float(CMD, "--cutmix", cutmix, &o.cutmix)))
         return 2;
     if (cache_size && !o.cache_dir)
         return mlic_args_usage_error(CMD, "--cache-size bounds --cache DIR, which is not given");

@@ -1,5 +1,7 @@
 #include "core/rng.h"
 
+#include <math.h>
+
 #define GOLDEN_GAMMA 0x9E3779B97F4A7C15ull
 
 static uint64_t mix64(uint64_t z)
@@ -41,4 +43,36 @@ uint64_t mlic_rng_below(mlic_rng *r, uint64_t n)
         x = mlic_rng_u64(r);
     while (x >= limit);
     return x % n;
+}
+
+/* A standard normal (Box-Muller, one of the pair; 1 - U keeps the log finite). */
+static double normal(mlic_rng *r)
+{
+    const double u = 1.0 - mlic_rng_uniform(r), v = mlic_rng_uniform(r);
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+/* log of a Gamma(shape, 1) draw. */
+static double log_gamma_draw(mlic_rng *r, double shape)
+{
+    double boost = 0.0; /* shape < 1: Gamma(shape) = Gamma(shape + 1) * U^(1/shape) */
+    if (shape < 1.0) {
+        boost = log(1.0 - mlic_rng_uniform(r)) / shape;
+        shape += 1.0;
+    }
+    const double d = shape - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        const double x = normal(r), t = 1.0 + c * x;
+        if (t <= 0)
+            continue;
+        const double v = t * t * t, u = 1.0 - mlic_rng_uniform(r);
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v))
+            return log(d * v) + boost;
+    }
+}
+
+double mlic_rng_beta(mlic_rng *r, double a, double b)
+{
+    const double lx = log_gamma_draw(r, a), ly = log_gamma_draw(r, b);
+    return 1.0 / (1.0 + exp(ly - lx));
 }

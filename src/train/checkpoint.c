@@ -16,6 +16,7 @@
 #define META_KEY "mlic_checkpoint"
 #define OPTIM_TENSOR "optim.state"
 #define ORDER_TENSOR "data.order"
+#define EMA_TENSOR "ema.weights"
 
 static char *meta_text(const mlic_graph *g, mlic_optim *o, const mlic_checkpoint_state *st,
                        const char *config)
@@ -60,7 +61,7 @@ mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_gr
 {
     size_t nstate = 0;
     const float *state = mlic_optim_state(o, &nstate);
-    const int ntensors = g->nparams + 1 + (nstate > 0);
+    const int ntensors = g->nparams + 1 + (nstate > 0) + (st->ema != NULL);
     mlic_safetensors_entry *e = calloc((size_t)ntensors, sizeof *e);
     int64_t *order64 = malloc((n ? n : 1) * sizeof *order64);
     char *meta = meta_text(g, o, st, config);
@@ -68,7 +69,8 @@ mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_gr
     if (!e || !order64 || !meta) {
         s = mlic_fail(MLIC_ERR_NOMEM, "writing checkpoint %s: out of memory", path);
     } else {
-        const int64_t state_dims[1] = {(int64_t)nstate}, order_dims[1] = {(int64_t)n};
+        const int64_t state_dims[1] = {(int64_t)nstate}, order_dims[1] = {(int64_t)n},
+                      ema_dims[1] = {(int64_t)g->nweights};
         int k = 0;
         for (int p = 0; p < g->nparams; p++)
             e[k++] = (mlic_safetensors_entry){g->params[p].name, MLIC_DTYPE_F32, g->params[p].ndim,
@@ -78,6 +80,8 @@ mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_gr
         for (size_t i = 0; i < n; i++)
             order64[i] = (int64_t)order[i];
         e[k++] = (mlic_safetensors_entry){ORDER_TENSOR, MLIC_DTYPE_I64, 1, order_dims, order64};
+        if (st->ema)
+            e[k++] = (mlic_safetensors_entry){EMA_TENSOR, MLIC_DTYPE_F32, 1, ema_dims, st->ema};
         const char *key = META_KEY;
         s = mlic_safetensors_write_io(io, path, e, k, &key, (const char *const *)&meta, 1);
         if (s != MLIC_OK)
@@ -91,20 +95,36 @@ mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_gr
 
 /* ---------------------------------------------------------------- load */
 
+/* Settings added after checkpoint format 2 came out: a checkpoint written before them lacks them,
+ * and its run had them off (0). */
+static int later_setting(const char *name)
+{
+    static const char *const names[] = {"ema", "mixup", "cutmix"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i]))
+            return 1;
+    return 0;
+}
+
 static mlic_status check_config(const cJSON *stored, const char *config, const char *path)
 {
     cJSON *now = cJSON_Parse(config);
     if (!now)
         return mlic_fail(MLIC_ERR_INTERNAL, "checkpoint %s: the run's settings are not JSON", path);
-    mlic_status s = MLIC_OK;
+    cJSON *off = cJSON_CreateNumber(0);
+    mlic_status s = off ? MLIC_OK : mlic_fail(MLIC_ERR_NOMEM, "checkpoint %s: out of memory", path);
     const cJSON *item;
     cJSON_ArrayForEach(item, now)
     {
+        if (s != MLIC_OK)
+            break;
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(stored, item->string);
+        if (!old && later_setting(item->string))
+            old = off;
         if (old && cJSON_Compare(old, item, 1))
             continue;
-        /* Every checkpoint of this format records every setting: a missing one is damage, not
-         * a setting this run changed. */
+        /* Every checkpoint of this format records every other setting: a missing one is damage,
+         * not a setting this run changed. */
         if (!old) {
             s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: corrupt checkpoint header: \"config\" "
                           "lacks the setting \"%s\". HINT: start afresh without --resume", path,
@@ -129,6 +149,7 @@ static mlic_status check_config(const cJSON *stored, const char *config, const c
         break;
     }
     cJSON_Delete(now);
+    cJSON_Delete(off);
     return s;
 }
 
@@ -306,6 +327,13 @@ mlic_status mlic_checkpoint_load_io(mlic_io *io, const char *path, mlic_graph *g
     }
     if (s == MLIC_OK)
         s = read_order(order, n, f, path);
+    if (s == MLIC_OK && st->ema) {
+        if (!find_tensor(f, EMA_TENSOR, MLIC_DTYPE_F32, g->nweights))
+            s = mlic_fail(MLIC_ERR_FORMAT, "checkpoint %s: tensor '%s' is missing or not F32 of "
+                          "%zu values", path, EMA_TENSOR, g->nweights);
+        else
+            s = mlic_safetensors_read_f32(f, mlic_safetensors_find(f, EMA_TENSOR), st->ema);
+    }
     if (s == MLIC_OK)
         mlic_optim_set_step_count(o, optim_steps);
     cJSON_Delete(root);

@@ -6,7 +6,7 @@
  * so the file also reads as a state dict), "optim.state" (F32: SGD's momentum buffer, AdamW's
  * exp_avg then exp_avg_sq; absent for SGD without momentum) and "data.order" (I64: the order of
  * the training items in the epoch just finished, which the next epoch shuffles further; mid-epoch,
- * the order of the epoch in progress).
+ * the order of the epoch in progress), and with --ema "ema.weights" (F32, laid out as the weights).
  * Metadata "mlic_checkpoint", a JSON object:
  *   {"format_version": 2, "arch": ..., "epoch": epochs completed, "step": optimizer steps done,
  *    "batch": batches done of the epoch in progress (0 after a whole epoch), "epoch_loss": the
@@ -36,6 +36,9 @@ typedef struct {
     uint64_t seed;
     double best_map;     /* NaN: no validation yet */
     int64_t best_epoch;  /* 1-based; 0: none */
+    /* (g->nweights) the moving average of the weights (train/ema.h), saved as tensor
+     * "ema.weights" and restored into it; NULL: the run keeps none. */
+    float *ema;
 } mlic_checkpoint_state;
 
 /* config: a JSON object text of the run's settings. order: (n) item indices. */
@@ -43,9 +46,11 @@ mlic_status mlic_checkpoint_save(const char *path, const mlic_graph *g, mlic_opt
                                  const size_t *order, size_t n, const mlic_checkpoint_state *st,
                                  const char *config);
 
-/* Restore into g (same arch and classes count), o (same kind and size) and order (n). The
- * stored config must equal config key by key: a difference is an error naming the setting and
- * both values. */
+/* Restore into g (same arch and classes count), o (same kind and size), order (n) and, when the
+ * caller sets st->ema (else NULL), the moving average into it; the other fields of st are
+ * outputs. The stored config must equal config key by key: a difference is an error naming the
+ * setting and both values (a checkpoint from before "ema", "mixup" and "cutmix" existed had them
+ * at 0). */
 mlic_status mlic_checkpoint_load(const char *path, mlic_graph *g, mlic_optim *o, size_t *order,
                                  size_t n, mlic_checkpoint_state *st, const char *config);
 

@@ -24,7 +24,9 @@
 #include "io/storage.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
+#include "train/ema.h"
 #include "train/init.h"
+#include "train/mix.h"
 #include "train/train_graph.h"
 #include "train/train_ops_onednn.h"
 #include "train/trainer_log.h"
@@ -49,6 +51,9 @@ typedef struct {
     mlic_train_comm *comm;
     int rank, nranks;
     float *dlogits;             /* (batch, K) */
+    mlic_ema *ema;              /* --ema, else NULL */
+    mlic_mix_cfg mix;           /* --mixup, --cutmix */
+    float *mix_images, *mix_targets; /* the mixed batch, when mixing */
     mlic_checkpoint_state st;
     char *config;               /* the settings a resume must share (JSON) */
     char *ckpt_path;
@@ -254,6 +259,24 @@ static mlic_status make_optimizer(trainer *t)
     return mlic_sched_check(&t->sched);
 }
 
+/* --ema's average of the starting weights, and --mixup / --cutmix's batch buffers. */
+static mlic_status make_ema_and_mix(trainer *t)
+{
+    const mlic_train_opts *o = t->o;
+    const mlic_graph *g = t->model->graph;
+    t->mix = (mlic_mix_cfg){.mixup_alpha = o->mixup, .cutmix_alpha = o->cutmix};
+    mlic_status s = mlic_mix_cfg_check(&t->mix);
+    if (s == MLIC_OK && o->ema != 0)
+        s = mlic_ema_create(&t->ema, g->weights, g->nweights, o->ema);
+    if (s != MLIC_OK || !mlic_mix_enabled(&t->mix))
+        return s;
+    const size_t n = (size_t)o->batch_size;
+    t->mix_images = malloc(n * 3 * (size_t)o->crop * (size_t)o->crop * sizeof *t->mix_images);
+    t->mix_targets = malloc(n * (size_t)t->model->num_classes * sizeof *t->mix_targets);
+    return t->mix_images && t->mix_targets ? MLIC_OK
+                                           : mlic_fail(MLIC_ERR_NOMEM, "train: out of memory");
+}
+
 static mlic_status setup(trainer *t)
 {
     const mlic_train_opts *o = t->o;
@@ -266,6 +289,8 @@ static mlic_status setup(trainer *t)
         s = make_model(t);
     if (s == MLIC_OK)
         s = make_optimizer(t);
+    if (s == MLIC_OK)
+        s = make_ema_and_mix(t);
     if (s == MLIC_OK)
         s = mlic_train_comm_attach(t->comm, t->model->graph, t->exec, o->sync_bn);
     if (s != MLIC_OK)
@@ -293,7 +318,8 @@ static mlic_status setup(trainer *t)
         return mlic_fail(MLIC_ERR_NOMEM, "train: out of memory");
     for (size_t i = 0; i < n; i++)
         t->order[i] = i;
-    t->st = (mlic_checkpoint_state){.seed = o->seed, .best_map = NAN};
+    t->st = (mlic_checkpoint_state){.seed = o->seed, .best_map = NAN,
+                                    .ema = t->ema ? mlic_ema_weights(t->ema) : NULL};
     return MLIC_OK;
 }
 
@@ -374,14 +400,24 @@ static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *l
     const float *logits;
     float *weights = t->model->graph->weights;
     omp_set_num_threads(t->threads);
-    /* Every rank its own dropout masks (one process: the stream of step k). */
-    const uint64_t stream = MLIC_TRAIN_STREAM_DROPOUT + (uint64_t)k * (uint64_t)t->nranks +
-                            (uint64_t)t->rank;
+    /* Every rank its own dropout masks and mixing (one process: the streams of step k). */
+    const uint64_t rank_step = (uint64_t)k * (uint64_t)t->nranks + (uint64_t)t->rank;
+    const float *images = b->images, *targets = b->targets;
+    if (t->mix_images) {
+        mlic_rng r;
+        mlic_mix_params mp;
+        mlic_rng_init(&r, t->o->seed, MLIC_TRAIN_STREAM_MIX + rank_step);
+        mlic_mix_sample(&mp, &t->mix, b->size, &r);
+        mlic_mix_apply(t->mix_images, t->mix_targets, b->images, b->targets, b->n, b->size,
+                       b->num_classes, &mp);
+        images = t->mix_images;
+        targets = t->mix_targets;
+    }
     if (s == MLIC_OK)
-        s = mlic_train_graph_forward(t->exec, &logits, b->images, b->n, 1, t->o->seed, stream);
+        s = mlic_train_graph_forward(t->exec, &logits, images, b->n, 1, t->o->seed,
+                                     MLIC_TRAIN_STREAM_DROPOUT + rank_step);
     if (s == MLIC_OK)
-        s = mlic_loss_compute(loss, t->dlogits, logits, b->targets, b->n, b->num_classes,
-                              &t->loss);
+        s = mlic_loss_compute(loss, t->dlogits, logits, targets, b->n, b->num_classes, &t->loss);
     /* The global batch's mean loss, and every rank leaves here if one failed. */
     s = mlic_train_comm_mean(t->comm, loss, s);
     if (s != MLIC_OK)
@@ -408,6 +444,8 @@ static mlic_status step(trainer *t, const mlic_batch *b, double *loss, double *l
                       "diverged%s. HINT: clip with --max-grad-norm (e.g. 1), lower --lr, or train "
                       "with a larger --batch-size or --crop", *loss, before, why);
     }
+    if (s == MLIC_OK && t->ema)
+        mlic_ema_update(t->ema, weights, k);
     /* A rank whose backward failed stops every rank at this step. */
     s = mlic_train_comm_agree(t->comm, s);
     if (s == MLIC_OK && t->o->check_weights) {
@@ -550,6 +588,8 @@ static mlic_status end_epoch(trainer *t, int epoch, mlic_trainer_epoch_log *ep, 
     const mlic_train_opts *o = t->o;
     mlic_status s = MLIC_OK;
     if (t->val) {
+        if (t->ema) /* validate, and save as the best, the average */
+            mlic_ema_swap(t->ema, t->model->graph->weights);
         mlic_eval_result r;
         s = evaluate(&r, t, t->model);
         if (s == MLIC_OK)
@@ -565,6 +605,8 @@ static mlic_status end_epoch(trainer *t, int epoch, mlic_trainer_epoch_log *ep, 
             t->st.best_epoch = epoch + 1;
             s = mlic_model_save_io(t->model, t->io, o->output_path);
         }
+        if (t->ema) /* the weights back, for training on */
+            mlic_ema_swap(t->ema, t->model->graph->weights);
     }
     if (s == MLIC_OK)
         s = mlic_checkpoint_save_io(t->io, t->ckpt_path, t->model->graph, t->optim, t->order,
@@ -655,6 +697,8 @@ static mlic_status run_epochs(trainer *t)
 static mlic_status finish(trainer *t)
 {
     const mlic_train_opts *o = t->o;
+    if (t->ema) /* the average is the model (training is over) */
+        mlic_ema_swap(t->ema, t->model->graph->weights);
     if (!t->val) {
         mlic_status s = mlic_model_save_io(t->model, t->io, o->output_path);
         return s == MLIC_OK && o->log_path
@@ -728,6 +772,9 @@ mlic_status mlic_train_run_backend(const mlic_train_opts *o, const mlic_train_ba
     free(t.order);
     free(t.shard);
     free(t.dlogits);
+    mlic_ema_destroy(t.ema);
+    free(t.mix_images);
+    free(t.mix_targets);
     free(t.config);
     free(t.ckpt_path);
     mlic_io_cache_destroy(t.cache);

@@ -58,6 +58,9 @@ char *mlic_trainer_config_json(const mlic_train_opts *o, const mlic_model *m, si
              cJSON_AddStringToObject(root, "loss", loss_name(o->loss)) &&
              cJSON_AddBoolToObject(root, "freeze_backbone", o->freeze_backbone) &&
              cJSON_AddBoolToObject(root, "confine_to_root", o->confine_to_root) &&
+             cJSON_AddNumberToObject(root, "ema", o->ema) &&
+             cJSON_AddNumberToObject(root, "mixup", o->mixup) &&
+             cJSON_AddNumberToObject(root, "cutmix", o->cutmix) &&
              cJSON_AddStringToObject(root, "seed", seed);
     for (int i = 0; ok && i < m->num_classes; i++) {
         cJSON *c = cJSON_CreateString(m->classes[i]);

@@ -67,7 +67,7 @@ int main(void)
     CHECK(mlic_checkpoint_save(path, g, o, order, N_ITEMS, &st, config) == MLIC_OK, "%s",
           mlic_errmsg());
 
-    mlic_checkpoint_state got;
+    mlic_checkpoint_state got = {0}; /* .ema NULL: none to restore */
     CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_OK, "%s",
           mlic_errmsg());
     CHECK(!memcmp(g->weights, h->weights, g->nweights * sizeof(float)), "weights restored");
@@ -80,6 +80,25 @@ int main(void)
           got.best_epoch == 1 && got.batch == 3 && got.epoch_loss == st.epoch_loss,
           "state restored");
 
+    /* --ema's average: saved and restored when the run keeps one, required then */
+    float *avg = malloc(g->nweights * sizeof *avg), *avg_back = calloc(g->nweights, sizeof *avg);
+    for (size_t i = 0; i < g->nweights; i++)
+        avg[i] = (float)mlic_rng_uniform(&r);
+    got.ema = avg_back;
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_ERR_FORMAT,
+          "a checkpoint without the average is refused to a run that keeps one");
+    CHECK(strstr(mlic_errmsg(), "ema.weights"), "%s", mlic_errmsg());
+    mlic_checkpoint_state with_ema = st;
+    with_ema.ema = avg;
+    CHECK(mlic_checkpoint_save(path, g, o, order, N_ITEMS, &with_ema, config) == MLIC_OK, "%s",
+          mlic_errmsg());
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_OK, "%s",
+          mlic_errmsg());
+    CHECK(got.ema == avg_back && !memcmp(avg, avg_back, g->nweights * sizeof *avg),
+          "average restored");
+    got.ema = NULL;
+    free(avg);
+    free(avg_back);
     /* other settings: the message names the key and both values */
     CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,
                                "{\"lr\":0.2,\"seed\":\"7\",\"classes\":[\"a\",\"b\"]}") ==
@@ -107,6 +126,14 @@ int main(void)
     CHECK(strstr(mlic_errmsg(), "corrupt checkpoint header") &&
           strstr(mlic_errmsg(), "lacks the setting \"arch\"") && !strstr(mlic_errmsg(), "unset"),
           "%s", mlic_errmsg());
+    /* settings newer than the checkpoint (written before --ema existed) read as off */
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,
+                               "{\"lr\":0.1,\"seed\":\"7\",\"classes\":[\"a\",\"b\"],"
+                               "\"ema\":0,\"mixup\":0}") == MLIC_OK, "%s", mlic_errmsg());
+    CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got,
+                               "{\"lr\":0.1,\"seed\":\"7\",\"classes\":[\"a\",\"b\"],"
+                               "\"cutmix\":1}") == MLIC_ERR_INVALID_ARG, "cutmix 1 after none");
+    CHECK(strstr(mlic_errmsg(), "made with cutmix 0, this run has 1"), "%s", mlic_errmsg());
     /* a damaged field name in the header is named */
     CHECK(patch_file(path, "\\\"epoch\\\"", "\\\"epocX\\\""), "patching the header");
     CHECK(mlic_checkpoint_load(path, h, p, back, N_ITEMS, &got, config) == MLIC_ERR_FORMAT,

@@ -144,6 +144,13 @@ def test_soft_targets(tmp_path):
     targets = rng.random((6, 4)).astype(np.float32)
     check(tmp_path, logits, targets, "bce")
     check(tmp_path, logits, targets, "focal")
+    check(tmp_path, logits, targets, "asl")
+    # mixup's and CutMix's targets (train/mix.h): shares of two multi-hot rows
+    lam = np.float64(0.3)
+    hot = (rng.random((6, 4)) < 0.5).astype(np.float64)
+    mixed = (lam * hot + (1 - lam) * hot[::-1]).astype(np.float32)
+    for kind in ("bce", "asl"):
+        check(tmp_path, logits, mixed, kind)
 
 
 def test_rejects_bad_input(tmp_path):
