@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bmp_write.h"
 #include "check.h"
 #include "core/error.h"
 #include "train/trainer.h"
@@ -18,34 +19,6 @@
 #define STEPS (EPOCHS * PER_EPOCH)
 #define SIDE 40
 #define LR 2e-3
-
-/* A 24-bit bottom-up BMP of one colour. */
-static int write_bmp(const char *path, unsigned char r, unsigned char g, unsigned char b)
-{
-    const int row = (SIDE * 3 + 3) & ~3;
-    const unsigned size = 54u + (unsigned)(row * SIDE);
-    unsigned char h[54] = {'B', 'M'};
-    const unsigned fields[][2] = {{2, size}, {10, 54}, {14, 40}, {18, SIDE}, {22, SIDE}};
-    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
-        for (int k = 0; k < 4; k++)
-            h[fields[f][0] + k] = (unsigned char)(fields[f][1] >> (8 * k));
-    h[26] = 1;
-    h[28] = 24;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    fwrite(h, 1, sizeof h, f);
-    unsigned char *px = calloc((size_t)row, 1);
-    for (int x = 0; x < SIDE; x++) {
-        px[3 * x] = b;
-        px[3 * x + 1] = g;
-        px[3 * x + 2] = r;
-    }
-    for (int y = 0; y < SIDE; y++)
-        fwrite(px, 1, (size_t)row, f);
-    free(px);
-    return fclose(f);
-}
 
 static struct {
     int steps;
@@ -75,8 +48,8 @@ int main(void)
     for (int i = 0; i < ITEMS; i++) {
         char img[512];
         snprintf(img, sizeof img, "%s/%d.bmp", dir, i);
-        CHECK(write_bmp(img, (unsigned char)(30 * i), 200, (unsigned char)(255 - 30 * i)) == 0,
-              "%s", img);
+        const unsigned char shade = (unsigned char)(30 * i);
+        CHECK(bmp_write_solid(img, SIDE, shade, 200, (unsigned char)(255 - shade)) == 0, "%s", img);
         fprintf(list, "%d.bmp\t%s\n", i, i % 2 ? "a" : "a,b");
     }
     fclose(list);
