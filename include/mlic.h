@@ -703,10 +703,14 @@ typedef struct {
     /* > 0: mixup / CutMix with lambda ~ Beta(alpha, alpha) and soft targets; both: one or the
      * other per batch, half each (docs/training.md); 0 = off. */
     float mixup, cutmix;
+    /* RandomResizedCrop's smallest crop, a fraction of the image's area (torchvision: 0.08);
+     * the largest is the whole image. */
+    float crop_scale;
 } mlic_train_opts;
 
 /* The CLI's defaults: 10 epochs, batch 32, SGD lr 0.01 momentum 0.9 weight decay 1e-4, cosine
- * schedule without warm-up, step 30, BCE, crop 224, resize 256, jitter 0.4, seed 0. */
+ * schedule without warm-up, step 30, BCE, crop 224, resize 256, jitter 0.4, crop scale 0.08,
+ * seed 0. */
 void mlic_train_opts_init(mlic_train_opts *o);
 /* Sets the optimizer and its default lr, weight decay and momentum (AdamW: lr 1e-3, weight
  * decay 0.01, beta1 0.9). */

@@ -134,7 +134,7 @@ class TrainOpts(Structure):
                 ("check_weights", c_int), ("progress", TRAIN_PROGRESS_FN),
                 ("progress_user", c_void_p), ("cancel", POINTER(c_int)),
                 ("abort_job", POINTER(c_int)), ("ema", c_float), ("mixup", c_float),
-                ("cutmix", c_float)]
+                ("cutmix", c_float), ("crop_scale", c_float)]
 
 
 def _protos(lib: ctypes.CDLL) -> None:

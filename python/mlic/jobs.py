@@ -264,7 +264,7 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
                 crop: int, resize: Any, jitter: float, freeze_backbone: bool, seed: int,
                 threads: int, conv: str, workers: int, resume: bool, storage: StorageLike,
                 cache: Any, cache_size: Any, ema: float = 0.0, mixup: float = 0.0,
-                cutmix: float = 0.0) -> Any:
+                cutmix: float = 0.0, crop_scale: float | None = None) -> Any:
     lib = _capi.lib()
     o = _capi.TrainOpts()
     lib.mlic_train_opts_init(ctypes.byref(o))
@@ -298,6 +298,8 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
     o.storage = storage_opts(storage)
     o.cache_dir, o.cache_bytes = _capi.b(cache), cache_bytes(cache_size)
     o.ema, o.mixup, o.cutmix = ema, mixup, cutmix
+    if crop_scale is not None:  # None: the library's default
+        o.crop_scale = crop_scale
     return o
 
 
@@ -329,13 +331,13 @@ def train(data: str | os.PathLike, output: str | os.PathLike, arch: str, *,
           conv: str = "winograd", workers: int = 0, resume: bool = False,
           storage: StorageLike = None, cache: str | os.PathLike | None = None,
           cache_size: int | str | None = None, ema: float = 0.0, mixup: float = 0.0,
-          cutmix: float = 0.0,
+          cutmix: float = 0.0, crop_scale: float | None = None,
           callback: Callable[[Dict[str, Any]], Any] | None = None) -> None:
     o = _train_opts(data, output, arch, val, classes, root, confine_to_root, checkpoint, log,
                     pretrained, epochs, batch_size, optimizer, lr, weight_decay, momentum,
                     max_grad_norm, schedule, lr_step, warmup_epochs, loss, crop, resize, jitter,
                     freeze_backbone, seed, threads, conv, workers, resume, storage, cache,
-                    cache_size, ema, mixup, cutmix)
+                    cache_size, ema, mixup, cutmix, crop_scale)
     gen = _train_records(o, callback is not None)
     reply = None
     while True:
@@ -379,7 +381,7 @@ _TRAIN_DEFAULTS = [("val", None), ("classes", None), ("root", None), ("confine_t
                    ("freeze_backbone", False), ("seed", 0), ("threads", 0),
                    ("conv", "winograd"), ("workers", 0), ("resume", False), ("storage", None),
                    ("cache", None), ("cache_size", None), ("ema", 0.0), ("mixup", 0.0),
-                   ("cutmix", 0.0)]
+                   ("cutmix", 0.0), ("crop_scale", None)]
 
 
 _DONE = object()

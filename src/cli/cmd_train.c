@@ -63,6 +63,8 @@ static void usage(FILE *f)
         "  --crop N              network input N x N (default 224)\n"
         "  --resize N            eval resize of the shorter side, 0 for none (default\n"
         "                        crop * 256/224)\n"
+        "  --crop-scale F        the smallest training crop, a fraction of the image's area\n"
+        "                        (RandomResizedCrop's scale (F, 1); default 0.08)\n"
         "  --jitter F            colour jitter: brightness, contrast and saturation factors\n"
         "                        drawn from [1-F, 1+F] (default 0.4; 0 turns it off)\n"
         "  --mixup A             mixup each batch with its reverse, lambda ~ Beta(A, A), soft\n"
@@ -276,7 +278,7 @@ int mlic_cmd_train(int argc, char **argv)
     mlic_train_opts_init(&o);
     const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce", *conv = "winograd";
     const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL, *jitter = NULL;
-    const char *cache_size = NULL, *ema = NULL, *mixup = NULL, *cutmix = NULL;
+    const char *cache_size = NULL, *ema = NULL, *mixup = NULL, *cutmix = NULL, *crop_scale = NULL;
     mlic_cli_storage storage;
     mlic_cli_storage_init(&storage);
     o.storage = &storage.opts;
@@ -293,6 +295,7 @@ int mlic_cmd_train(int argc, char **argv)
         {"--max-grad-norm", &grad_norm}, {"--seed", &seed}, {"--jitter", &jitter},
         {"--conv", &conv}, {"--report", &report_path}, {"--cache", &o.cache_dir},
         {"--cache-size", &cache_size}, {"--ema", &ema}, {"--mixup", &mixup}, {"--cutmix", &cutmix},
+        {"--crop-scale", &crop_scale},
     };
     /* --stop-after-epochs N ends the run after N epochs as if it were killed: for tests of
      * --resume, not shown in --help. */
@@ -371,6 +374,7 @@ int mlic_cmd_train(int argc, char **argv)
         (momentum && parse_double(&o.momentum, "--momentum", momentum)) ||
         (grad_norm && mlic_args_float(CMD, "--max-grad-norm", grad_norm, &o.max_grad_norm)) ||
         (jitter && mlic_args_float(CMD, "--jitter", jitter, &o.jitter)) ||
+        (crop_scale && mlic_args_float(CMD, "--crop-scale", crop_scale, &o.crop_scale)) ||
         (seed && parse_seed(&o.seed, seed)) ||
         (ema && mlic_args_float(CMD, "--ema", ema, &o.ema)) ||
         (mixup && mlic_args_float(CMD, "--mixup", mixup, &o.mixup)) ||

@@ -96,13 +96,18 @@ mlic_status mlic_checkpoint_save_io(mlic_io *io, const char *path, const mlic_gr
 /* ---------------------------------------------------------------- load */
 
 /* Settings added after checkpoint format 2 came out: a checkpoint written before them lacks them,
- * and its run had them off (0). */
-static int later_setting(const char *name)
+ * and its run had the value they had before they became settings. 1 and *value for those. */
+static int later_setting(const char *name, double *value)
 {
-    static const char *const names[] = {"ema", "mixup", "cutmix"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(name, names[i]))
+    static const struct {
+        const char *name;
+        double value;
+    } later[] = {{"ema", 0}, {"mixup", 0}, {"cutmix", 0}, {"crop_scale", 0.08f}};
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
+        if (!strcmp(name, later[i].name)) {
+            *value = later[i].value;
             return 1;
+        }
     return 0;
 }
 
@@ -111,16 +116,20 @@ static mlic_status check_config(const cJSON *stored, const char *config, const c
     cJSON *now = cJSON_Parse(config);
     if (!now)
         return mlic_fail(MLIC_ERR_INTERNAL, "checkpoint %s: the run's settings are not JSON", path);
-    cJSON *off = cJSON_CreateNumber(0);
-    mlic_status s = off ? MLIC_OK : mlic_fail(MLIC_ERR_NOMEM, "checkpoint %s: out of memory", path);
+    cJSON *implied = cJSON_CreateNumber(0); /* a later setting's value before it was one */
+    mlic_status s = implied ? MLIC_OK :
+                    mlic_fail(MLIC_ERR_NOMEM, "checkpoint %s: out of memory", path);
     const cJSON *item;
     cJSON_ArrayForEach(item, now)
     {
         if (s != MLIC_OK)
             break;
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(stored, item->string);
-        if (!old && later_setting(item->string))
-            old = off;
+        double was_value;
+        if (!old && later_setting(item->string, &was_value)) {
+            cJSON_SetNumberValue(implied, was_value);
+            old = implied;
+        }
         if (old && cJSON_Compare(old, item, 1))
             continue;
         /* Every checkpoint of this format records every other setting: a missing one is damage,
@@ -149,7 +158,7 @@ static mlic_status check_config(const cJSON *stored, const char *config, const c
         break;
     }
     cJSON_Delete(now);
-    cJSON_Delete(off);
+    cJSON_Delete(implied);
     return s;
 }
 

@@ -98,6 +98,7 @@ void mlic_train_opts_init(mlic_train_opts *o)
     o->crop = 224;
     o->resize = 256;
     o->jitter = 0.4f;
+    o->crop_scale = 0.08f;
     mlic_train_opts_optimizer_defaults(o, MLIC_OPTIM_SGD);
 }
 
@@ -132,6 +133,10 @@ static mlic_status check_opts(const mlic_train_opts *o)
         return mlic_fail(MLIC_ERR_INVALID_ARG, "train: lr %g, weight decay %g, momentum %g. HINT: "
                          "lr > 0, weight decay >= 0, momentum in [0, 1)", o->lr, o->weight_decay,
                          o->momentum);
+    if (!(o->crop_scale > 0 && o->crop_scale <= 1))
+        return mlic_fail(MLIC_ERR_INVALID_ARG, "--crop-scale %g: the smallest crop is a fraction of "
+                         "the image's area. HINT: a number in (0, 1], e.g. torchvision's 0.08",
+                         o->crop_scale);
     return MLIC_OK;
 }
 
@@ -299,6 +304,7 @@ static mlic_status setup(trainer *t)
     t->aug = mlic_augment_cfg_default(&t->model->pre);
     for (int i = 0; i < 3; i++)
         t->aug.jitter[i] = o->jitter;
+    t->aug.scale[0] = o->crop_scale;
     const size_t n = t->train->nitems;
     t->order = malloc(n * sizeof *t->order);
     t->shard = malloc((size_t)t->batches * (size_t)o->batch_size * sizeof *t->shard);

@@ -61,6 +61,7 @@ char *mlic_trainer_config_json(const mlic_train_opts *o, const mlic_model *m, si
              cJSON_AddNumberToObject(root, "ema", o->ema) &&
              cJSON_AddNumberToObject(root, "mixup", o->mixup) &&
              cJSON_AddNumberToObject(root, "cutmix", o->cutmix) &&
+             cJSON_AddNumberToObject(root, "crop_scale", o->crop_scale) &&
              cJSON_AddStringToObject(root, "seed", seed);
     for (int i = 0; ok && i < m->num_classes; i++) {
         cJSON *c = cJSON_CreateString(m->classes[i]);

@@ -344,12 +344,13 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(mlic, venv, apparel, tmp_path):
 
 
 def test_train_ema_and_mixing_equal_mlic_train(mlic, venv, apparel, tmp_path):
-    """ema, mixup and cutmix reach the library as the CLI's flags do (float fields: the same
-    rounding of 0.9 and 0.4 on both paths)."""
+    """ema, mixup, cutmix and crop_scale reach the library as the CLI's flags do (float fields:
+    the same rounding of 0.9, 0.4 and 0.3 on both paths)."""
     want = cli_train(mlic, apparel, tmp_path / "cli.safetensors", "--ema", "0.9", "--mixup", "0.4",
-                     "--cutmix", "1")
+                     "--cutmix", "1", "--crop-scale", "0.3")
     out = tmp_path / "py.safetensors"
-    run_py(venv, TRAIN.replace("%s)" % TRAIN_KW, "%s, ema=0.9, mixup=0.4, cutmix=1.0)" % TRAIN_KW),
+    run_py(venv, TRAIN.replace("%s)" % TRAIN_KW,
+                               "%s, ema=0.9, mixup=0.4, cutmix=1.0, crop_scale=0.3)" % TRAIN_KW),
            apparel, DATA, out, "callback")
     assert out.read_bytes() == want
     assert want != cli_train(mlic, apparel, tmp_path / "plain.safetensors")

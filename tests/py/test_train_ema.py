@@ -1,10 +1,11 @@
-"""mlic train --ema, --mixup and --cutmix end to end on a few apparel photos (resnet18 at 32x32,
+"""mlic train --ema, --mixup, --cutmix and --crop-scale end to end on a few apparel photos (resnet18 at 32x32,
 one step an epoch): the moving average in the checkpoint after every step, and the model file
 at the end, equal the average computed here in numpy from the raw weights each step left (read
 from the checkpoints of a run stopped and resumed after every epoch), with the decay's warm-up;
 that resumed run ends with the bytes of an uninterrupted one; validation scores, and the best
-model holds, the average; mixing trains, changes the result and is a setting a resume must share;
-bad values are refused."""
+model holds, the average; mixing and the crop scale train, change the result and are settings a
+resume must share (a checkpoint from before --crop-scale counts as torchvision's 0.08); bad values
+are refused."""
 import json
 import os
 import shutil
@@ -154,10 +155,39 @@ def test_mixing_trains_and_is_a_resume_setting(mlic, data, start, tmp_path):
     assert r.returncode == 1 and "mixup" in r.stderr and "--resume" in r.stderr
 
 
+def test_crop_scale_trains_and_is_a_resume_setting(mlic, data, start, tmp_path):
+    plain, narrow = tmp_path / "plain.safetensors", tmp_path / "narrow.safetensors"
+    train(mlic, data, plain, "--pretrained", start, "--epochs", 1)
+    train(mlic, data, narrow, "--pretrained", start, "--epochs", 1, "--crop-scale", 0.5)
+    a, b = st.load(str(plain))[0], st.load(str(narrow))[0]
+    assert not np.array_equal(a["conv1.weight"], b["conv1.weight"])
+    for path, want in ((plain, 0.08), (narrow, 0.5)):
+        config = json.loads(st.load(str(path) + ".ckpt")[1]["mlic_checkpoint"])["config"]
+        assert config["crop_scale"] == pytest.approx(want)
+    shutil.copy(str(narrow) + ".ckpt", tmp_path / "again.safetensors.ckpt")
+    r = train(mlic, data, tmp_path / "again.safetensors", "--pretrained", start, "--epochs", 2,
+              "--crop-scale", 0.35, "--resume", check=False)
+    assert r.returncode == 1 and "crop_scale" in r.stderr and "--resume" in r.stderr
+    # A checkpoint written before the setting existed lacks it: its run cropped as torchvision.
+    tensors, meta = st.load(str(plain) + ".ckpt")
+    header = json.loads(meta["mlic_checkpoint"])
+    del header["config"]["crop_scale"]
+    meta["mlic_checkpoint"] = json.dumps(header)
+    for name, extra, ok in (("old", [], True), ("old_narrow", ["--crop-scale", 0.5], False)):
+        st.save(str(tmp_path / f"{name}.safetensors.ckpt"), tensors, meta)
+        r = train(mlic, data, tmp_path / f"{name}.safetensors", "--pretrained", start, "--epochs", 2,
+                  "--resume", *extra, check=False)
+        assert (r.returncode == 0) == ok, r.stderr
+        if not ok:
+            assert "crop_scale" in r.stderr
+
+
 @pytest.mark.parametrize("flag,value,want", [("--ema", "1", "--ema 1"),
                                              ("--ema", "-0.5", "--ema -0.5"),
                                              ("--mixup", "-1", "--mixup -1"),
-                                             ("--cutmix", "nan", "--cutmix 'nan'")])
+                                             ("--cutmix", "nan", "--cutmix 'nan'"),
+                                             ("--crop-scale", "0", "--crop-scale 0"),
+                                             ("--crop-scale", "1.5", "--crop-scale 1.5")])
 def test_bad_values_are_refused(mlic, data, tmp_path, flag, value, want):
     r = train(mlic, data, tmp_path / "x.safetensors", "--epochs", 1, flag, value, check=False)
     assert r.returncode in (1, 2) and want in r.stderr, r.stderr
@@ -166,5 +196,5 @@ def test_bad_values_are_refused(mlic, data, tmp_path, flag, value, want):
 
 def test_help_lists_the_options(mlic):
     out = subprocess.run([mlic, "train", "--help"], capture_output=True, text=True).stdout
-    for flag in ("--ema DECAY", "--mixup A", "--cutmix A"):
+    for flag in ("--ema DECAY", "--mixup A", "--cutmix A", "--crop-scale F"):
         assert flag in out
