@@ -16,7 +16,7 @@ is not run again (PyTorch's take about 35 minutes each on 2 idle cores), so
 `--side mlic` reruns mlic's side only after deleting its logs, and the report is made from the
 logs alone with --report-only.
 usage: bench_quality.py [--data DIR] [--side both|mlic|torch] [--seeds 1,2,3] [--epochs 15]
-       [--threads 2] [--report-only]"""
+       [--threads 2] [--variants recipe,default,...] [--report-only]"""
 import argparse
 import json
 import os
@@ -53,13 +53,36 @@ def make_split(data):
     return out
 
 
-def log_path(side, seed):
-    return os.path.join(LOGS, f"corel5k-{side}-seed{seed}.jsonl")
+# mlic's variants: the PyTorch recipe ("recipe", the issue's comparison), mlic's own defaults
+# ("default": only --arch, --epochs and --crop given) and the candidates for those defaults, each the
+# recipe with some options changed (docs/training.md has the table they chose from).
+RECIPE_ARGS = {"--optimizer": "adamw", "--lr": str(RECIPE["lr"]), "--weight-decay": str(RECIPE["wd"]),
+               "--schedule": "cosine", "--warmup-epochs": str(RECIPE["warmup"]), "--loss": "bce",
+               "--batch-size": str(RECIPE["batch"]), "--resize": str(RECIPE["resize"]), "--jitter": "0"}
+VARIANTS = {
+    "recipe": {},
+    "default": None,
+    "jitter0.4": {"--jitter": "0.4"},
+    "jitter0.1": {"--jitter": "0.1"},
+    "asl": {"--loss": "asl"},
+    "lr2e-3": {"--lr": "0.002"},
+    "wd0.05": {"--weight-decay": "0.05"},
+    "ema0.99": {"--ema": "0.99"},
+    "warmup3": {"--warmup-epochs": "3"},
+    "scale0.35": {"--crop-scale": "0.35"},
+    "scale0.2": {"--crop-scale": "0.2"},
+    "scale0.5": {"--crop-scale": "0.5"},
+}
 
 
-def read_curve(side, seed):
+def log_path(side, seed, variant="recipe"):
+    tag = side if variant == "recipe" else f"{side}-{variant}"
+    return os.path.join(LOGS, f"corel5k-{tag}-seed{seed}.jsonl")
+
+
+def read_curve(side, seed, variant="recipe"):
     """Per-epoch (mAP, train loss) of a kept log, or None."""
-    p = log_path(side, seed)
+    p = log_path(side, seed, variant)
     if not os.path.exists(p):
         return None
     rows = [json.loads(line) for line in open(p) if line.strip()]
@@ -69,19 +92,25 @@ def read_curve(side, seed):
     return [(r[key], r[loss]) for r in rows]
 
 
-def run_mlic(split, seed, a):
+def variant_args(variant):
+    """The options a variant gives beyond data, output, seed, threads and log."""
+    if VARIANTS[variant] is None:
+        return []
+    opts = dict(RECIPE_ARGS, **VARIANTS[variant])
+    return [x for k, v in opts.items() for x in (k, v)]
+
+
+def run_mlic(split, seed, a, variant="recipe"):
     r = RECIPE
-    out = os.path.join(WORK, f"corel5k_mlic_seed{seed}.safetensors")
-    for f in (out, out + ".ckpt"):
+    out = os.path.join(WORK, f"corel5k_mlic_{variant}_seed{seed}.safetensors")
+    for f in (out, out + ".ckpt", log_path("mlic", seed, variant)):
         if os.path.exists(f):
             os.remove(f)
     subprocess.run([MLIC, "train", "--arch", r["arch"], "--data", f"{split}/train.txt",
                     "--val", f"{split}/val.txt", "--classes", f"{split}/classes.txt", "--root", split,
-                    "--output", out, "--epochs", str(a.epochs), "--batch-size", str(r["batch"]),
-                    "--optimizer", "adamw", "--lr", str(r["lr"]), "--weight-decay", str(r["wd"]),
-                    "--schedule", "cosine", "--warmup-epochs", str(r["warmup"]), "--loss", "bce",
-                    "--crop", str(r["crop"]), "--resize", str(r["resize"]), "--jitter", "0",
-                    "--seed", str(seed), "--threads", str(a.threads), "--log", log_path("mlic", seed)],
+                    "--output", out, "--epochs", str(a.epochs), "--crop", str(r["crop"])] +
+                   variant_args(variant) +
+                   ["--seed", str(seed), "--threads", str(a.threads), "--log", log_path("mlic", seed, variant)],
                    check=True)
 
 
@@ -109,6 +138,28 @@ def fmt_stats(v):
         return "no complete run"
     sd = f" ± {statistics.stdev(v):.2f}" if len(v) > 1 else ""
     return f"{statistics.mean(v):.2f}{sd} (n={len(v)}; {min(v):.2f}..{max(v):.2f})"
+
+
+def candidates(a, t_last):
+    """The table of mlic's variants: options, last-epoch mAP per seed, mean, and the difference
+    from PyTorch's mean; every variant with at least one complete run, whatever --variants says."""
+    rows = []
+    for v in VARIANTS:
+        last = {s: c[-1][0] for s in range(1, 11) if (c := read_curve("mlic", s, v)) and len(c) == a.epochs}
+        if not last:
+            continue
+        opts = "mlic's defaults" if VARIANTS[v] is None else \
+            (" ".join(f"`{k} {x}`" for k, x in VARIANTS[v].items()) or "the recipe")
+        vs = f"{statistics.mean(last.values()) - statistics.mean(t_last):+.2f}" if t_last else "-"
+        rows.append(f"| {v} | {opts} | " + ", ".join(f"{s}: {m:.2f}" for s, m in sorted(last.items())) +
+                    f" | {statistics.mean(last.values()):.2f} | {vs} |")
+    if not rows:
+        return []
+    return ["mlic's variants (the recipe with the options shown changed; `default` is `mlic train` with only "
+            "`--arch resnet18 --epochs 15 --crop 112` and the data given). Run one with "
+            "`bench/bench_quality.py --side mlic --variants NAME --seeds 1,2,3`:", "",
+            "| variant | options | last-epoch val mAP by seed | mean | mean - PyTorch's mean |",
+            "|---|---|---|---|---|"] + rows + [""]
 
 
 def report(a):
@@ -142,6 +193,7 @@ def report(a):
         lines += ["", "Training loss of each run's last epoch: " +
                   ", ".join(f"{side} seed {s} {c[-1][1]:.4f} (epoch {len(c)})" for side, s, c in runs) +
                   ".", ""]
+    lines += candidates(a, t_last)
     cut = [f"{side} seed {s} ({len(c)} of {a.epochs} epochs)" for side, s, c in runs if len(c) < a.epochs]
     missing = [f"{side} seed {s}" for side, curves in (("mlic", m_curves), ("PyTorch", t_curves))
                for s in a.seeds if s not in curves]
@@ -168,22 +220,31 @@ def main():
     p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2, 3])
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", type=lambda v: v.split(","), default=["recipe"],
+                   help="mlic's variants to run: " + ",".join(VARIANTS))
     p.add_argument("--report-only", action="store_true")
     a = p.parse_args()
+    for v in a.variants:
+        if v not in VARIANTS:
+            p.error(f"--variants: no variant {v!r}; there are {', '.join(VARIANTS)}")
     os.makedirs(WORK, exist_ok=True)
     os.makedirs(LOGS, exist_ok=True)
     if not a.report_only:
         split = make_split(a.data)
         for seed in a.seeds:
-            for side, run in (("mlic", run_mlic), ("torch", run_torch)):
+            runs = [("mlic", v) for v in a.variants] + [("torch", "recipe")]
+            for side, variant in runs:
                 if a.side not in ("both", side):
                     continue
-                done = read_curve(side, seed)
+                done = read_curve(side, seed, variant)
                 if done and len(done) == a.epochs:
                     continue
                 t0 = time.time()
-                run(split, seed, a)
-                print(f"{side} seed {seed}: {time.time() - t0:.0f} s", flush=True)
+                if side == "mlic":
+                    run_mlic(split, seed, a, variant)
+                else:
+                    run_torch(split, seed, a)
+                print(f"{side} {variant} seed {seed}: {time.time() - t0:.0f} s", flush=True)
     report(a)
 
 

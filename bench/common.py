@@ -11,25 +11,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "py"))
 import st  # noqa: E402
 
-MLIC = os.path.join(ROOT, "build", "mlic")
+MLIC = os.environ.get("MLIC_BIN", os.path.join(ROOT, "build", "mlic"))  # a copy, for runs that outlive a rebuild
 WORK = os.path.join(ROOT, "build", "bench")
 NUM_CLASSES = 20
 
 
 def torch_model(arch):
+    """torchvision's ARCH with seed-0 weights and batch norms given trained-like statistics and
+    affine parameters (seeded too): on the default ones (mean 0, variance 1, weight 1) every
+    activation range is alike, and int8 peers (ONNX Runtime's static quantization) time a case no
+    trained model has; fp32 timings do not depend on them (the norms fold away)."""
     import torch
     import torchvision
     torch.manual_seed(0)
-    return getattr(torchvision.models, arch)(weights=None, num_classes=NUM_CLASSES).eval()
+    m = getattr(torchvision.models, arch)(weights=None, num_classes=NUM_CLASSES).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for bn in (x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)):
+            c = bn.num_features
+            bn.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+            bn.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+            bn.weight.copy_(torch.rand(c, generator=g) + 0.5)
+            bn.bias.copy_(torch.randn(c, generator=g) * 0.1)
+    return m
 
 
 def mlic_model(arch, crop=224, resize=256):
     """The same seed-0 torchvision weights, imported into an mlic model file; returns its path."""
     os.makedirs(WORK, exist_ok=True)
-    out = os.path.join(WORK, f"{arch}_{crop}.safetensors")
+    out = os.path.join(WORK, f"{arch}_bn_{crop}.safetensors")
     if os.path.exists(out):
         return out
-    w = os.path.join(WORK, f"{arch}_torch.safetensors")
+    w = os.path.join(WORK, f"{arch}_bn_torch.safetensors")
     st.save(w, st.state_dict_numpy(torch_model(arch)))
     classes = os.path.join(WORK, "classes20.txt")
     with open(classes, "w") as f:
