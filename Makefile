@@ -1,5 +1,5 @@
 # mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0
-# Targets: all (default), deps, test, check-asan, check-tsan, demo, bench, bench-train, bench-quality, bench-dist,
+# Targets: all (default), deps, test, check-asan, check-tsan, demo, bench, bench-train, bench-quality, bench-onednn, bench-dist,
 # install PREFIX=..., clean, soak, fuzz FUZZ_SECONDS=N (docs/robustness.md).
 
 CC      ?= gcc
@@ -213,6 +213,13 @@ bench-train: all
 bench-quality: all
 	scripts/deps.sh bench
 	nice -n 10 /usr/bin/python3 bench/bench_quality.py
+
+# `make bench-onednn`: Debian's oneDNN 2.6 against PyPI's 3.2 on ResNet convolutions (fp32, bf16,
+# int8; native and AVX2); writes bench/RESULTS-onednn.md.
+.PHONY: bench-onednn
+bench-onednn:
+	scripts/deps.sh bench
+	/usr/bin/python3 bench/onednn_compare/compare.py
 
 # `make bench-dist`: 1 vs 2 processes (--workers, mpirun); writes bench/RESULTS-dist.md.
 .PHONY: bench-dist
