@@ -258,13 +258,14 @@ def _record(p: Any) -> Dict[str, Any]:
 
 
 def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root: Any,
-                confine_to_root: bool, checkpoint: Any, log: Any, pretrained: Any, epochs: int,
-                batch_size: int, optimizer: str, lr: Any, weight_decay: Any, momentum: Any,
-                max_grad_norm: Any, schedule: str, lr_step: int, warmup_epochs: int, loss: str,
-                crop: int, resize: Any, jitter: float, freeze_backbone: bool, seed: int,
+                confine_to_root: bool, checkpoint: Any, log: Any, pretrained: Any, epochs: Any,
+                batch_size: Any, optimizer: Any, lr: Any, weight_decay: Any, momentum: Any,
+                max_grad_norm: Any, schedule: Any, lr_step: Any, warmup_epochs: Any, loss: Any,
+                crop: Any, resize: Any, jitter: Any, freeze_backbone: bool, seed: int,
                 threads: int, conv: str, workers: int, resume: bool, storage: StorageLike,
-                cache: Any, cache_size: Any, ema: float = 0.0, mixup: float = 0.0,
-                cutmix: float = 0.0, crop_scale: float | None = None) -> Any:
+                cache: Any, cache_size: Any, ema: float | None = None,
+                mixup: float | None = None, cutmix: float | None = None,
+                crop_scale: float | None = None) -> Any:
     lib = _capi.lib()
     o = _capi.TrainOpts()
     lib.mlic_train_opts_init(ctypes.byref(o))
@@ -273,11 +274,18 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
     o.confine_to_root = int(confine_to_root)
     o.checkpoint_path, o.log_path = _capi.b(checkpoint), _capi.b(log)
     o.pretrained_path = _capi.b(pretrained)
-    o.epochs, o.batch_size = epochs, batch_size
-    lib.mlic_train_opts_optimizer_defaults(ctypes.byref(o),
-                                           _parse("mlic_optim_parse_kind", optimizer))
-    o.schedule = _parse("mlic_sched_parse_kind", schedule)
-    o.loss = _parse("mlic_loss_parse_kind", loss)
+    # None leaves a setting at the library's default (mlic_train_opts_init), as the CLI does.
+    if epochs is not None:
+        o.epochs = epochs
+    if batch_size is not None:
+        o.batch_size = batch_size
+    if optimizer is not None:
+        lib.mlic_train_opts_optimizer_defaults(ctypes.byref(o),
+                                               _parse("mlic_optim_parse_kind", optimizer))
+    if schedule is not None:
+        o.schedule = _parse("mlic_sched_parse_kind", schedule)
+    if loss is not None:
+        o.loss = _parse("mlic_loss_parse_kind", loss)
     if lr is not None:
         o.lr = lr
     if weight_decay is not None:
@@ -286,20 +294,26 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
         o.momentum = momentum
     if max_grad_norm is not None:
         o.max_grad_norm = max_grad_norm
-    o.lr_step_epochs, o.warmup_epochs = lr_step, warmup_epochs
-    o.crop = crop
+    if lr_step is not None:
+        o.lr_step_epochs = lr_step
+    if warmup_epochs is not None:
+        o.warmup_epochs = warmup_epochs
+    if crop is not None:
+        o.crop = crop
     # The CLI's default resize: crop * 256/224, rounded half away from zero (C's lround).
-    o.resize = int(math.floor(crop * 256.0 / 224.0 + 0.5)) if resize is None else resize
-    o.jitter, o.freeze_backbone, o.seed = jitter, int(freeze_backbone), seed
+    o.resize = int(math.floor(o.crop * 256.0 / 224.0 + 0.5)) if resize is None else resize
+    if jitter is not None:
+        o.jitter = jitter
+    o.freeze_backbone, o.seed = int(freeze_backbone), seed
     o.threads, o.workers, o.resume = threads, workers, int(resume)
     if conv not in ("winograd", "direct"):
         raise InvalidArgument("conv '%s' is unknown" % conv, "use winograd or direct")
     o.direct_conv = int(conv == "direct")
     o.storage = storage_opts(storage)
     o.cache_dir, o.cache_bytes = _capi.b(cache), cache_bytes(cache_size)
-    o.ema, o.mixup, o.cutmix = ema, mixup, cutmix
-    if crop_scale is not None:  # None: the library's default
-        o.crop_scale = crop_scale
+    for name, value in (("ema", ema), ("mixup", mixup), ("cutmix", cutmix), ("crop_scale", crop_scale)):
+        if value is not None:
+            setattr(o, name, value)
     return o
 
 
@@ -322,16 +336,18 @@ def train(data: str | os.PathLike, output: str | os.PathLike, arch: str, *,
           val: str | os.PathLike | None = None, classes: str | os.PathLike | None = None,
           root: str | os.PathLike | None = None, confine_to_root: bool = False,
           checkpoint: str | os.PathLike | None = None, log: str | os.PathLike | None = None,
-          pretrained: str | os.PathLike | None = None, epochs: int = 10, batch_size: int = 32,
-          optimizer: str = "sgd", lr: float | None = None, weight_decay: float | None = None,
-          momentum: float | None = None, max_grad_norm: float | None = None,
-          schedule: str = "cosine", lr_step: int = 30, warmup_epochs: int = 0, loss: str = "bce",
-          crop: int = 224, resize: int | None = None, jitter: float = 0.4,
+          pretrained: str | os.PathLike | None = None, epochs: int | None = None,
+          batch_size: int | None = None, optimizer: str | None = None, lr: float | None = None,
+          weight_decay: float | None = None, momentum: float | None = None,
+          max_grad_norm: float | None = None, schedule: str | None = None,
+          lr_step: int | None = None, warmup_epochs: int | None = None, loss: str | None = None,
+          crop: int | None = None, resize: int | None = None, jitter: float | None = None,
           freeze_backbone: bool = False, seed: int = 0, threads: int = 0,
           conv: str = "winograd", workers: int = 0, resume: bool = False,
           storage: StorageLike = None, cache: str | os.PathLike | None = None,
-          cache_size: int | str | None = None, ema: float = 0.0, mixup: float = 0.0,
-          cutmix: float = 0.0, crop_scale: float | None = None,
+          cache_size: int | str | None = None, ema: float | None = None,
+          mixup: float | None = None, cutmix: float | None = None,
+          crop_scale: float | None = None,
           callback: Callable[[Dict[str, Any]], Any] | None = None) -> None:
     o = _train_opts(data, output, arch, val, classes, root, confine_to_root, checkpoint, log,
                     pretrained, epochs, batch_size, optimizer, lr, weight_decay, momentum,
@@ -372,16 +388,17 @@ def train_iter(data: str | os.PathLike, output: str | os.PathLike, arch: str,
     return _train_records(o, True)
 
 
+# None: the library's default (mlic_train_opts_init).
 _TRAIN_DEFAULTS = [("val", None), ("classes", None), ("root", None), ("confine_to_root", False),
-                   ("checkpoint", None), ("log", None), ("pretrained", None), ("epochs", 10),
-                   ("batch_size", 32), ("optimizer", "sgd"), ("lr", None),
+                   ("checkpoint", None), ("log", None), ("pretrained", None), ("epochs", None),
+                   ("batch_size", None), ("optimizer", None), ("lr", None),
                    ("weight_decay", None), ("momentum", None), ("max_grad_norm", None),
-                   ("schedule", "cosine"), ("lr_step", 30), ("warmup_epochs", 0),
-                   ("loss", "bce"), ("crop", 224), ("resize", None), ("jitter", 0.4),
+                   ("schedule", None), ("lr_step", None), ("warmup_epochs", None),
+                   ("loss", None), ("crop", None), ("resize", None), ("jitter", None),
                    ("freeze_backbone", False), ("seed", 0), ("threads", 0),
                    ("conv", "winograd"), ("workers", 0), ("resume", False), ("storage", None),
-                   ("cache", None), ("cache_size", None), ("ema", 0.0), ("mixup", 0.0),
-                   ("cutmix", 0.0), ("crop_scale", None)]
+                   ("cache", None), ("cache_size", None), ("ema", None), ("mixup", None),
+                   ("cutmix", None), ("crop_scale", None)]
 
 
 _DONE = object()

@@ -276,7 +276,8 @@ int mlic_cmd_train(int argc, char **argv)
 {
     mlic_train_opts o;
     mlic_train_opts_init(&o);
-    const char *optimizer = "sgd", *schedule = "cosine", *loss = "bce", *conv = "winograd";
+    /* NULL: mlic_train_opts_init's choice (the library owns every default) */
+    const char *optimizer = NULL, *schedule = NULL, *loss = NULL, *conv = "winograd";
     const char *lr = NULL, *wd = NULL, *momentum = NULL, *seed = NULL, *grad_norm = NULL, *jitter = NULL;
     const char *cache_size = NULL, *ema = NULL, *mixup = NULL, *cutmix = NULL, *crop_scale = NULL;
     mlic_cli_storage storage;
@@ -357,16 +358,17 @@ int mlic_cmd_train(int argc, char **argv)
     mlic_cli_storage_finish(&storage, CMD);
     if (!o.root)
         o.root = storage.buckets;
-    mlic_optim_kind ok;
-    mlic_sched_kind sk;
-    mlic_loss_kind lk;
-    if (mlic_optim_parse_kind(&ok, optimizer) || mlic_sched_parse_kind(&sk, schedule) ||
-        mlic_loss_parse_kind(&lk, loss))
+    mlic_optim_kind ok = o.optimizer;
+    mlic_sched_kind sk = o.schedule;
+    mlic_loss_kind lk = o.loss;
+    if ((optimizer && mlic_optim_parse_kind(&ok, optimizer)) ||
+        (schedule && mlic_sched_parse_kind(&sk, schedule)) || (loss && mlic_loss_parse_kind(&lk, loss)))
         return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
     if (strcmp(conv, "winograd") && strcmp(conv, "direct"))
         return mlic_args_usage_error(CMD, "--conv '%s': use winograd or direct", conv);
     o.direct_conv = !strcmp(conv, "direct");
-    mlic_train_opts_optimizer_defaults(&o, ok);
+    if (optimizer)
+        mlic_train_opts_optimizer_defaults(&o, ok);
     o.schedule = sk;
     o.loss = lk;
     if ((lr && parse_double(&o.lr, "--lr", lr)) ||
