@@ -64,6 +64,8 @@ mlic_status onednn_plan_conv(onednn_ctx *c)
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
 
+    if (nd->int8)
+        return onednn_plan_conv_int8(c);
     if (in.c % groups || out.c % groups || k < 1 || nd->stride < 1 || nd->pad < 0 ||
         nd->weight < 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG,
