@@ -1,16 +1,80 @@
-/* An int8 convolution (docs/quantization.md): u8 or s8 input codes, s8 weights, f32 output.
+/* An int8 convolution (docs/quantization.md): u8 or s8 input codes, s8 weights, f32 output or,
+ * where every reader is an int8 convolution, that reader's u8/s8 codes.
  *
  * oneDNN v2 computes dst = output_scale[oc] * (sum(src_code * wei_code) + bias[oc]), then the
- * post-ops (the residual sum, then ReLU/ReLU6). With x = src_code * in_scale and
- * w = wei_code * w_scale[oc], output_scale = in_scale * w_scale[oc] gives the convolution of x
- * and w, and the folded bias enters divided by that same scale. */
+ * post-ops (the residual sum, then ReLU/ReLU6 times the eltwise's scale). With
+ * x = src_code * in_scale and w = wei_code * w_scale[oc], output_scale = in_scale * w_scale[oc]
+ * gives the convolution of x and w, and the folded bias enters divided by that same scale.
+ * Codes for a reader with input scale r are that result divided by r: in the activation's scale
+ * when there is one (ReLU6 must clip at 6 before the division), else in the output scales. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/onednn.h"
 #include "core/error.h"
 
-static mlic_status int8_pd(onednn_ctx *c, dnnl_data_type_t src_dt,
+/* The input scale of the readers of node nd's output when they all are int8 convolutions
+ * reading it as their input (not as a residual) with one scale, and nd writes no residual sum;
+ * else 0: nd writes f32. */
+static float direct_output_scale(const mlic_graph *g, const mlic_node *nd)
+{
+    const int v = nd->out;
+    float scale = 0.0f;
+    if (v == g->output || nd->fused_add >= 0)
+        return 0.0f;
+    for (int k = 0; k < g->nnodes; k++) {
+        const mlic_node *r = &g->nodes[k];
+        if (r->in[0] != v && r->in[1] != v && r->fused_add != v)
+            continue;
+        if (r->op != MLIC_OP_CONV || !r->int8 || r->in[0] != v || r->in[1] == v ||
+            r->fused_add == v || (scale != 0.0f && r->int8->input_scale != scale))
+            return 0.0f;
+        scale = r->int8->input_scale;
+    }
+    return scale;
+}
+
+/* Scratchpad, output scales and post-ops for dst_scale 0 (f32 output: onednn_plan_attr's fusions)
+ * or the codes of readers with input scale dst_scale (no residual sum then). */
+static mlic_status int8_attr(onednn_ctx *c, const float *oscale, float dst_scale,
+                             dnnl_primitive_attr_t *attr)
+{
+    const mlic_node *nd = &c->s->g->nodes[c->node];
+    const int oc = nd->int8->out_c;
+    mlic_status st = onednn_plan_attr(c, dst_scale == 0.0f, attr);
+    dnnl_post_ops_t po = NULL;
+    float *scales = malloc((size_t)oc * sizeof *scales);
+    if (st != MLIC_OK || !scales) {
+        free(scales);
+        return st != MLIC_OK ? st
+                             : mlic_fail(MLIC_ERR_NOMEM, "oneDNN backend: out of memory while planning");
+    }
+    const int act = nd->fused_act != MLIC_ACT_NONE;
+    for (int o = 0; o < oc; o++)
+        scales[o] = dst_scale == 0.0f || act ? oscale[o] : oscale[o] / dst_scale;
+    ONEDNN_CALL(dnnl_primitive_attr_set_output_scales, (*attr, oc, 1 << 1, scales));
+    if (dst_scale != 0.0f && act) {
+        ONEDNN_CALL(dnnl_post_ops_create, (&po));
+        if (nd->fused_act == MLIC_ACT_RELU)
+            ONEDNN_CALL(dnnl_post_ops_append_eltwise,
+                        (po, 1.0f / dst_scale, dnnl_eltwise_relu, 0.0f, 0.0f));
+        else
+            ONEDNN_CALL(dnnl_post_ops_append_eltwise,
+                        (po, 1.0f / dst_scale, dnnl_eltwise_clip, 0.0f, 6.0f));
+        ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (*attr, po));
+    }
+done:
+    if (po)
+        dnnl_post_ops_destroy(po);
+    free(scales);
+    if (st != MLIC_OK) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return st;
+}
+
+static mlic_status int8_pd(onednn_ctx *c, dnnl_data_type_t src_dt, dnnl_data_type_t dst_dt,
                            const_dnnl_primitive_attr_t attr, dnnl_memory_desc_t *user_wei_md,
                            dnnl_primitive_desc_t *pd)
 {
@@ -22,7 +86,7 @@ static mlic_status int8_pd(onednn_ctx *c, dnnl_data_type_t src_dt,
     dnnl_memory_desc_t src_md, dst_md, wei_md, bias_md;
     /* Every layout left to oneDNN: its int8 kernels want channels last (NHWC). */
     if ((st = onednn_md_4d_dt(&src_md, src_dt, n, in.c, in.h, in.w, dnnl_format_tag_any)) ||
-        (st = onednn_md_4d_dt(&dst_md, dnnl_f32, n, out.c, out.h, out.w, dnnl_format_tag_any)))
+        (st = onednn_md_4d_dt(&dst_md, dst_dt, n, out.c, out.h, out.w, dnnl_format_tag_any)))
         return st;
     if (groups == 1) {
         dnnl_dims_t wd = {out.c, in.c, k, k};
@@ -97,12 +161,24 @@ mlic_status onednn_plan_conv_int8(onednn_ctx *c)
         return mlic_fail(MLIC_ERR_NOMEM, "oneDNN backend: out of memory while planning");
     for (int o = 0; o < oc; o++)
         oscale[o] = q->input_scale * q->weight_scale[o];
-    if ((st = onednn_plan_attr(c, 1, &attr)) != MLIC_OK)
-        goto done;
-    ONEDNN_CALL(dnnl_primitive_attr_set_output_scales, (attr, oc, 1 << 1, oscale));
     const dnnl_data_type_t src_dt = mlic_graph_value_nonneg(g, nd->in[0]) ? dnnl_u8 : dnnl_s8;
+    const float direct = direct_output_scale(g, nd);
     dnnl_memory_desc_t user_wei_md;
-    if ((st = int8_pd(c, src_dt, attr, &user_wei_md, &pd)) != MLIC_OK)
+    if (direct != 0.0f) { /* codes for the readers, where oneDNN has a fast kernel for it */
+        const dnnl_data_type_t dst_dt = mlic_graph_value_nonneg(g, nd->out) ? dnnl_u8 : dnnl_s8;
+        if (int8_attr(c, oscale, direct, &attr) == MLIC_OK &&
+            int8_pd(c, src_dt, dst_dt, attr, &user_wei_md, &pd) == MLIC_OK &&
+            onednn_is_reference_impl(pd)) {
+            dnnl_primitive_desc_destroy(pd);
+            pd = NULL;
+        }
+        if (!pd && attr) {
+            dnnl_primitive_attr_destroy(attr);
+            attr = NULL;
+        }
+    }
+    if (!pd && ((st = int8_attr(c, oscale, 0.0f, &attr)) != MLIC_OK ||
+                (st = int8_pd(c, src_dt, dnnl_f32, attr, &user_wei_md, &pd)) != MLIC_OK))
         goto done;
     dnnl_memory_desc_t src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     dnnl_memory_desc_t wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);

@@ -381,6 +381,8 @@ mlic_status onednn_plan_src_scaled(onednn_ctx *c, int value, const dnnl_memory_d
         return mlic_fail(MLIC_ERR_INVALID_ARG,
                          "graph: value %d is read before it is produced or after its last use",
                          value);
+    if (p->mems[have].md.data_type == want->data_type) /* its producer wrote these codes */
+        return onednn_plan_src(c, value, want, mem);
     if (c->ntemps == (int)(sizeof c->temps / sizeof c->temps[0]))
         return mlic_fail(MLIC_ERR_INTERNAL, "oneDNN backend: too many reordered inputs");
     int m = arena_mem(p, want);
