@@ -228,3 +228,14 @@ def test_apparel_val_map_within_half_a_point(mlic, case, tmp_path):
             "--format", "jsonl", ok=False)
     assert r.returncode == 3 and "1 of %d inputs failed" % (NVAL + 1) in r.stderr, r.stderr
     assert len(open(out).read().splitlines()) == NVAL + 1
+    # and sharded between two processes, the same probabilities
+    out2 = tmp_path / "out2.jsonl"
+    r = run(mlic, "predict", "--model", q, "--input", lst, "--root", DATA, "--output", out2,
+            "--format", "jsonl", "--workers", "2", ok=False)
+    assert r.returncode == 3, r.stderr
+    one = [json.loads(l) for l in open(out)]
+    two = [json.loads(l) for l in open(out2)]
+    assert [l.get("probs") is None for l in one] == [l.get("probs") is None for l in two]
+    for a, b in zip(one, two):
+        if a.get("probs") is not None:
+            assert np.allclose(a["probs"], b["probs"], atol=1e-6), (a, b)
