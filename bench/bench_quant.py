@@ -11,6 +11,9 @@ Speed: images/s of bench/bench_forward (2 threads, batch 1 and 32, model only) f
 resnet50 and mobilenet_v2 at 224x224 with `make bench`'s seed-0 weights, in fp32, bf16 (where
 the CPU has it) and int8 (those weights quantized on 16 apparel photos), natively and with oneDNN
 capped at AVX2 (what an AVX2-only CPU runs), each model's precisions timed back to back.
+
+Profile: where an int8 resnet50 batch-32 forward spends its time, from ONEDNN_VERBOSE, natively
+and on AVX2 (`--profile-only` rewrites just that section of an existing results page).
 """
 import argparse
 import json
@@ -108,6 +111,53 @@ def speed(archs, calib, bf16):
     return rows
 
 
+PROFILE = "## Where the time goes"
+
+
+def profile_rows(env):
+    """Milliseconds per kind of primitive in one timed int8 resnet50 batch-32 forward."""
+    q = mlic_model("resnet50").replace(".safetensors", ".int8.safetensors")
+    out = run([FORWARD, q, 32, 2, 1, 1], dict(env or {}, ONEDNN_VERBOSE="1")).stdout
+    execs = [l.split(",") for l in out.splitlines() if l.startswith("onednn_verbose,exec,")]
+    # The last forward starts with its one fp32 convolution (the first layer), or with the
+    # input's reorder just before it.
+    start = max(i for i, f in enumerate(execs) if f[3] == "convolution" and "src_f32" in f[6])
+    if start and execs[start - 1][3] == "reorder":
+        start -= 1
+    total = {}
+    for f in execs[start:]:
+        kind, impl, mds = f[3], f[4].split(":")[0], f[6]
+        if kind == "convolution":
+            kind += " int8" if ("src_u8" in mds or "src_s8" in mds) else " fp32 (the first)"
+            kind += ", writes f32" if "dst_f32" in mds else ", writes u8/s8 codes"
+        elif kind == "reorder":
+            kind += " f32 -> u8/s8 codes" if ("dst_u8" in mds or "dst_s8" in mds) else " (other)"
+        key = f"{kind} [{impl}]"
+        total[key] = total.get(key, 0.0) + float(f[-1])
+    return sorted(total.items(), key=lambda kv: -kv[1])
+
+
+def profile_section():
+    lines = [PROFILE, "", "One int8 resnet50 forward of 32 images (2 threads), `ONEDNN_VERBOSE=1`: "
+             "milliseconds per kind of primitive (one timed run; the machine's load inflates them "
+             "alike).", ""]
+    for isa, env in (("native", None), ("AVX2", {"ONEDNN_MAX_CPU_ISA": "AVX2"})):
+        rows = profile_rows(env)
+        whole = sum(ms for _, ms in rows)
+        lines += [f"{isa}:", "", "| primitive [kernel] | ms | share |", "|---|---|---|"]
+        lines += [f"| {k} | {ms:.0f} | {100 * ms / whole:.0f}% |" for k, ms in rows]
+        lines.append("")
+    return lines
+
+
+def write_profile():
+    text = open(RESULTS).read() if os.path.exists(RESULTS) else ""
+    text = text.split(PROFILE)[0].rstrip("\n") + "\n\n" if text else ""
+    with open(RESULTS, "w") as f:
+        f.write(text + "\n".join(profile_section()))
+    print(f"wrote the profile into {RESULTS}")
+
+
 def cpu():
     name, flags = platform.processor(), []
     for line in open("/proc/cpuinfo"):
@@ -162,8 +212,12 @@ def main():
     ap.add_argument("--apparel-epochs", type=int, default=6)
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--profile-only", action="store_true")
     args = ap.parse_args()
     os.makedirs(WORK, exist_ok=True)
+    if args.profile_only:
+        write_profile()
+        return
     bf16 = run([FORWARD, mlic_model("resnet18"), 1, 2, 1, 1, "--precision", "auto"]).stdout
     bf16 = json.loads(bf16)["precision"] == "bf16"
     acc, spd = [], []
@@ -179,6 +233,7 @@ def main():
     if not args.skip_speed:
         spd = speed(args.archs.split(","), f"{APPAREL}/train.txt", bf16)
     report(acc, spd, args)
+    write_profile()
 
 
 if __name__ == "__main__":
