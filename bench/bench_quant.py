@@ -59,7 +59,7 @@ def apparel_model(epochs):
 
 
 def corel_model(split):
-    out = os.path.join(WORK, "corel5k_mlic_seed1.safetensors")
+    out = os.path.join(WORK, "corel5k_mlic_recipe_seed1.safetensors")
     if not os.path.exists(out):
         bench_quality.run_mlic(split, 1, argparse.Namespace(epochs=15, threads=2))
     return out
@@ -192,8 +192,8 @@ def report(acc, spd, args):
                      f"{fmt(r['minmax'])} | {r['percentile'] - r['fp32']:+.2f} |")
     lines += ["", "## Speed (images/s, model only, 2 threads, 224x224)", "",
               "`bench/bench_forward MODEL BATCH 2 5 ITERS` (median of 5 timed runs; ITERS 10 at "
-              "batch 1, 1 at batch 32); AVX2: the same with `ONEDNN_MAX_CPU_ISA=AVX2`. Seed-0 "
-              "torchvision weights (as `make bench`), int8 calibrated on 16 apparel photos.", "",
+              "batch 1, 1 at batch 32); AVX2: the same with `ONEDNN_MAX_CPU_ISA=AVX2`. `make bench`'s "
+              "models (bench/common.py), int8 calibrated on 16 apparel photos.", "",
               "| model | ISA | batch | fp32 | bf16 | int8 | int8 / fp32 | int8 / bf16 |",
               "|---|---|---|---|---|---|---|---|"]
     for r in spd:
