@@ -1,5 +1,6 @@
 # mlic build. Optional parts are detected and can be switched off: make ONEDNN=0 CUDA=0 MPI=0 ONNX=0
 # Targets: all (default), deps, test, check-asan, check-tsan, demo, bench, bench-train, bench-quality, bench-onednn, bench-dist,
+#          bench-quant,
 # install PREFIX=..., clean, soak, fuzz FUZZ_SECONDS=N (docs/robustness.md).
 
 CC      ?= gcc
@@ -220,6 +221,13 @@ bench-quality: all
 bench-onednn:
 	scripts/deps.sh bench
 	/usr/bin/python3 bench/onednn_compare/compare.py
+
+# `make bench-quant` (opt-in): mAP and speed of fp32, bf16 and int8 (docs/quantization.md);
+# writes bench/RESULTS-quant.md.
+.PHONY: bench-quant
+bench-quant: all
+	scripts/deps.sh bench
+	nice -n 10 /usr/bin/python3 bench/bench_quant.py
 
 # `make bench-dist`: 1 vs 2 processes (--workers, mpirun); writes bench/RESULTS-dist.md.
 .PHONY: bench-dist

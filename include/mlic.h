@@ -142,6 +142,10 @@ float mlic_model_threshold(const mlic_model *m, int i);
 mlic_preprocess mlic_model_preprocess(const mlic_model *m);
 /* Trainable parameters (PyTorch's sum(p.numel() for p in model.parameters())). */
 uint64_t mlic_model_num_parameters(const mlic_model *m);
+/* What the model file holds: "fp32", or "int8" for a model mlic_model_quantize made. */
+const char *mlic_model_precision(const mlic_model *m);
+/* How an int8 model's input ranges were measured ("percentile 99.99, 200 images"); "" for fp32. */
+const char *mlic_model_calibration(const mlic_model *m);
 /* The length in bytes of the file the model was loaded from. */
 uint64_t mlic_model_file_size(const mlic_model *m);
 /* The shortest decimal text that reads back (strtof) as exactly v, as the model file writes
@@ -215,7 +219,10 @@ typedef enum {
     MLIC_PRECISION_FP32 = 0, /* fp32 throughout: the reference every test holds to */
     MLIC_PRECISION_BF16,     /* bf16 weights and activations, fp32 accumulation; an error on a
                               * CPU (or backend) without AVX512_BF16 or AMX */
-    MLIC_PRECISION_AUTO      /* bf16 where the CPU has AVX512_BF16 or AMX, else fp32 */
+    MLIC_PRECISION_AUTO,     /* bf16 where the CPU has AVX512_BF16 or AMX, else fp32 */
+    MLIC_PRECISION_INT8      /* int8 convolutions: what an int8 model (mlic_model_quantize) runs
+                              * in, whichever of FP32, AUTO or INT8 is asked; an error for a
+                              * model that is not int8 (docs/quantization.md) */
 } mlic_precision;
 /* "fp32", "bf16" or "auto"; anything else is an error naming it. */
 mlic_status mlic_precision_parse(mlic_precision *out, const char *name);
@@ -239,7 +246,7 @@ mlic_status mlic_engine_create(mlic_engine **out, const mlic_model *m, mlic_back
                                int max_batch, int threads);
 void mlic_engine_destroy(mlic_engine *e);
 const char *mlic_engine_backend_name(const mlic_engine *e);
-/* What the engine computes in: "fp32" or "bf16" (AUTO resolved). */
+/* What the engine computes in: "fp32", "bf16" (AUTO resolved) or "int8". */
 const char *mlic_engine_precision_name(const mlic_engine *e);
 /* The model the engine was created for. */
 const mlic_model *mlic_engine_model(const mlic_engine *e);
@@ -502,6 +509,36 @@ size_t mlic_dataset_num_items(const mlic_dataset *d);
  * distinct; *labels may be NULL when it has none): returns how many. */
 const char *mlic_dataset_item_path(const mlic_dataset *d, size_t i);
 int mlic_dataset_item_labels(const mlic_dataset *d, size_t i, const int **labels);
+
+/* ---------------------------------------------------------------- int8 quantization
+ *
+ * Post-training quantization (docs/quantization.md): every convolution but the first gets
+ * symmetric int8 weights per output channel (of the batch-norm-folded weight) and one scale for
+ * its input, measured by running the fp32 model on calibration images. */
+
+typedef enum {
+    MLIC_CALIB_PERCENTILE = 0, /* the range holding `percentile` % of |x| (the default) */
+    MLIC_CALIB_MINMAX          /* the largest |x| seen */
+} mlic_calib_method;
+
+typedef struct {
+    int images;                /* calibration images: the data set's first N; 0 = 200 */
+    mlic_calib_method method;  /* PERCENTILE */
+    double percentile;         /* PERCENTILE's, in (0, 100]; 0 = 99.99 */
+    int threads;               /* 0 = all cores */
+    int workers;               /* decoding threads, 0 = all cores */
+} mlic_quantize_opts;
+
+void mlic_quantize_opts_init(mlic_quantize_opts *o);
+/* Make m an int8 model: calib's images (read as mlic eval reads them, preprocessed as m says)
+ * give the activation ranges. m keeps its fp32 tensors; save it with mlic_model_save. An
+ * already-int8 model, an empty data set or an image that cannot be read is an error naming it. */
+mlic_status mlic_model_quantize(mlic_model *m, const mlic_dataset *calib,
+                                const mlic_quantize_opts *o);
+/* Write m to path atomically (temp file + rename), an int8 model's tensors included. */
+mlic_status mlic_model_save(const mlic_model *m, const char *path);
+/* "percentile" or "minmax"; anything else is an error naming it. */
+mlic_status mlic_calib_method_parse(mlic_calib_method *out, const char *name);
 
 /* ---------------------------------------------------------------- evaluation
  *

@@ -14,7 +14,8 @@ typedef struct {
     const char *name;
     /* g is folded (mlic_graph_fold_for_inference), shapes inferred for (3, H, W); the backend
      * may keep pointers into g for its lifetime. precision is FP32 or BF16 (the engine resolves
-     * AUTO), BF16 only where bf16_unavailable says NULL. */
+     * AUTO), BF16 only where bf16_unavailable says NULL, or INT8 when g's convolutions carry
+     * int8 weights (mlic_node.int8). */
     mlic_status (*create)(void **state, const mlic_graph *g, int max_batch, int threads,
                           mlic_precision precision);
     /* logits: (n, num_classes); input: (n, 3, H, W) NCHW float; 1 <= n <= max_batch. */
@@ -26,6 +27,14 @@ typedef struct {
 } mlic_backend_ops;
 
 extern const mlic_backend_ops mlic_backend_ref;
+
+/* Called by mlic_backend_ref_run_observed just before convolution `node` runs, with its input x
+ * (count floats: the batch of the input value); a failure stops the run. */
+typedef mlic_status (*mlic_conv_observer)(void *ctx, int node, const float *x, size_t count);
+/* mlic_backend_ref's run, showing every convolution's input to observe: how calibration
+ * (mlic_model_quantize) measures activation ranges in fp32. */
+mlic_status mlic_backend_ref_run_observed(void *state, float *logits, const float *input, int n,
+                                          mlic_conv_observer observe, void *ctx);
 #if MLIC_HAVE_ONEDNN
 extern const mlic_backend_ops mlic_backend_onednn;
 #endif

@@ -15,7 +15,7 @@ struct mlic_engine {
     const mlic_backend_ops *ops;
     void *state;
     int max_batch, threads;
-    mlic_precision precision;    /* FP32 or BF16: what the backend computes in */
+    mlic_precision precision;    /* FP32, BF16 or INT8: what the backend computes in */
     size_t in_floats;            /* per image */
 };
 
@@ -51,10 +51,23 @@ static mlic_status pick_backend(const mlic_backend_ops **ops, mlic_backend_kind 
 /* What the backend computes in: AUTO is bf16 where the backend has native bf16 on this CPU;
  * an explicit BF16 where it has not is an error saying why. */
 static mlic_status resolve_precision(mlic_precision *out, const mlic_backend_ops *ops,
-                                     mlic_precision asked)
+                                     mlic_precision asked, const mlic_model *m)
 {
     const char *why = ops->bf16_unavailable();
+    if (m->nint8) { /* an int8 model runs in int8: the precision is the file's */
+        if (asked == MLIC_PRECISION_BF16)
+            return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                             "precision bf16 for an int8 model (mlic quantize). HINT: leave "
+                             "--precision out (an int8 model runs in int8), or run the fp32 model "
+                             "it was made from in bf16");
+        *out = MLIC_PRECISION_INT8;
+        return MLIC_OK;
+    }
     switch (asked) {
+    case MLIC_PRECISION_INT8:
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "precision int8 for an fp32 model. HINT: make an int8 model with 'mlic "
+                         "quantize' first");
     case MLIC_PRECISION_FP32:
         *out = MLIC_PRECISION_FP32;
         return MLIC_OK;
@@ -74,6 +87,33 @@ static mlic_status resolve_precision(mlic_precision *out, const mlic_backend_ops
                      "MLIC_PRECISION_FP32, _BF16 or _AUTO", (int)asked);
 }
 
+static const char *precision_name(mlic_precision p)
+{
+    return p == MLIC_PRECISION_BF16 ? "bf16" : p == MLIC_PRECISION_INT8 ? "int8" : "fp32";
+}
+
+/* Point every quantized convolution of the folded graph g at the model's int8 data. */
+static mlic_status attach_int8(mlic_graph *g, const mlic_model *m)
+{
+    for (int i = 0; i < m->nint8; i++) {
+        int found = 0;
+        for (int k = 0; k < g->nnodes && !found; k++)
+            if (g->nodes[k].op == MLIC_OP_CONV && !strcmp(g->nodes[k].name, m->int8[i].name)) {
+                const mlic_param *w = &g->params[g->nodes[k].weight];
+                if (w->numel != m->int8[i].numel || w->dims[0] != m->int8[i].out_c)
+                    return mlic_fail(MLIC_ERR_INTERNAL, "int8 convolution %s: %zu weights, the "
+                                     "graph's has %zu", m->int8[i].name, m->int8[i].numel,
+                                     w->numel);
+                g->nodes[k].int8 = &m->int8[i];
+                found = 1;
+            }
+        if (!found)
+            return mlic_fail(MLIC_ERR_INTERNAL, "int8 convolution %s is not in the folded graph",
+                             m->int8[i].name);
+    }
+    return MLIC_OK;
+}
+
 void mlic_engine_opts_init(mlic_engine_opts *o)
 {
     o->backend = MLIC_BACKEND_AUTO;
@@ -84,14 +124,15 @@ void mlic_engine_opts_init(mlic_engine_opts *o)
 
 mlic_status mlic_precision_parse(mlic_precision *out, const char *name)
 {
-    static const char *const names[] = {"fp32", "bf16", "auto"};
-    for (int i = 0; i < 3; i++)
+    static const char *const names[] = {"fp32", "bf16", "auto", "int8"};
+    for (int i = 0; i < 4; i++)
         if (name && strcmp(name, names[i]) == 0) {
             *out = (mlic_precision)i;
             return MLIC_OK;
         }
     return mlic_fail(MLIC_ERR_INVALID_ARG,
-                     "precision '%s' is not known. HINT: use fp32, bf16 or auto",
+                     "precision '%s' is not known. HINT: use fp32, bf16 or auto (or int8, which an "
+                     "int8 model runs in anyway)",
                      name ? name : "(null)");
 }
 
@@ -134,7 +175,7 @@ mlic_status mlic_engine_create_opts(mlic_engine **out, const mlic_model *m,
     if (s != MLIC_OK)
         return s;
     mlic_precision precision = MLIC_PRECISION_FP32;
-    if ((s = resolve_precision(&precision, ops, o->precision)) != MLIC_OK)
+    if ((s = resolve_precision(&precision, ops, o->precision, m)) != MLIC_OK)
         return s;
     mlic_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -150,11 +191,13 @@ mlic_status mlic_engine_create_opts(mlic_engine **out, const mlic_model *m,
     if (s == MLIC_OK)
         s = mlic_graph_infer_shapes(e->graph, m->pre.crop, m->pre.crop);
     if (s == MLIC_OK)
+        s = attach_int8(e->graph, m);
+    if (s == MLIC_OK)
         s = ops->create(&e->state, e->graph, max_batch, e->threads, precision);
     if (s != MLIC_OK) {
         mlic_engine_destroy(e);
         return mlic_fail_prefix(s, "preparing %s for %s inference on %s: ", m->graph->arch,
-                                precision == MLIC_PRECISION_BF16 ? "bf16" : "fp32", ops->name);
+                                precision_name(precision), ops->name);
     }
     *out = e;
     return MLIC_OK;
@@ -184,7 +227,7 @@ const char *mlic_engine_precision_name(const mlic_engine *e)
 {
     if (!e)
         return "none";
-    return e->precision == MLIC_PRECISION_BF16 ? "bf16" : "fp32";
+    return precision_name(e->precision);
 }
 
 mlic_status mlic_engine_run_logits(mlic_engine *e, float *logits, const float *input, int n)

@@ -29,6 +29,13 @@
  * (oneDNN accumulates in fp32 and adds them there) and the linear layer writes fp32 logits.
  * Post-ops (ReLU, residual sum) are the same in both.
  *
+ * int8 (a quantized model, docs/quantization.md): an int8 convolution reads u8 (never negative)
+ * or s8 codes of its input, runs on s8 weights, and applies per-output-channel output scales
+ * (input scale x weight scale), its bias, residual sum and ReLU fused as in fp32. It writes the
+ * codes its readers want directly when they all are int8 convolutions taking the value as their
+ * input (inside a residual block); else it writes f32 (a value that is also a residual, or read
+ * by pooling), and each int8 reader reorders that into its codes with its input scale.
+ *
  * Threads: OpenMP, set to the backend's count (create's `threads`, 0 = all cores) around every
  * call into oneDNN and restored afterwards, since the setting belongs to the calling thread.
  *
@@ -110,7 +117,8 @@ typedef struct {
     const mlic_graph *g;
     int max_batch;
     int threads;                /* OpenMP threads for every oneDNN call */
-    dnnl_data_type_t dt;        /* of activations and weights: f32, or bf16 (see below) */
+    dnnl_data_type_t dt;        /* of activations and weights: f32, or bf16 (see above); f32
+                                 * in int8, where the int8 convolutions choose their own */
     dnnl_format_tag_t act_tag;  /* preferred activation layout, format_tag_any for none */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -179,7 +187,12 @@ mlic_status onednn_plan_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd, int 
 mlic_status onednn_plan_reorder(onednn_ctx *c, int src_mem, int dst_mem);
 /* A FIXED mem with the node's weights (user layout user_md, at data) packed into layout want. */
 mlic_status onednn_plan_weights(onednn_ctx *c, const dnnl_memory_desc_t *user_md,
-                                const float *data, const dnnl_memory_desc_t *want, int *mem);
+                                const void *data, const dnnl_memory_desc_t *want, int *mem);
+/* int8: the mem holding `value` as want's u8 or s8 codes: value * scale, rounded to nearest and
+ * saturated, in a temporary; or the value itself (reordered if need be) when its producer wrote
+ * those codes already. */
+mlic_status onednn_plan_src_scaled(onednn_ctx *c, int value, const dnnl_memory_desc_t *want,
+                                   float scale, int *mem);
 /* A FIXED mem over graph parameter `param` (1-D, e.g. a bias) used as is. */
 mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem);
 /* Append pd, an op on the node's input, weights (in the graph's layout user_wei_md) and bias
@@ -187,9 +200,14 @@ mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem);
 mlic_status onednn_plan_weighted_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd,
                                       const dnnl_memory_desc_t *user_wei_md);
 
+/* oneDNN's reference kernels ("ref:any") are plain loops, far slower than its JIT/GEMM ones. */
+int onednn_is_reference_impl(const_dnnl_primitive_desc_t pd);
+
 /* ---- one planning function per op */
 
 mlic_status onednn_plan_conv(onednn_ctx *c);
+/* A convolution whose node carries int8 weights (onednn_conv_int8.c). */
+mlic_status onednn_plan_conv_int8(onednn_ctx *c);
 mlic_status onednn_plan_maxpool(onednn_ctx *c);
 mlic_status onednn_plan_global_avgpool(onednn_ctx *c);
 mlic_status onednn_plan_linear(onednn_ctx *c);

@@ -83,9 +83,11 @@ static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batc
         return mlic_fail(MLIC_ERR_INVALID_ARG,
                          "oneDNN backend: max_batch %d must be >= 1 and threads %d >= 0",
                          max_batch, threads);
-    if (precision != MLIC_PRECISION_FP32 && precision != MLIC_PRECISION_BF16)
+    if (precision != MLIC_PRECISION_FP32 && precision != MLIC_PRECISION_BF16 &&
+        precision != MLIC_PRECISION_INT8)
         return mlic_fail(MLIC_ERR_INVALID_ARG,
-                         "oneDNN backend: precision %d is neither fp32 nor bf16", (int)precision);
+                         "oneDNN backend: precision %d is neither fp32, bf16 nor int8",
+                         (int)precision);
     const char *why = precision == MLIC_PRECISION_BF16 ? onednn_bf16_unavailable() : NULL;
     if (why)
         return mlic_fail(MLIC_ERR_UNSUPPORTED,

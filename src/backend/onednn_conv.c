@@ -46,8 +46,7 @@ done:
     return st;
 }
 
-/* oneDNN's reference kernels ("ref:any") are plain loops, far slower than its JIT/GEMM ones. */
-static int is_reference_impl(const_dnnl_primitive_desc_t pd)
+int onednn_is_reference_impl(const_dnnl_primitive_desc_t pd)
 {
     const char *impl = NULL;
     return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
@@ -64,6 +63,8 @@ mlic_status onednn_plan_conv(onednn_ctx *c)
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
 
+    if (nd->int8)
+        return onednn_plan_conv_int8(c);
     if (in.c % groups || out.c % groups || k < 1 || nd->stride < 1 || nd->pad < 0 ||
         nd->weight < 0)
         return mlic_fail(MLIC_ERR_INVALID_ARG,
@@ -88,7 +89,7 @@ mlic_status onednn_plan_conv(onednn_ctx *c)
     if (blocked != dnnl_format_tag_any)
         st = conv_pd(c, in.c < 8 ? dnnl_format_tag_any : blocked, blocked, attr, &user_wei_md,
                      &pd);
-    if (st == MLIC_OK && is_reference_impl(pd)) {
+    if (st == MLIC_OK && onednn_is_reference_impl(pd)) {
         dnnl_primitive_desc_destroy(pd);
         st = MLIC_ERR_BACKEND;
     }

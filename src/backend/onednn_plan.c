@@ -344,13 +344,17 @@ done:
     return st;
 }
 
-mlic_status onednn_plan_reorder(onednn_ctx *c, int src_mem, int dst_mem)
+/* A reorder step; with scale (non-NULL) each value is multiplied by *scale on the way, which a
+ * reorder into u8/s8 then rounds and saturates. */
+static mlic_status reorder_step(onednn_ctx *c, int src_mem, int dst_mem, const float *scale)
 {
     mlic_status st;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     if ((st = onednn_plan_attr(c, 0, &attr)) != MLIC_OK)
         return st;
+    if (scale)
+        ONEDNN_CALL(dnnl_primitive_attr_set_output_scales, (attr, 1, 0, scale));
     dnnl_engine_t e = c->s->engine;
     ONEDNN_CALL(dnnl_reorder_primitive_desc_create,
                 (&pd, &c->p->mems[src_mem].md, e, &c->p->mems[dst_mem].md, e, attr));
@@ -363,9 +367,35 @@ done:
     return st;
 }
 
+mlic_status onednn_plan_reorder(onednn_ctx *c, int src_mem, int dst_mem)
+{
+    return reorder_step(c, src_mem, dst_mem, NULL);
+}
+
+mlic_status onednn_plan_src_scaled(onednn_ctx *c, int value, const dnnl_memory_desc_t *want,
+                                   float scale, int *mem)
+{
+    onednn_plan *p = c->p;
+    int have = c->value_mem[value];
+    if (have < 0 || !c->held[value])
+        return mlic_fail(MLIC_ERR_INVALID_ARG,
+                         "graph: value %d is read before it is produced or after its last use",
+                         value);
+    if (p->mems[have].md.data_type == want->data_type) /* its producer wrote these codes */
+        return onednn_plan_src(c, value, want, mem);
+    if (c->ntemps == (int)(sizeof c->temps / sizeof c->temps[0]))
+        return mlic_fail(MLIC_ERR_INTERNAL, "oneDNN backend: too many reordered inputs");
+    int m = arena_mem(p, want);
+    if (m < 0)
+        return nomem();
+    c->temps[c->ntemps++] = p->mems[m].buf;
+    *mem = m;
+    return reorder_step(c, have, m, &scale);
+}
+
 /* Reorder data (layout from) into a new buffer in layout to, once, on the backend's stream. */
 static mlic_status pack(onednn_state *s, void **out, const dnnl_memory_desc_t *from,
-                        const float *data, const dnnl_memory_desc_t *to)
+                        const void *data, const dnnl_memory_desc_t *to)
 {
     mlic_status st = MLIC_OK;
     dnnl_memory_t src = NULL, dst = NULL;
@@ -399,7 +429,7 @@ done:
 }
 
 mlic_status onednn_plan_weights(onednn_ctx *c, const dnnl_memory_desc_t *user_md,
-                                const float *data, const dnnl_memory_desc_t *want, int *mem)
+                                const void *data, const dnnl_memory_desc_t *want, int *mem)
 {
     onednn_state *s = c->s;
     void *ptr = NULL;

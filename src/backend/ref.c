@@ -110,6 +110,11 @@ static mlic_status ref_create(void **state, const mlic_graph *g, int max_batch, 
                               mlic_precision precision)
 {
     *state = NULL;
+    if (precision == MLIC_PRECISION_INT8)
+        return mlic_fail(MLIC_ERR_UNSUPPORTED,
+                         "reference backend: an int8 model (made by mlic quantize): the reference "
+                         "backend computes in fp32 only. HINT: use the onednn backend, or the "
+                         "fp32 model the int8 one was made from");
     if (precision != MLIC_PRECISION_FP32)
         return mlic_fail(MLIC_ERR_UNSUPPORTED,
                          "reference backend: precision %s: %s. HINT: use --precision fp32, or "
@@ -163,7 +168,8 @@ static mlic_status ref_create(void **state, const mlic_graph *g, int max_batch, 
     return MLIC_OK;
 }
 
-static mlic_status ref_run(void *state, float *logits, const float *input, int n)
+mlic_status mlic_backend_ref_run_observed(void *state, float *logits, const float *input, int n,
+                                          mlic_conv_observer observe, void *ctx)
 {
     ref_state *st = state;
     const mlic_graph *g = st->g;
@@ -183,6 +189,9 @@ static mlic_status ref_run(void *state, float *logits, const float *input, int n
         const float *b = nd->bias >= 0 ? mlic_graph_param(g, nd->bias) : NULL;
         switch (nd->op) {
         case MLIC_OP_CONV: {
+            mlic_status s;
+            if (observe && (s = observe(ctx, i, x, value_floats(g, nd->in[0]) * (size_t)n)))
+                return s;
             const mlic_conv_geom cg = conv_geom(g, nd, n);
             mlic_conv2d_forward(y, st->workspace, x, w, b,
                                 nd->fused_add >= 0 ? VAL(nd->fused_add) : NULL, nd->fused_act, &cg);
@@ -228,6 +237,11 @@ static mlic_status ref_run(void *state, float *logits, const float *input, int n
     memcpy(logits, VAL(g->output), (size_t)n * g->num_classes * sizeof(float));
 #undef VAL
     return MLIC_OK;
+}
+
+static mlic_status ref_run(void *state, float *logits, const float *input, int n)
+{
+    return mlic_backend_ref_run_observed(state, logits, input, n, NULL, NULL);
 }
 
 const mlic_backend_ops mlic_backend_ref = {

@@ -39,6 +39,7 @@ static void usage(FILE *f)
             "  --backend B         auto (default), ref, onednn or cuda\n"
             "  --precision P       fp32 (default), bf16 (an error without AVX512_BF16 or AMX)\n"
             "                      or auto (bf16 where the CPU has it): docs/precision.md\n"
+            "                      (an int8 model, from mlic quantize, runs in int8)\n"
             "  --max-pixels N      refuse larger images (default %llu)\n"
             "  --cache DIR         keep the remote images fetched in DIR (docs/storage.md)\n"
             "  --cache-size SIZE   DIR's bound: bytes or K, M, G, T (default 10G)\n"

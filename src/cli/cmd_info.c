@@ -18,7 +18,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: mlic info MODEL.safetensors [--json]\n\n"
                "Load and check a model file, then print its arch, classes with their thresholds,\n"
-               "input size, normalisation, number of parameters and file size.\n\n"
+               "input size, normalisation, number of parameters, precision (fp32, or int8 for a\n"
+               "model made by mlic quantize) and file size.\n\n"
                "  --json       one JSON object instead of text\n"
                "MODEL may be s3://bucket/key, oss://bucket/key or http(s):// (docs/storage.md).\n"
                "  -h, --help   this help\n\n"
@@ -55,6 +56,11 @@ static void print_text(const mlic_model *m, const char *path, uint64_t size)
     printf("file:        %s (%.1f MB, %s bytes)\n", path, size / 1e6, grouped(num, size));
     printf("arch:        %s\n", mlic_model_arch(m));
     printf("parameters:  %s\n", grouped(num, mlic_model_num_parameters(m)));
+    if (strcmp(mlic_model_precision(m), "int8"))
+        printf("precision:   fp32\n");
+    else
+        printf("precision:   int8 (calibrated with %s; the first convolution and the linear "
+               "head in fp32)\n", mlic_model_calibration(m));
     if (p.resize)
         printf("input:       3 x %d x %d (shorter side resized to %d, centre crop %d)\n", p.crop,
                p.crop, p.resize, p.crop);
@@ -97,6 +103,9 @@ static int print_json(const mlic_model *m, const char *path, uint64_t size)
              (std = cJSON_AddArrayToObject(root, "std"));
     snprintf(num, sizeof num, "%" PRIu64, mlic_model_num_parameters(m));
     ok = ok && cJSON_AddRawToObject(root, "parameters", num);
+    ok = ok && cJSON_AddStringToObject(root, "precision", mlic_model_precision(m));
+    if (ok && !strcmp(mlic_model_precision(m), "int8"))
+        ok = cJSON_AddStringToObject(root, "calibration", mlic_model_calibration(m)) != NULL;
     for (int i = 0; i < mlic_model_num_classes(m) && ok; i++) {
         cJSON *s = cJSON_CreateString(mlic_model_class_name(m, i));
         ok = s && cJSON_AddItemToArray(classes, s) &&

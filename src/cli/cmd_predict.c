@@ -40,6 +40,7 @@ static void predict_usage(FILE *f)
         "  --backend B           auto (default), ref, onednn or cuda\n"
         "  --precision P         fp32 (default), bf16 (an error without AVX512_BF16 or AMX) or\n"
         "                        auto (bf16 where the CPU has it): docs/precision.md\n"
+        "                        (an int8 model, from mlic quantize, runs in int8)\n"
         "  --max-pixels N        refuse larger images (default %llu)\n"
         "  --max-line-bytes N    a longer list line gets an error line and is skipped unread\n"
         "                        (default %llu: a base64 image of 12 MiB)\n"

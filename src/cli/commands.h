@@ -14,6 +14,7 @@ int mlic_predict_parse_args(int argc, char **argv, mlic_predict_opts *o, int *wo
 int mlic_cmd_import(int argc, char **argv);
 int mlic_cmd_info(int argc, char **argv);
 int mlic_cmd_export(int argc, char **argv);
+int mlic_cmd_quantize(int argc, char **argv);
 int mlic_cmd_eval(int argc, char **argv);
 int mlic_cmd_train(int argc, char **argv);
 int mlic_cmd_report(int argc, char **argv);

@@ -15,6 +15,7 @@ static const command commands[] = {
     {"import", mlic_cmd_import, "pack a torchvision state dict (safetensors) into a model"},
     {"info", mlic_cmd_info, "print what a model file holds"},
     {"export", mlic_cmd_export, "write a model as ONNX or a torchvision state dict"},
+    {"quantize", mlic_cmd_quantize, "make an int8 model, calibrated on a list of images"},
     {"eval", mlic_cmd_eval, "a model's mAP and P/R/F1 on a labelled data set"},
     {"train", mlic_cmd_train, "train or fine-tune a model on a labelled data set"},
     {"report", mlic_cmd_report, "an HTML page of a model's training and evaluation"},

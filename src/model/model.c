@@ -178,6 +178,7 @@ void mlic_model_free(mlic_model *m)
         free(m->classes[i]);
     free(m->classes);
     free(m->thresholds);
+    mlic_model_int8_clear(m);
     free(m);
 }
 

@@ -22,14 +22,31 @@ struct mlic_model {
     float *thresholds;   /* (num_classes) */
     mlic_preprocess pre;
     uint64_t file_size;  /* of the file loaded; 0 for a model made in memory */
+    /* An int8 model (mlic_model_quantize): its quantized convolutions, in graph order, and how
+     * their input ranges were measured ("percentile 99.99, 200 images"); else 0, NULL, "". */
+    int nint8;
+    mlic_conv_int8 *int8;
+    char calibration[64];
 };
+
+/* Release m's int8 convolutions (it becomes an fp32 model). */
+void mlic_model_int8_clear(mlic_model *m);
+/* The int8 tensors of an int8 model, for the file (docs/model-format.md): three per quantized
+ * convolution, "<conv>.weight_int8" (I8), "<conv>.weight_scale" (F32, one per output channel)
+ * and "<conv>.input_scale" (F32 scalar). *e and *names are malloc'd (free both); *n entries. */
+mlic_status mlic_model_int8_entries(const mlic_model *m, mlic_safetensors_entry **e,
+                                    char **names, int *n);
+/* 1 when name is one of those tensors' for a convolution of g. */
+int mlic_model_int8_tensor(const mlic_graph *g, const char *name);
+/* Read them from f into m (whose metadata said int8), each checked: dtype, shape, scales
+ * finite and > 0, weights in [-127, 127]; every convolution after the first must have them. */
+mlic_status mlic_model_int8_load(mlic_model *m, const mlic_safetensors *f);
 
 /* Build an empty model around a freshly built graph (weights as mlic_graph_build leaves them). */
 mlic_status mlic_model_create(mlic_model **out, const mlic_model_spec *spec);
 /* The same for a spec that has passed the checks below already (a loaded file's metadata). */
 mlic_status mlic_model_create_checked(mlic_model **out, const mlic_model_spec *spec);
-/* Write the model atomically (temp file + rename). */
-mlic_status mlic_model_save(const mlic_model *m, const char *path);
+/* mlic_model_save is in mlic.h. */
 /* Load and save through io, so that path may be remote (one GET, one PUT: safetensors.h); io
  * NULL: local paths only. mlic_model_load_from (mlic.h, src/api/model_api.c) makes the io. */
 mlic_status mlic_model_load_io(mlic_model **out, mlic_io *io, const char *path);

@@ -24,6 +24,7 @@ typedef struct {
     const char **classes;      /* (num_classes), into the cJSON tree */
     float *thresholds;         /* (num_classes) */
     mlic_preprocess pre;
+    const char *calibration;   /* an int8 model's (into the cJSON tree), else NULL */
 } meta_fields;
 
 static int json_int(const cJSON *j, int lo, int hi, int *out)
@@ -128,6 +129,15 @@ static mlic_status parse_meta(meta_fields *m, const cJSON *root, const char *pat
         !json_float3(cJSON_GetObjectItemCaseSensitive(root, "std"), m->pre.std))
         return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"mean\" and \"std\" must be "
                          "arrays of 3 numbers", path);
+    const cJSON *precision = cJSON_GetObjectItemCaseSensitive(root, "precision");
+    if (precision && !(cJSON_IsString(precision) && (!strcmp(precision->valuestring, "fp32") ||
+                                                     !strcmp(precision->valuestring, "int8"))))
+        return mlic_fail(MLIC_ERR_FORMAT, "%s: metadata \"mlic\": \"precision\" must be \"fp32\" "
+                         "or \"int8\"", path);
+    if (precision && !strcmp(precision->valuestring, "int8")) {
+        const cJSON *cal = cJSON_GetObjectItemCaseSensitive(root, "calibration");
+        m->calibration = cJSON_IsString(cal) && cal->valuestring[0] ? cal->valuestring : "unknown";
+    }
     st = mlic_model_check_classes(m->classes, m->num_classes, path);
     if (!st)
         st = mlic_model_check_thresholds(m->thresholds, m->num_classes, path);
@@ -162,6 +172,8 @@ mlic_status mlic_model_create_from_meta(mlic_model **out, const char *text, cons
     }
     if (!st)
         memcpy(m->thresholds, meta.thresholds, (size_t)m->num_classes * sizeof *m->thresholds);
+    if (!st && meta.calibration)
+        snprintf(m->calibration, sizeof m->calibration, "%s", meta.calibration);
     free(meta.classes);
     free(meta.thresholds);
     cJSON_Delete(root);
@@ -184,9 +196,12 @@ static mlic_status load_from(mlic_model **out, const mlic_safetensors *f)
                          path);
     mlic_model *m = NULL;
     mlic_status st = mlic_model_create_from_meta(&m, text, path, safetensors_head, f);
+    const int int8 = !st && m->calibration[0];
     if (!st)
-        st = mlic_state_dict_load(m->graph, f, "HINT: the file is inconsistent; re-create it with "
-                                  "'mlic import' or 'mlic train'");
+        st = mlic_state_dict_load(m->graph, f, int8, "HINT: the file is inconsistent; re-create "
+                                  "it with 'mlic import' or 'mlic train'");
+    if (!st && int8)
+        st = mlic_model_int8_load(m, f);
     if (!st)
         m->file_size = mlic_safetensors_file_size(f);
     if (st) {
@@ -235,6 +250,9 @@ char *mlic_model_meta_text(const mlic_model *m)
              cJSON_AddNumberToObject(root, "crop", m->pre.crop) &&
              (mean = cJSON_AddArrayToObject(root, "mean")) &&
              (std = cJSON_AddArrayToObject(root, "std"));
+    if (ok && m->nint8)
+        ok = cJSON_AddStringToObject(root, "precision", "int8") &&
+             cJSON_AddStringToObject(root, "calibration", m->calibration);
     for (int i = 0; i < m->num_classes && ok; i++) {
         cJSON *s = cJSON_CreateString(m->classes[i]);
         ok = s && cJSON_AddItemToArray(classes, s) && add_float(thresholds, m->thresholds[i]);
@@ -249,7 +267,7 @@ char *mlic_model_meta_text(const mlic_model *m)
 /* mlic_model_save_tensors through io (NULL: local paths only). */
 static mlic_status save_tensors(const mlic_model *m, mlic_io *io, const char *path,
                                 const char *const *meta_keys, const char *const *meta_values,
-                                int nmeta)
+                                int nmeta, int with_int8)
 {
     const mlic_graph *g = m->graph;
     int nbn = 0;
@@ -257,7 +275,19 @@ static mlic_status save_tensors(const mlic_model *m, mlic_io *io, const char *pa
         nbn += g->nodes[i].op == MLIC_OP_BATCHNORM;
     int n = g->nparams + nbn;
     static const int64_t batches_tracked = 0;
-    mlic_safetensors_entry *e = calloc((size_t)n, sizeof *e);
+    /* An int8 model's tensors follow the state dict's (docs/model-format.md). */
+    mlic_safetensors_entry *q = NULL;
+    char *qnames = NULL;
+    int nq = 0;
+    if (with_int8 && m->nint8) {
+        mlic_status qs = mlic_model_int8_entries(m, &q, &qnames, &nq);
+        if (qs) {
+            free(q);
+            free(qnames);
+            return qs;
+        }
+    }
+    mlic_safetensors_entry *e = calloc((size_t)(n + nq), sizeof *e);
     char(*counter_names)[sizeof g->nodes[0].name + sizeof MLIC_NUM_BATCHES_TRACKED + 1] =
         calloc((size_t)nbn + 1, sizeof *counter_names);
     mlic_status st = MLIC_OK;
@@ -282,9 +312,13 @@ static mlic_status save_tensors(const mlic_model *m, mlic_io *io, const char *pa
     if (!st && k != n)
         st = mlic_fail(MLIC_ERR_INTERNAL, "writing %s: graph %s has batch norms whose running_var "
                        "is not among its parameters", path, g->arch);
+    for (int i = 0; i < nq && !st; i++)
+        e[k++] = q[i];
     if (!st)
-        st = mlic_safetensors_write_io(io, path, e, n, meta_keys, meta_values, nmeta);
+        st = mlic_safetensors_write_io(io, path, e, k, meta_keys, meta_values, nmeta);
     free(e);
+    free(q);
+    free(qnames);
     free(counter_names);
     return st;
 }
@@ -293,7 +327,7 @@ mlic_status mlic_model_save_tensors(const mlic_model *m, const char *path,
                                     const char *const *meta_keys, const char *const *meta_values,
                                     int nmeta)
 {
-    return save_tensors(m, NULL, path, meta_keys, meta_values, nmeta);
+    return save_tensors(m, NULL, path, meta_keys, meta_values, nmeta, 0);
 }
 
 mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *path)
@@ -302,7 +336,7 @@ mlic_status mlic_model_save_io(const mlic_model *m, mlic_io *io, const char *pat
     if (!meta)
         return mlic_fail(MLIC_ERR_NOMEM, "writing %s: out of memory", path);
     const char *key = META_KEY;
-    mlic_status st = save_tensors(m, io, path, &key, (const char *const *)&meta, 1);
+    mlic_status st = save_tensors(m, io, path, &key, (const char *const *)&meta, 1, 1);
     free(meta);
     return st;
 }

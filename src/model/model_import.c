@@ -26,7 +26,7 @@ mlic_status mlic_model_import_io(mlic_io *io, const char *weights_path,
     if (!st)
         st = mlic_model_create(&m, spec);
     if (!st)
-        st = mlic_state_dict_load(m->graph, f, hint);
+        st = mlic_state_dict_load(m->graph, f, 0, hint);
     if (!st)
         st = mlic_model_save_io(m, io, out_path);
     mlic_safetensors_close(f);

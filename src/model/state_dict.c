@@ -75,7 +75,7 @@ static void prefix_hint(char *buf, size_t n, const mlic_safetensors *f, const ch
     snprintf(buf, n, "HINT: is this a torchvision %s state dict? Check --arch", arch);
 }
 
-static mlic_status check_names(const mlic_graph *g, const mlic_safetensors *f)
+static mlic_status check_names(const mlic_graph *g, const mlic_safetensors *f, int int8)
 {
     const char *path = mlic_safetensors_path(f);
     name_list missing = {.count = 0}, extra = {.count = 0};
@@ -88,7 +88,8 @@ static mlic_status check_names(const mlic_graph *g, const mlic_safetensors *f)
         }
     for (int i = 0; i < mlic_safetensors_count(f); i++) {
         const char *name = mlic_safetensors_tensor_at(f, i)->name;
-        if (mlic_graph_find_param(g, name) < 0 && !is_batch_counter(g, name))
+        if (mlic_graph_find_param(g, name) < 0 && !is_batch_counter(g, name) &&
+            !(int8 && mlic_model_int8_tensor(g, name)))
             list_add(&extra, name);
     }
     char more[32], hint[256];
@@ -125,12 +126,13 @@ static mlic_status check_tensor(const mlic_param *p, const mlic_safetensors_tens
                      "the right --arch?", path, p->name, want, got);
 }
 
-mlic_status mlic_state_dict_load(mlic_graph *g, const mlic_safetensors *f, const char *head_hint)
+mlic_status mlic_state_dict_load(mlic_graph *g, const mlic_safetensors *f, int int8,
+                                 const char *head_hint)
 {
     const char *path = mlic_safetensors_path(f);
     mlic_status st = mlic_model_check_head(f, g->arch, g->num_classes, "there are", head_hint);
     if (!st)
-        st = check_names(g, f);
+        st = check_names(g, f, int8);
     for (int i = 0; i < g->nparams && !st; i++)
         st = check_tensor(&g->params[i],
                           mlic_safetensors_tensor_at(f, mlic_safetensors_find(f, g->params[i].name)),

@@ -13,6 +13,9 @@
  * g->num_classes (the message ends with head_hint, e.g. "HINT: ..."), tensors missing, tensors
  * unexpected (<bn>.num_batches_tracked is accepted for every batch norm), a non-float dtype, a
  * shape differing from the arch's (expected vs got), a value that is NaN or infinite. */
-mlic_status mlic_state_dict_load(mlic_graph *g, const mlic_safetensors *f, const char *head_hint);
+/* int8: the file is an int8 model's, whose int8 tensors (mlic_model_int8_tensor) are accepted
+ * here and read by mlic_model_int8_load. */
+mlic_status mlic_state_dict_load(mlic_graph *g, const mlic_safetensors *f, int int8,
+                                 const char *head_hint);
 
 #endif

@@ -36,6 +36,19 @@ typedef enum {
 
 typedef enum { MLIC_ACT_NONE = 0, MLIC_ACT_RELU, MLIC_ACT_RELU6 } mlic_act;
 
+/* One convolution of an int8 model (docs/quantization.md): its folded weight quantized
+ * symmetrically per output channel, w ~ weight[o, ...] * weight_scale[o], and one scale for its
+ * input, x ~ code * input_scale with u8 codes where the input is never negative
+ * (mlic_graph_value_nonneg), s8 ones elsewhere. */
+typedef struct {
+    char name[64];        /* the convolution's torchvision module name */
+    float input_scale;    /* > 0 */
+    int out_c;
+    size_t numel;         /* of weight: the folded convolution weight's */
+    int8_t *weight;       /* (numel), in the weight's (O, I/groups, K, K) layout, in [-127, 127] */
+    float *weight_scale;  /* (out_c), > 0 */
+} mlic_conv_int8;
+
 typedef struct {
     mlic_op op;
     int in[2];          /* value ids; in[1] only for ADD, else -1 */
@@ -50,6 +63,8 @@ typedef struct {
      * fused_add (if >= 0), then apply fused_act. */
     int fused_add;
     mlic_act fused_act;
+    /* CONV of an int8 model's folded graph: set by the engine, owned by the model; else NULL. */
+    const mlic_conv_int8 *int8;
 } mlic_node;
 
 typedef struct {
@@ -110,5 +125,10 @@ static inline float *mlic_graph_param(const mlic_graph *g, int id)
  * carried over from g; call mlic_graph_infer_shapes on the result for another input size.
  * Nodes that cannot be fused (e.g. a batch norm after a pooling) stay as they are. */
 mlic_status mlic_graph_fold_for_inference(mlic_graph **out, const mlic_graph *g);
+
+/* 1 when value v of a folded graph is never negative: the output of a ReLU or ReLU6 (fused or
+ * not), or a pooling of such a value. What decides u8 rather than s8 codes for an int8
+ * convolution's input. */
+int mlic_graph_value_nonneg(const mlic_graph *g, int v);
 
 #endif

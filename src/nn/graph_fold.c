@@ -281,3 +281,23 @@ mlic_status mlic_graph_fold_for_inference(mlic_graph **out, const mlic_graph *g)
     fold_state_free(&st);
     return s;
 }
+
+int mlic_graph_value_nonneg(const mlic_graph *g, int v)
+{
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        const mlic_node *n = &g->nodes[i];
+        if (n->out != v)
+            continue;
+        if (n->fused_act != MLIC_ACT_NONE)
+            return 1; /* applied last, after any fused add */
+        switch (n->op) {
+        case MLIC_OP_RELU:
+        case MLIC_OP_RELU6: return 1;
+        case MLIC_OP_MAXPOOL:
+        case MLIC_OP_GLOBAL_AVGPOOL:
+        case MLIC_OP_DROPOUT: return n->in[0] != v && mlic_graph_value_nonneg(g, n->in[0]);
+        default: return 0;
+        }
+    }
+    return 0; /* the input, or a value nothing produces */
+}

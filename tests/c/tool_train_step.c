@@ -170,7 +170,7 @@ int main(int argc, char **argv)
         mlic_train_init_weights(g, (uint64_t)init);
     } else {
         if (mlic_safetensors_open(&wf, argv[2]) != MLIC_OK ||
-            mlic_state_dict_load(g, wf, "HINT: write the state dict for K outputs") != MLIC_OK)
+            mlic_state_dict_load(g, wf, 0, "HINT: write the state dict for K outputs") != MLIC_OK)
             die(argv[2]);
         mlic_safetensors_close(wf);
     }

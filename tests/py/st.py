@@ -6,7 +6,7 @@ import struct
 import numpy as np
 
 _DT = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32, "F16": np.float16,
-       "U8": np.uint8, "BF16": None}
+       "U8": np.uint8, "I8": np.int8, "BF16": None}
 _NAME = {np.dtype(v): k for k, v in _DT.items() if v is not None}
 
 
