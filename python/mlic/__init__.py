@@ -11,7 +11,7 @@ Every failure raises an mlic.Error subclass carrying mlic's message and hint."""
 from .errors import (BackendError, Cancelled, DecodeError, Error, FileError, FormatError,
                      InternalError, InvalidArgument, LibraryNotFound, NetworkError, OutOfMemory,
                      PartialFailure, TooLarge, Unsupported)
-from .jobs import Dataset, archs, evaluate, predict_file, train, train_iter
+from .jobs import Dataset, archs, evaluate, predict_file, quantize, train, train_iter
 from .model import Model
 from .storage import Storage
 
@@ -25,7 +25,7 @@ def library_version() -> str:
     return "%d.%d.%d" % (v // 10000, v // 100 % 100, v % 100)
 
 
-__all__ = ["Model", "Dataset", "Storage", "predict_file", "train", "train_iter", "evaluate",
+__all__ = ["Model", "Dataset", "Storage", "predict_file", "train", "train_iter", "evaluate", "quantize",
            "archs", "library_version", "Error", "InvalidArgument", "FileError", "FormatError",
            "Unsupported", "OutOfMemory", "DecodeError", "TooLarge", "NetworkError",
            "BackendError", "InternalError", "PartialFailure", "Cancelled", "LibraryNotFound"]

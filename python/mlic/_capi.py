@@ -137,6 +137,11 @@ class TrainOpts(Structure):
                 ("cutmix", c_float), ("crop_scale", c_float)]
 
 
+class QuantizeOpts(Structure):
+    _fields_ = [("images", c_int), ("method", c_int), ("percentile", c_double),
+                ("threads", c_int), ("workers", c_int)]
+
+
 def _protos(lib: ctypes.CDLL) -> None:
     st = c_int  # mlic_status
     p = c_void_p
@@ -183,6 +188,10 @@ def _protos(lib: ctypes.CDLL) -> None:
         "mlic_archs": (POINTER(c_char_p), []),
         "mlic_storage_opts_init": (None, [POINTER(StorageOpts)]),
         "mlic_parse_size": (st, [POINTER(c_uint64), c_char_p]),
+        "mlic_quantize_opts_init": (None, [POINTER(QuantizeOpts)]),
+        "mlic_calib_method_parse": (st, [POINTER(c_int), c_char_p]),
+        "mlic_model_quantize": (st, [p, p, POINTER(QuantizeOpts)]),
+        "mlic_model_save": (st, [p, c_char_p]),
     }
     for name, (res, args) in table.items():
         f = getattr(lib, name)

@@ -169,6 +169,42 @@ class Dataset:
         return t
 
 
+# ---------------------------------------------------------------- int8 quantization
+
+def quantize(model: str | os.PathLike, calib: str | os.PathLike, output: str | os.PathLike, *,
+             calib_images: int = 0, method: str = "percentile", percentile: float | None = None,
+             format: str = "auto", root: str | os.PathLike | None = None, threads: int = 0,
+             storage: StorageLike = None) -> None:
+    """As `mlic quantize` (docs/quantization.md): writes output, the int8 model made from the fp32
+    model, its activation ranges measured on the first calib_images (0: 200) images of the data set
+    calib (any format mlic reads; labels unused) with method "percentile" (at percentile, default
+    99.99) or "minmax". The same options give the CLI's bytes."""
+    lib = _capi.lib()
+    o = _capi.QuantizeOpts()
+    lib.mlic_quantize_opts_init(ctypes.byref(o))
+    o.images, o.threads = calib_images, threads
+    m_kind = ctypes.c_int()
+    check(lib.mlic_calib_method_parse(ctypes.byref(m_kind), _capi.b(method)))
+    o.method = m_kind.value
+    if percentile is not None:
+        if method != "percentile":
+            raise InvalidArgument("percentile goes with method='percentile'", "leave it out for minmax")
+        o.percentile = float(np.float32(percentile))  # the CLI reads it as a float: same bytes
+    ro = _capi.DatasetReadOpts()
+    lib.mlic_dataset_read_opts_init(ctypes.byref(ro))
+    _read_opts(ro, format, root, None, None, False)
+    ro.storage = storage_opts(storage)
+    m, d = ctypes.c_void_p(), ctypes.c_void_p()
+    try:
+        check(lib.mlic_model_load(ctypes.byref(m), _capi.b(model)))
+        check(lib.mlic_dataset_read(ctypes.byref(d), _capi.b(calib), ctypes.byref(ro)))
+        check(lib.mlic_model_quantize(m, d, ctypes.byref(o)))
+        check(lib.mlic_model_save(m, _capi.b(output)))
+    finally:
+        lib.mlic_dataset_free(d)
+        lib.mlic_model_free(m)
+
+
 # ---------------------------------------------------------------- evaluation
 
 def _num(v: float) -> Optional[float]:

@@ -541,3 +541,31 @@ def test_ctypes_structs_match_the_header(venv, tmp_path):
                     "-o", str(exe), str(src)], check=True, timeout=120)
     want = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     assert run_py(venv, SIZES_PY).stdout == want
+
+
+QUANTIZE = """
+    import sys
+    import mlic
+    model, calib, out = sys.argv[1:4]
+    mlic.quantize(model, calib, out, calib_images=3, percentile=99.9, threads=1)
+    try:
+        mlic.quantize(out, calib, out + ".again")
+    except mlic.Error as e:
+        print(e.message)
+"""
+
+
+def test_quantize_equals_mlic_quantize(mlic, venv, case, tmp_path):
+    """mlic.quantize writes the CLI's bytes for the same options, and its errors are mlic.Errors
+    (quantizing an int8 model again)."""
+    calib = tmp_path / "calib.txt"
+    calib.write_text("".join(p + "\tc0\n" for p in case["jpgs"]))
+    want = tmp_path / "cli.safetensors"
+    r = subprocess.run([mlic, "quantize", "--model", case["model"], "--calib", str(calib), "--output",
+                        str(want), "--calib-images", "3", "--percentile", "99.9", "--threads", "1"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "py.safetensors"
+    r = run_py(venv, QUANTIZE, case["model"], str(calib), str(out))
+    assert out.read_bytes() == want.read_bytes()
+    assert "int8" in r.stdout, r.stdout
