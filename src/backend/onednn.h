@@ -20,7 +20,7 @@
  * reorder only if the first convolution wants another layout), the logits written row-major.
  *
  * Activation memory: each value lives in an arena buffer from its producer to its last consumer;
- * buffers are reused once free. A convolution with a fused residual add uses a sum post-op
+ * buffers are reused once free (util/buffer_plan.h, the planner the training executor uses too). A convolution with a fused residual add uses a sum post-op
  * with its destination aliased to the residual's buffer when the residual dies at that node
  * and has the destination's layout, else the residual is first copied (reordered) there.
  *
@@ -50,6 +50,7 @@
 #include <dnnl.h>
 
 #include "backend/backend.h"
+#include "util/buffer_plan.h"
 
 /* Evaluate a dnnl call inside a function that has `mlic_status st` and a `done:` cleanup label;
  * on failure set st to MLIC_ERR_BACKEND naming the call and jump to done. */
@@ -73,10 +74,13 @@ typedef enum {
 typedef struct {
     dnnl_memory_desc_t md;
     onednn_mem_kind kind;
-    int buf;            /* ARENA: buffer id */
+    int buf;            /* ARENA: buffer (slot of the plan's bufs) */
     void *ptr;          /* FIXED: the data */
     dnnl_memory_t mem;  /* created by onednn_plan_finish */
 } onednn_mem;
+
+/* Bytes: arena buffers and allocations (onednn_alloc) start on cache lines. */
+#define ONEDNN_ALIGN 64
 
 #define ONEDNN_MAX_ARGS 8
 
@@ -89,19 +93,12 @@ typedef struct {
 } onednn_step;
 
 typedef struct {
-    size_t size;        /* bytes */
-    size_t offset;      /* in the arena, set by onednn_plan_finish */
-    int live;           /* values (and temporaries) that currently hold it */
-} onednn_buf;
-
-typedef struct {
     int n;              /* batch size */
     onednn_mem *mems;
     int nmems, cap_mems;
     onednn_step *steps;
     int nsteps, cap_steps;
-    onednn_buf *bufs;
-    int nbufs, cap_bufs;
+    mlic_buffer_plan *bufs; /* the arena's buffers (bytes): values and temporaries hold them */
     size_t arena_size, scratch_size; /* bytes */
     void *bound_arena, *bound_scratch; /* what the ARENA/SCRATCH mems point into */
 } onednn_plan;

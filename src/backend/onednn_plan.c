@@ -9,8 +9,6 @@
 
 #include "core/error.h"
 
-#define ONEDNN_ALIGN 64
-
 void *onednn_alloc(size_t size)
 {
     const size_t huge = (size_t)2 << 20;
@@ -101,41 +99,14 @@ int onednn_plan_add_mem(onednn_plan *p, const dnnl_memory_desc_t *md, onednn_mem
     return p->nmems++;
 }
 
-/* A buffer of at least size bytes, held once: the smallest free one that fits, else the largest
- * free one grown to fit, else a new one. */
-static int alloc_buf(onednn_plan *p, size_t size)
-{
-    size = (size + ONEDNN_ALIGN - 1) / ONEDNN_ALIGN * ONEDNN_ALIGN;
-    int fit = -1, largest = -1;
-    for (int i = 0; i < p->nbufs; i++) {
-        const onednn_buf *b = &p->bufs[i];
-        if (b->live)
-            continue;
-        if (b->size >= size && (fit < 0 || b->size < p->bufs[fit].size))
-            fit = i;
-        if (largest < 0 || b->size > p->bufs[largest].size)
-            largest = i;
-    }
-    int id = fit >= 0 ? fit : largest;
-    if (id < 0) {
-        if (grow((void **)&p->bufs, &p->cap_bufs, p->nbufs + 1, sizeof *p->bufs))
-            return -1;
-        id = p->nbufs++;
-    }
-    if (p->bufs[id].size < size)
-        p->bufs[id].size = size;
-    p->bufs[id].live = 1;
-    return id;
-}
-
 static int arena_mem(onednn_plan *p, const dnnl_memory_desc_t *md)
 {
-    int buf = alloc_buf(p, dnnl_memory_desc_get_size(md));
-    if (buf < 0)
+    int buf;
+    if (mlic_buffer_plan_take(p->bufs, dnnl_memory_desc_get_size(md), &buf) != MLIC_OK)
         return -1;
     int m = onednn_plan_add_mem(p, md, ONEDNN_MEM_ARENA, buf, NULL);
     if (m < 0)
-        p->bufs[buf].live--;
+        mlic_buffer_plan_give(p->bufs, buf);
     return m;
 }
 
@@ -220,7 +191,7 @@ static int reusable(const onednn_ctx *c, int v, const dnnl_memory_desc_t *md)
     if (v < 0 || !c->held[v] || c->last_use[v] != c->node || g->nodes[c->node].out == g->output)
         return 0;
     const onednn_mem *m = &c->p->mems[c->value_mem[v]];
-    return m->kind == ONEDNN_MEM_ARENA && c->p->bufs[m->buf].live == 1 &&
+    return m->kind == ONEDNN_MEM_ARENA && mlic_buffer_plan_holders(c->p->bufs, m->buf) == 1 &&
            dnnl_memory_desc_equal(&m->md, md);
 }
 
@@ -230,7 +201,7 @@ static void alias(onednn_ctx *c, int v, int *mem)
     int m = c->value_mem[v];
     c->value_mem[out] = m;
     c->held[out] = 1;
-    c->p->bufs[c->p->mems[m].buf].live++;
+    mlic_buffer_plan_hold(c->p->bufs, c->p->mems[m].buf);
     *mem = m;
 }
 

@@ -156,7 +156,8 @@ static void test_random_schedules(void)
                         bad_overlap += sc.size[v] != sc.size[w];
                         continue;
                     }
-                    const size_t ov = mlic_buffer_plan_offset(p, s), ow = mlic_buffer_plan_offset(p, t);
+                    const size_t ov = mlic_buffer_plan_offset(p, s);
+                    const size_t ow = mlic_buffer_plan_offset(p, t);
                     bad_overlap += ov < ow + mlic_buffer_plan_size(p, t) &&
                                    ow < ov + mlic_buffer_plan_size(p, s);
                 }

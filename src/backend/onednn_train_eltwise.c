@@ -8,10 +8,7 @@
  * passes the output's gradient to both inputs. Gradients accumulate: a result is added into
  * the executor's buffer (a reorder with a sum post-op), or written where this node is the
  * input's last reader, whose gradient the executor has just zeroed. */
-#if MLIC_HAVE_ONEDNN
-
-#include "backend/onednn.h"
-#include "train/train_ops_onednn_impl.h"
+#include "backend/onednn_train.h"
 
 static size_t count_of(const mlic_graph *g, int v, int n)
 {
@@ -188,4 +185,3 @@ mlic_status mlic_train_onednn_add_backward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
-#endif /* MLIC_HAVE_ONEDNN */

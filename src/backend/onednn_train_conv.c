@@ -8,15 +8,12 @@
  * reach 120-190 on the same layers. The 1x1 ones over 56x56 and 28x28 maps are faster in NCHW
  * (resnet50's layer1: 16 ms forward instead of 21-23), but those gains came to 2% of a resnet50
  * step and mobilenet_v2 lost, so every convolution uses the blocked layout. The reorders take
- * about 5% of a resnet18 step. The 3x3 stride-1 ones try Winograd first (train_ops_onednn.h). */
-#if MLIC_HAVE_ONEDNN
-
+ * about 5% of a resnet18 step. The 3x3 stride-1 ones try Winograd first (onednn_train.h). */
 #include <omp.h>
 #include <stdlib.h>
 
-#include "backend/onednn.h"
+#include "backend/onednn_train.h"
 #include "core/error.h"
-#include "train/train_ops_onednn_impl.h"
 
 /* The primitives of one node for one batch size and thread count. */
 typedef struct conv_plan {
@@ -513,4 +510,3 @@ size_t mlic_train_onednn_conv_workspace(const mlic_graph *g, int i, int n)
     return mlic_train_backend_ref.op[MLIC_OP_CONV].workspace_floats(g, i, n);
 }
 
-#endif /* MLIC_HAVE_ONEDNN */

@@ -1,22 +1,13 @@
 /* The oneDNN training op table: its state (engine, stream, scratch arena, per-node caches),
  * the operands that carry data between the executor's NCHW buffers and a primitive's layouts,
  * and the table itself. */
-#include "train/train_ops_onednn.h"
-
-#include <string.h>
-
-#if MLIC_HAVE_ONEDNN
-
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "backend/onednn.h"
+#include "backend/onednn_train.h"
 #include "core/error.h"
-#include "train/train_ops_onednn_impl.h"
-
-/* Arena copies start on cache lines. */
-#define ARENA_ALIGN 64
 
 static mlic_status nomem(const mlic_graph *g)
 {
@@ -131,7 +122,7 @@ mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes)
 
 static size_t reserve_bytes(size_t *cursor, size_t bytes)
 {
-    const size_t at = (*cursor + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    const size_t at = (*cursor + ONEDNN_ALIGN - 1) / ONEDNN_ALIGN * ONEDNN_ALIGN;
     *cursor = at + bytes;
     return at;
 }
@@ -462,27 +453,3 @@ const mlic_train_backend mlic_train_backend_onednn_direct = {
     .state_destroy = state_destroy,
     .op = ONEDNN_OPS,
 };
-
-#endif /* MLIC_HAVE_ONEDNN */
-
-const mlic_train_backend *mlic_train_backend_default(void)
-{
-#if MLIC_HAVE_ONEDNN
-    return &mlic_train_backend_onednn;
-#else
-    return &mlic_train_backend_ref;
-#endif
-}
-
-const mlic_train_backend *mlic_train_backend_find(const char *name)
-{
-    if (!strcmp(name, mlic_train_backend_ref.name))
-        return &mlic_train_backend_ref;
-#if MLIC_HAVE_ONEDNN
-    if (!strcmp(name, mlic_train_backend_onednn.name))
-        return &mlic_train_backend_onednn;
-    if (!strcmp(name, mlic_train_backend_onednn_direct.name))
-        return &mlic_train_backend_onednn_direct;
-#endif
-    return NULL;
-}
