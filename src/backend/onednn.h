@@ -42,7 +42,10 @@
  * Files: onednn_backend.c (entry points), onednn_build.c (walking the graph into a plan,
  * running it), onednn_plan.c (memories, buffers, steps, packed weights), and one planning
  * function per op (onednn_conv.c, onednn_pool.c, onednn_linear.c, onednn_eltwise.c) so that
- * any op's kernel can be swapped alone.
+ * any op's kernel can be swapped alone. The training op tables (onednn_train.h) stand on the
+ * same helpers: the status mapping, allocator, blocked layout and activation descriptors of
+ * onednn_plan.c, and the engine, attributes, reorders and weight descriptors of
+ * onednn_common.c.
  */
 #ifndef MLIC_BACKEND_ONEDNN_H
 #define MLIC_BACKEND_ONEDNN_H
@@ -157,6 +160,33 @@ mlic_status onednn_md_4d_dt(dnnl_memory_desc_t *md, dnnl_data_type_t dt, int n, 
                             int w, dnnl_format_tag_t tag);
 mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag);
 
+/* ---- shared by inference and training (onednn_common.c) */
+
+/* The CPU engine and a stream on it; close destroys what open made (NULLs are skipped). */
+mlic_status onednn_engine_open(dnnl_engine_t *engine, dnnl_stream_t *stream);
+void onednn_engine_close(dnnl_engine_t *engine, dnnl_stream_t *stream);
+
+/* Flags of onednn_attr_create and onednn_reorder_pd. */
+#define ONEDNN_ATTR_USER_SCRATCHPAD 1u /* the caller passes the scratchpad (DNNL_ARG_SCRATCHPAD) */
+#define ONEDNN_ATTR_SUM 2u             /* a sum post-op: the result adds into dst */
+mlic_status onednn_attr_create(dnnl_primitive_attr_t *attr, unsigned flags);
+/* The one reorder builder: from -> to on engine; flags 0 for no attributes. */
+mlic_status onednn_reorder_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t engine,
+                              const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                              unsigned flags);
+/* A convolution's weights: *prim_md of data type dt in the layout the primitive picks
+ * (format_tag_any), *user_md the graph's fp32 (o, i, kh, kw), or (g, o/g, i/g, kh, kw) when
+ * groups > 1. out and in are the channel counts. */
+mlic_status onednn_md_conv_weights(dnnl_memory_desc_t *prim_md, dnnl_memory_desc_t *user_md,
+                                   dnnl_data_type_t dt, int out, int in, int k, int groups);
+/* The layout a blocked convolution reads its input of `channels` channels in: the CPU's
+ * blocked one, except for a first layer with few channels (the usual 3), which reads them in
+ * whatever layout its kernel wants (format_tag_any). */
+dnnl_format_tag_t onednn_conv_src_tag(int channels);
+/* True when oneDNN picked its reference implementation ("ref:..."), plain loops far slower than
+ * its JIT or GEMM kernels. */
+int onednn_is_reference_impl(const_dnnl_primitive_desc_t pd);
+
 /* ---- plan building (onednn_plan.c) */
 
 int onednn_plan_add_mem(onednn_plan *p, const dnnl_memory_desc_t *md, onednn_mem_kind kind,
@@ -196,9 +226,6 @@ mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem);
  * if any, as a step: the input reordered and the weights packed into the layouts pd chose. */
 mlic_status onednn_plan_weighted_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd,
                                       const dnnl_memory_desc_t *user_wei_md);
-
-/* oneDNN's reference kernels ("ref:any") are plain loops, far slower than its JIT/GEMM ones. */
-int onednn_is_reference_impl(const_dnnl_primitive_desc_t pd);
 
 /* ---- one planning function per op */
 

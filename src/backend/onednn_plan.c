@@ -29,7 +29,11 @@ mlic_status onednn_fail(dnnl_status_t s, const char *call)
                          "oneDNN %s failed: %s (no implementation for this layer's shape on this "
                          "CPU). HINT: use the reference backend for this model",
                          call, dnnl_status2str(s));
-    return mlic_fail(MLIC_ERR_BACKEND, "oneDNN %s failed: %s", call, dnnl_status2str(s));
+    if (s == dnnl_out_of_memory)
+        return mlic_fail(MLIC_ERR_NOMEM, "oneDNN %s failed: %s. HINT: use a smaller batch size",
+                         call, dnnl_status2str(s));
+    return mlic_fail(MLIC_ERR_BACKEND, "oneDNN %s failed: %s. HINT: ONEDNN_VERBOSE=1 shows what "
+                     "oneDNN was running", call, dnnl_status2str(s));
 }
 
 dnnl_format_tag_t onednn_blocked_tag(void)
@@ -239,9 +243,8 @@ mlic_status onednn_plan_attr(onednn_ctx *c, int with_fusion, dnnl_primitive_attr
     mlic_status st = MLIC_OK;
     dnnl_post_ops_t po = NULL;
     const mlic_node *nd = with_fusion ? &c->s->g->nodes[c->node] : NULL;
-    *attr = NULL;
-    ONEDNN_CALL(dnnl_primitive_attr_create, (attr));
-    ONEDNN_CALL(dnnl_primitive_attr_set_scratchpad_mode, (*attr, dnnl_scratchpad_mode_user));
+    if ((st = onednn_attr_create(attr, ONEDNN_ATTR_USER_SCRATCHPAD)) != MLIC_OK)
+        return st;
     if (!nd || (nd->fused_add < 0 && nd->fused_act == MLIC_ACT_NONE))
         goto done;
     ONEDNN_CALL(dnnl_post_ops_create, (&po));
@@ -319,10 +322,10 @@ done:
  * reorder into u8/s8 then rounds and saturates. */
 static mlic_status reorder_step(onednn_ctx *c, int src_mem, int dst_mem, const float *scale)
 {
-    mlic_status st;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    if ((st = onednn_plan_attr(c, 0, &attr)) != MLIC_OK)
+    dnnl_primitive_attr_t attr = NULL;
+    mlic_status st = onednn_attr_create(&attr, ONEDNN_ATTR_USER_SCRATCHPAD);
+    if (st != MLIC_OK)
         return st;
     if (scale)
         ONEDNN_CALL(dnnl_primitive_attr_set_output_scales, (attr, 1, 0, scale));
@@ -378,7 +381,8 @@ static mlic_status pack(onednn_state *s, void **out, const dnnl_memory_desc_t *f
     /* The reorder only reads its source: casting away const is safe. */
     ONEDNN_CALL(dnnl_memory_create, (&src, from, s->engine, (void *)data));
     ONEDNN_CALL(dnnl_memory_create, (&dst, to, s->engine, buf));
-    ONEDNN_CALL(dnnl_reorder_primitive_desc_create, (&pd, from, s->engine, to, s->engine, NULL));
+    if ((st = onednn_reorder_pd(&pd, s->engine, from, to, 0)) != MLIC_OK)
+        goto done;
     ONEDNN_CALL(dnnl_primitive_create, (&prim, pd));
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
     ONEDNN_CALL(dnnl_primitive_execute, (prim, s->stream, 2, args));

@@ -30,10 +30,7 @@ static void state_destroy(void *state)
     free(s->needs_grad);
     free(s->last_reader);
     free(s->arena);
-    if (s->stream)
-        dnnl_stream_destroy(s->stream);
-    if (s->engine)
-        dnnl_engine_destroy(s->engine);
+    onednn_engine_close(&s->engine, &s->stream);
     free(s);
 }
 
@@ -76,8 +73,7 @@ static mlic_status state_create(void **out, const mlic_graph *g, int winograd)
         goto done;
     }
     mark_gradients(s);
-    ONEDNN_CALL(dnnl_engine_create, (&s->engine, dnnl_cpu, 0));
-    ONEDNN_CALL(dnnl_stream_create, (&s->stream, s->engine, dnnl_stream_default_flags));
+    st = onednn_engine_open(&s->engine, &s->stream);
 done:
     if (st != MLIC_OK)
         state_destroy(s);
@@ -138,30 +134,6 @@ done:
     return st;
 }
 
-mlic_status mlic_train_onednn_reorder_pd(dnnl_primitive_desc_t *pd,
-                                         const mlic_train_onednn_state *s,
-                                         const dnnl_memory_desc_t *from,
-                                         const dnnl_memory_desc_t *to, int add)
-{
-    mlic_status st = MLIC_OK;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t ops = NULL;
-    *pd = NULL;
-    if (add) {
-        ONEDNN_CALL(dnnl_primitive_attr_create, (&attr));
-        ONEDNN_CALL(dnnl_post_ops_create, (&ops));
-        ONEDNN_CALL(dnnl_post_ops_append_sum, (ops, 1.0f));
-        ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (attr, ops));
-    }
-    ONEDNN_CALL(dnnl_reorder_primitive_desc_create, (pd, from, s->engine, to, s->engine, attr));
-done:
-    if (ops)
-        dnnl_post_ops_destroy(ops);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
-    return st;
-}
-
 mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
                                            mlic_train_onednn_state *s,
                                            const dnnl_memory_desc_t *user_md,
@@ -180,9 +152,10 @@ mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
         goto done;
     ONEDNN_CALL(dnnl_memory_create, (&o->user, user_md, s->engine, DNNL_MEMORY_NONE));
     if ((st = role == ONEDNN_TRAIN_IN
-                  ? mlic_train_onednn_reorder_pd(&pd, s, user_md, prim_md, 0)
-                  : mlic_train_onednn_reorder_pd(&pd, s, prim_md, user_md,
-                                                 role == ONEDNN_TRAIN_OUT_ADD)) != MLIC_OK)
+                  ? onednn_reorder_pd(&pd, s->engine, user_md, prim_md, 0)
+                  : onednn_reorder_pd(&pd, s->engine, prim_md, user_md,
+                                      role == ONEDNN_TRAIN_OUT_ADD ? ONEDNN_ATTR_SUM : 0)) !=
+        MLIC_OK)
         goto done;
     ONEDNN_CALL(dnnl_primitive_create, (&o->reorder, pd));
 done:
@@ -388,13 +361,6 @@ mlic_status mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, cons
         return mlic_fail(MLIC_ERR_INTERNAL, "%s %s: a gradient the plan has no primitive for",
                          what, c->g->nodes[i].name);
     return mlic_train_onednn_call_run(&p->bwd[k], s, user);
-}
-
-int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd)
-{
-    const char *impl = NULL;
-    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-           impl && !strncmp(impl, "ref", 3);
 }
 
 /* ---------------------------------------------------------------- the table */

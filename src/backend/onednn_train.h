@@ -102,12 +102,6 @@ typedef struct {
 mlic_train_onednn_role mlic_train_onednn_grad_role(const mlic_train_onednn_state *s, int i,
                                                    int k);
 
-/* A reorder from `from` to `to`, adding into `to` (a sum post-op) when `add`. */
-mlic_status mlic_train_onednn_reorder_pd(dnnl_primitive_desc_t *pd,
-                                         const mlic_train_onednn_state *s,
-                                         const dnnl_memory_desc_t *from,
-                                         const dnnl_memory_desc_t *to, int add);
-
 /* Set up o for a primitive argument in layout prim_md over an executor buffer in layout
  * user_md. A copy in the arena, if needed, is placed at *cursor (bytes), which advances. */
 mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
@@ -181,9 +175,6 @@ mlic_status mlic_train_onednn_run_forward(mlic_train_ctx *c, int i,
 /* Backward call k of node i's plan on user (a missing plan or call is an error). */
 mlic_status mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
                                    const float *const *user);
-
-/* The name of the implementation oneDNN picked; "ref" ones are its slow plain loops. */
-int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd);
 
 /* ---- ops (onednn_train_conv.c, onednn_train_pool.c) */
 

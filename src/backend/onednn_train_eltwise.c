@@ -151,7 +151,8 @@ static mlic_status add_plan_backward(mlic_train_onednn_plan *p, mlic_train_onedn
         if (!s->needs_grad[nd->in[k]])
             continue;
         const int add = mlic_train_onednn_grad_role(s, i, k) == ONEDNN_TRAIN_OUT_ADD;
-        if ((st = mlic_train_onednn_reorder_pd(&pd, s, &md, &md, add)) == MLIC_OK &&
+        if ((st = onednn_reorder_pd(&pd, s->engine, &md, &md, add ? ONEDNN_ATTR_SUM : 0)) ==
+                MLIC_OK &&
             (st = mlic_train_onednn_call_init(&p->bwd[k], pd)) == MLIC_OK &&
             (st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_FROM, &md, &md,
                                              ONEDNN_TRAIN_IN, &cursor)) == MLIC_OK)
