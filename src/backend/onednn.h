@@ -20,9 +20,10 @@
  * reorder only if the first convolution wants another layout), the logits written row-major.
  *
  * Activation memory: each value lives in an arena buffer from its producer to its last consumer;
- * buffers are reused once free (util/buffer_plan.h, the planner the training executor uses too). A convolution with a fused residual add uses a sum post-op
- * with its destination aliased to the residual's buffer when the residual dies at that node
- * and has the destination's layout, else the residual is first copied (reordered) there.
+ * buffers are reused once free (util/buffer_plan.h, the planner the training executor uses
+ * too). A convolution with a fused residual add uses a sum post-op with its destination aliased
+ * to the residual's buffer when the residual dies at that node and has the destination's
+ * layout, else the residual is first copied (reordered) there.
  *
  * Precision: in bf16 (dt), activations and weights are bf16 while the input stays the caller's
  * fp32 (the first convolution's input reorder converts it, once per run), biases stay fp32
@@ -56,7 +57,7 @@
 #include "util/buffer_plan.h"
 
 /* Evaluate a dnnl call inside a function that has `mlic_status st` and a `done:` cleanup label;
- * on failure set st to MLIC_ERR_BACKEND naming the call and jump to done. */
+ * on failure set st to onednn_fail's status naming the call and jump to done. */
 #define ONEDNN_CALL(fn, args)                                  \
     do {                                                       \
         dnnl_status_t onednn_s_ = fn args;                     \
@@ -140,6 +141,8 @@ typedef struct {
     int ntemps;
 } onednn_ctx;
 
+/* The one mapping of a oneDNN failure to a status (MLIC_ERR_NOMEM for its out-of-memory, else
+ * MLIC_ERR_BACKEND) and a message naming the call, with a HINT. */
 mlic_status onednn_fail(dnnl_status_t s, const char *call);
 /* Memory for weights and activations (free with free()): 64-byte aligned; from 2 MB on, 2 MB
  * aligned and advised to use transparent huge pages, which spares TLB misses when a layer

@@ -67,6 +67,9 @@ static const char *label(const mlic_node *nd)
 
 /* ---------------------------------------------------------------- buffer planning */
 
+/* What lives when is decided here; where it lives, by the one buffer planner
+ * (util/buffer_plan.h), in floats per sample. */
+
 /* Which values the backward reads: the input of a convolution, training batch norm, max pool or
  * linear whose backward runs, the output of such a ReLU/ReLU6. */
 static void mark_kept(const mlic_train_graph *t, uint8_t *kept)
