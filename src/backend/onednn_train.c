@@ -2,7 +2,6 @@
  * the operands that carry data between the executor's NCHW buffers and a primitive's layouts,
  * and the table itself. */
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
