@@ -14,7 +14,6 @@
 #include "train/loss.h"
 #include "train/optim.h"
 #include "train/train_graph.h"
-#include "train/train_ops_onednn.h"
 
 static int fail(const char *what)
 {

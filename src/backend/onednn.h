@@ -20,9 +20,10 @@
  * reorder only if the first convolution wants another layout), the logits written row-major.
  *
  * Activation memory: each value lives in an arena buffer from its producer to its last consumer;
- * buffers are reused once free. A convolution with a fused residual add uses a sum post-op
- * with its destination aliased to the residual's buffer when the residual dies at that node
- * and has the destination's layout, else the residual is first copied (reordered) there.
+ * buffers are reused once free (util/buffer_plan.h, the planner the training executor uses
+ * too). A convolution with a fused residual add uses a sum post-op with its destination aliased
+ * to the residual's buffer when the residual dies at that node and has the destination's
+ * layout, else the residual is first copied (reordered) there.
  *
  * Precision: in bf16 (dt), activations and weights are bf16 while the input stays the caller's
  * fp32 (the first convolution's input reorder converts it, once per run), biases stay fp32
@@ -42,7 +43,10 @@
  * Files: onednn_backend.c (entry points), onednn_build.c (walking the graph into a plan,
  * running it), onednn_plan.c (memories, buffers, steps, packed weights), and one planning
  * function per op (onednn_conv.c, onednn_pool.c, onednn_linear.c, onednn_eltwise.c) so that
- * any op's kernel can be swapped alone.
+ * any op's kernel can be swapped alone. The training op tables (onednn_train.h) stand on the
+ * same helpers: the status mapping, allocator, blocked layout and activation descriptors of
+ * onednn_plan.c, and the engine, attributes, reorders and weight descriptors of
+ * onednn_common.c.
  */
 #ifndef MLIC_BACKEND_ONEDNN_H
 #define MLIC_BACKEND_ONEDNN_H
@@ -50,9 +54,10 @@
 #include <dnnl.h>
 
 #include "backend/backend.h"
+#include "util/buffer_plan.h"
 
 /* Evaluate a dnnl call inside a function that has `mlic_status st` and a `done:` cleanup label;
- * on failure set st to MLIC_ERR_BACKEND naming the call and jump to done. */
+ * on failure set st to onednn_fail's status naming the call and jump to done. */
 #define ONEDNN_CALL(fn, args)                                  \
     do {                                                       \
         dnnl_status_t onednn_s_ = fn args;                     \
@@ -73,10 +78,13 @@ typedef enum {
 typedef struct {
     dnnl_memory_desc_t md;
     onednn_mem_kind kind;
-    int buf;            /* ARENA: buffer id */
+    int buf;            /* ARENA: buffer (slot of the plan's bufs) */
     void *ptr;          /* FIXED: the data */
     dnnl_memory_t mem;  /* created by onednn_plan_finish */
 } onednn_mem;
+
+/* Bytes: arena buffers and allocations (onednn_alloc) start on cache lines. */
+#define ONEDNN_ALIGN 64
 
 #define ONEDNN_MAX_ARGS 8
 
@@ -89,19 +97,12 @@ typedef struct {
 } onednn_step;
 
 typedef struct {
-    size_t size;        /* bytes */
-    size_t offset;      /* in the arena, set by onednn_plan_finish */
-    int live;           /* values (and temporaries) that currently hold it */
-} onednn_buf;
-
-typedef struct {
     int n;              /* batch size */
     onednn_mem *mems;
     int nmems, cap_mems;
     onednn_step *steps;
     int nsteps, cap_steps;
-    onednn_buf *bufs;
-    int nbufs, cap_bufs;
+    mlic_buffer_plan *bufs; /* the arena's buffers (bytes): values and temporaries hold them */
     size_t arena_size, scratch_size; /* bytes */
     void *bound_arena, *bound_scratch; /* what the ARENA/SCRATCH mems point into */
 } onednn_plan;
@@ -140,6 +141,8 @@ typedef struct {
     int ntemps;
 } onednn_ctx;
 
+/* The one mapping of a oneDNN failure to a status (MLIC_ERR_NOMEM for its out-of-memory, else
+ * MLIC_ERR_BACKEND) and a message naming the call, with a HINT. */
 mlic_status onednn_fail(dnnl_status_t s, const char *call);
 /* Memory for weights and activations (free with free()): 64-byte aligned; from 2 MB on, 2 MB
  * aligned and advised to use transparent huge pages, which spares TLB misses when a layer
@@ -159,6 +162,33 @@ const char *onednn_bf16_unavailable(void);
 mlic_status onednn_md_4d_dt(dnnl_memory_desc_t *md, dnnl_data_type_t dt, int n, int c, int h,
                             int w, dnnl_format_tag_t tag);
 mlic_status onednn_md_4d(dnnl_memory_desc_t *md, int n, int c, int h, int w, dnnl_format_tag_t tag);
+
+/* ---- shared by inference and training (onednn_common.c) */
+
+/* The CPU engine and a stream on it; close destroys what open made (NULLs are skipped). */
+mlic_status onednn_engine_open(dnnl_engine_t *engine, dnnl_stream_t *stream);
+void onednn_engine_close(dnnl_engine_t *engine, dnnl_stream_t *stream);
+
+/* Flags of onednn_attr_create and onednn_reorder_pd. */
+#define ONEDNN_ATTR_USER_SCRATCHPAD 1u /* the caller passes the scratchpad (DNNL_ARG_SCRATCHPAD) */
+#define ONEDNN_ATTR_SUM 2u             /* a sum post-op: the result adds into dst */
+mlic_status onednn_attr_create(dnnl_primitive_attr_t *attr, unsigned flags);
+/* The one reorder builder: from -> to on engine; flags 0 for no attributes. */
+mlic_status onednn_reorder_pd(dnnl_primitive_desc_t *pd, dnnl_engine_t engine,
+                              const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                              unsigned flags);
+/* A convolution's weights: *prim_md of data type dt in the layout the primitive picks
+ * (format_tag_any), *user_md the graph's fp32 (o, i, kh, kw), or (g, o/g, i/g, kh, kw) when
+ * groups > 1. out and in are the channel counts. */
+mlic_status onednn_md_conv_weights(dnnl_memory_desc_t *prim_md, dnnl_memory_desc_t *user_md,
+                                   dnnl_data_type_t dt, int out, int in, int k, int groups);
+/* The layout a blocked convolution reads its input of `channels` channels in: the CPU's
+ * blocked one, except for a first layer with few channels (the usual 3), which reads them in
+ * whatever layout its kernel wants (format_tag_any). */
+dnnl_format_tag_t onednn_conv_src_tag(int channels);
+/* True when oneDNN picked its reference implementation ("ref:..."), plain loops far slower than
+ * its JIT or GEMM kernels. */
+int onednn_is_reference_impl(const_dnnl_primitive_desc_t pd);
 
 /* ---- plan building (onednn_plan.c) */
 
@@ -199,9 +229,6 @@ mlic_status onednn_plan_param(onednn_ctx *c, int param, int *mem);
  * if any, as a step: the input reordered and the weights packed into the layouts pd chose. */
 mlic_status onednn_plan_weighted_step(onednn_ctx *c, const_dnnl_primitive_desc_t pd,
                                       const dnnl_memory_desc_t *user_wei_md);
-
-/* oneDNN's reference kernels ("ref:any") are plain loops, far slower than its JIT/GEMM ones. */
-int onednn_is_reference_impl(const_dnnl_primitive_desc_t pd);
 
 /* ---- one planning function per op */
 

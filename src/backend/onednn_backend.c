@@ -25,10 +25,7 @@ static void onednn_destroy(void *state)
     free(s->packed);
     free(s->arena);
     free(s->scratch);
-    if (s->stream)
-        dnnl_stream_destroy(s->stream);
-    if (s->engine)
-        dnnl_engine_destroy(s->engine);
+    onednn_engine_close(&s->engine, &s->stream);
     free(s);
 }
 
@@ -109,10 +106,9 @@ static mlic_status onednn_create(void **state, const mlic_graph *g, int max_batc
         st = mlic_fail(MLIC_ERR_NOMEM, "oneDNN backend: out of memory");
         goto done;
     }
-    ONEDNN_CALL(dnnl_engine_create, (&s->engine, dnnl_cpu, 0));
-    ONEDNN_CALL(dnnl_stream_create, (&s->stream, s->engine, dnnl_stream_default_flags));
     onednn_plan *p;
-    st = get_plan(s, max_batch, &p);
+    if ((st = onednn_engine_open(&s->engine, &s->stream)) == MLIC_OK)
+        st = get_plan(s, max_batch, &p);
 done:
     omp_set_num_threads(saved);
     if (st != MLIC_OK) {

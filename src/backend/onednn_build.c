@@ -33,7 +33,7 @@ static mlic_status plan_identity(onednn_ctx *c)
     c->value_mem[nd->out] = m;
     c->held[nd->out] = 1;
     if (c->p->mems[m].kind == ONEDNN_MEM_ARENA)
-        c->p->bufs[c->p->mems[m].buf].live++;
+        mlic_buffer_plan_hold(c->p->bufs, c->p->mems[m].buf);
     return MLIC_OK;
 }
 
@@ -63,7 +63,7 @@ static void release(onednn_ctx *c, int v)
     c->held[v] = 0;
     const onednn_mem *m = &c->p->mems[c->value_mem[v]];
     if (m->kind == ONEDNN_MEM_ARENA)
-        c->p->bufs[m->buf].live--;
+        mlic_buffer_plan_give(c->p->bufs, m->buf);
 }
 
 static mlic_status check_ids(const mlic_graph *g)
@@ -143,7 +143,7 @@ static mlic_status plan_nodes(onednn_ctx *c)
             return mlic_fail_prefix(st, "oneDNN backend, node %d (%s '%s'): ", i, op_name(nd->op),
                                     nd->name);
         for (int k = 0; k < c->ntemps; k++)
-            p->bufs[c->temps[k]].live--;
+            mlic_buffer_plan_give(p->bufs, c->temps[k]);
         int done[4] = {nd->in[0], nd->in[1], nd->fused_add, nd->out};
         for (int k = 0; k < 4; k++)
             if (done[k] >= 0 && c->last_use[done[k]] <= i)
@@ -165,7 +165,7 @@ mlic_status onednn_plan_build(onednn_state *s, int n, onednn_plan **out)
     c.last_use = calloc((size_t)g->nvalues, sizeof(int));
     if (!p || !c.value_mem || !c.held || !c.last_use) {
         st = mlic_fail(MLIC_ERR_NOMEM, "oneDNN backend: out of memory while planning");
-    } else {
+    } else if ((st = mlic_buffer_plan_create(&p->bufs, ONEDNN_ALIGN)) == MLIC_OK) {
         p->n = n;
         st = plan_nodes(&c);
     }
@@ -176,10 +176,7 @@ mlic_status onednn_plan_build(onednn_state *s, int n, onednn_plan **out)
         onednn_plan_free(p);
         return st;
     }
-    for (int i = 0; i < p->nbufs; i++) {
-        p->bufs[i].offset = p->arena_size;
-        p->arena_size += p->bufs[i].size;
-    }
+    p->arena_size = mlic_buffer_plan_total(p->bufs);
     *out = p;
     return MLIC_OK;
 }
@@ -195,14 +192,14 @@ void onednn_plan_free(onednn_plan *p)
             dnnl_memory_destroy(p->mems[i].mem);
     free(p->steps);
     free(p->mems);
-    free(p->bufs);
+    mlic_buffer_plan_destroy(p->bufs);
     free(p);
 }
 
 static void *mem_handle(const onednn_state *s, const onednn_plan *p, const onednn_mem *m)
 {
     switch (m->kind) {
-    case ONEDNN_MEM_ARENA: return (char *)s->arena + p->bufs[m->buf].offset;
+    case ONEDNN_MEM_ARENA: return (char *)s->arena + mlic_buffer_plan_offset(p->bufs, m->buf);
     case ONEDNN_MEM_SCRATCH: return s->scratch;
     case ONEDNN_MEM_FIXED: return m->ptr;
     case ONEDNN_MEM_INPUT:

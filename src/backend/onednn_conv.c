@@ -3,8 +3,6 @@
 #include "backend/onednn.h"
 #include "core/error.h"
 
-#include <string.h>
-
 /* Direct convolution: oneDNN's Winograd path measured no faster here (resnet50, AVX-512) and is
  * slightly less accurate. */
 #define ONEDNN_CONV_ALG dnnl_convolution_direct
@@ -25,15 +23,9 @@ static mlic_status conv_pd(onednn_ctx *c, dnnl_format_tag_t src_tag, dnnl_format
     if ((st = onednn_md_4d_dt(&src_md, dt, n, in.c, in.h, in.w, src_tag)) != MLIC_OK ||
         (st = onednn_md_4d_dt(&dst_md, dt, n, out.c, out.h, out.w, dst_tag)) != MLIC_OK)
         return st;
-    if (groups == 1) {
-        dnnl_dims_t wd = {out.c, in.c, k, k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 4, wd, dt, dnnl_format_tag_any));
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (user_wei_md, 4, wd, dnnl_f32, dnnl_oihw));
-    } else {
-        dnnl_dims_t wd = {groups, out.c / groups, in.c / groups, k, k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&wei_md, 5, wd, dt, dnnl_format_tag_any));
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (user_wei_md, 5, wd, dnnl_f32, dnnl_goihw));
-    }
+    if ((st = onednn_md_conv_weights(&wei_md, user_wei_md, dt, out.c, in.c, k, groups)) !=
+        MLIC_OK)
+        return st;
     dnnl_dims_t bd = {out.c};
     ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&bias_md, 1, bd, dnnl_f32, dnnl_a));
     dnnl_convolution_desc_t desc;
@@ -44,13 +36,6 @@ static mlic_status conv_pd(onednn_ctx *c, dnnl_format_tag_t src_tag, dnnl_format
     ONEDNN_CALL(dnnl_primitive_desc_create, (pd, &desc, attr, c->s->engine, NULL));
 done:
     return st;
-}
-
-int onednn_is_reference_impl(const_dnnl_primitive_desc_t pd)
-{
-    const char *impl = NULL;
-    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-           impl && !strncmp(impl, "ref", 3);
 }
 
 mlic_status onednn_plan_conv(onednn_ctx *c)
@@ -87,8 +72,7 @@ mlic_status onednn_plan_conv(onednn_ctx *c)
     dnnl_format_tag_t blocked = c->s->act_tag;
     st = MLIC_ERR_BACKEND;
     if (blocked != dnnl_format_tag_any)
-        st = conv_pd(c, in.c < 8 ? dnnl_format_tag_any : blocked, blocked, attr, &user_wei_md,
-                     &pd);
+        st = conv_pd(c, onednn_conv_src_tag(in.c), blocked, attr, &user_wei_md, &pd);
     if (st == MLIC_OK && onednn_is_reference_impl(pd)) {
         dnnl_primitive_desc_destroy(pd);
         st = MLIC_ERR_BACKEND;

@@ -9,8 +9,6 @@
 
 #include "core/error.h"
 
-#define ONEDNN_ALIGN 64
-
 void *onednn_alloc(size_t size)
 {
     const size_t huge = (size_t)2 << 20;
@@ -31,7 +29,11 @@ mlic_status onednn_fail(dnnl_status_t s, const char *call)
                          "oneDNN %s failed: %s (no implementation for this layer's shape on this "
                          "CPU). HINT: use the reference backend for this model",
                          call, dnnl_status2str(s));
-    return mlic_fail(MLIC_ERR_BACKEND, "oneDNN %s failed: %s", call, dnnl_status2str(s));
+    if (s == dnnl_out_of_memory)
+        return mlic_fail(MLIC_ERR_NOMEM, "oneDNN %s failed: %s. HINT: use a smaller batch size",
+                         call, dnnl_status2str(s));
+    return mlic_fail(MLIC_ERR_BACKEND, "oneDNN %s failed: %s. HINT: ONEDNN_VERBOSE=1 shows what "
+                     "oneDNN was running", call, dnnl_status2str(s));
 }
 
 dnnl_format_tag_t onednn_blocked_tag(void)
@@ -101,41 +103,14 @@ int onednn_plan_add_mem(onednn_plan *p, const dnnl_memory_desc_t *md, onednn_mem
     return p->nmems++;
 }
 
-/* A buffer of at least size bytes, held once: the smallest free one that fits, else the largest
- * free one grown to fit, else a new one. */
-static int alloc_buf(onednn_plan *p, size_t size)
-{
-    size = (size + ONEDNN_ALIGN - 1) / ONEDNN_ALIGN * ONEDNN_ALIGN;
-    int fit = -1, largest = -1;
-    for (int i = 0; i < p->nbufs; i++) {
-        const onednn_buf *b = &p->bufs[i];
-        if (b->live)
-            continue;
-        if (b->size >= size && (fit < 0 || b->size < p->bufs[fit].size))
-            fit = i;
-        if (largest < 0 || b->size > p->bufs[largest].size)
-            largest = i;
-    }
-    int id = fit >= 0 ? fit : largest;
-    if (id < 0) {
-        if (grow((void **)&p->bufs, &p->cap_bufs, p->nbufs + 1, sizeof *p->bufs))
-            return -1;
-        id = p->nbufs++;
-    }
-    if (p->bufs[id].size < size)
-        p->bufs[id].size = size;
-    p->bufs[id].live = 1;
-    return id;
-}
-
 static int arena_mem(onednn_plan *p, const dnnl_memory_desc_t *md)
 {
-    int buf = alloc_buf(p, dnnl_memory_desc_get_size(md));
-    if (buf < 0)
+    int buf;
+    if (mlic_buffer_plan_take(p->bufs, dnnl_memory_desc_get_size(md), &buf) != MLIC_OK)
         return -1;
     int m = onednn_plan_add_mem(p, md, ONEDNN_MEM_ARENA, buf, NULL);
     if (m < 0)
-        p->bufs[buf].live--;
+        mlic_buffer_plan_give(p->bufs, buf);
     return m;
 }
 
@@ -220,7 +195,7 @@ static int reusable(const onednn_ctx *c, int v, const dnnl_memory_desc_t *md)
     if (v < 0 || !c->held[v] || c->last_use[v] != c->node || g->nodes[c->node].out == g->output)
         return 0;
     const onednn_mem *m = &c->p->mems[c->value_mem[v]];
-    return m->kind == ONEDNN_MEM_ARENA && c->p->bufs[m->buf].live == 1 &&
+    return m->kind == ONEDNN_MEM_ARENA && mlic_buffer_plan_holders(c->p->bufs, m->buf) == 1 &&
            dnnl_memory_desc_equal(&m->md, md);
 }
 
@@ -230,7 +205,7 @@ static void alias(onednn_ctx *c, int v, int *mem)
     int m = c->value_mem[v];
     c->value_mem[out] = m;
     c->held[out] = 1;
-    c->p->bufs[c->p->mems[m].buf].live++;
+    mlic_buffer_plan_hold(c->p->bufs, c->p->mems[m].buf);
     *mem = m;
 }
 
@@ -268,9 +243,8 @@ mlic_status onednn_plan_attr(onednn_ctx *c, int with_fusion, dnnl_primitive_attr
     mlic_status st = MLIC_OK;
     dnnl_post_ops_t po = NULL;
     const mlic_node *nd = with_fusion ? &c->s->g->nodes[c->node] : NULL;
-    *attr = NULL;
-    ONEDNN_CALL(dnnl_primitive_attr_create, (attr));
-    ONEDNN_CALL(dnnl_primitive_attr_set_scratchpad_mode, (*attr, dnnl_scratchpad_mode_user));
+    if ((st = onednn_attr_create(attr, ONEDNN_ATTR_USER_SCRATCHPAD)) != MLIC_OK)
+        return st;
     if (!nd || (nd->fused_add < 0 && nd->fused_act == MLIC_ACT_NONE))
         goto done;
     ONEDNN_CALL(dnnl_post_ops_create, (&po));
@@ -348,10 +322,10 @@ done:
  * reorder into u8/s8 then rounds and saturates. */
 static mlic_status reorder_step(onednn_ctx *c, int src_mem, int dst_mem, const float *scale)
 {
-    mlic_status st;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    if ((st = onednn_plan_attr(c, 0, &attr)) != MLIC_OK)
+    dnnl_primitive_attr_t attr = NULL;
+    mlic_status st = onednn_attr_create(&attr, ONEDNN_ATTR_USER_SCRATCHPAD);
+    if (st != MLIC_OK)
         return st;
     if (scale)
         ONEDNN_CALL(dnnl_primitive_attr_set_output_scales, (attr, 1, 0, scale));
@@ -407,7 +381,8 @@ static mlic_status pack(onednn_state *s, void **out, const dnnl_memory_desc_t *f
     /* The reorder only reads its source: casting away const is safe. */
     ONEDNN_CALL(dnnl_memory_create, (&src, from, s->engine, (void *)data));
     ONEDNN_CALL(dnnl_memory_create, (&dst, to, s->engine, buf));
-    ONEDNN_CALL(dnnl_reorder_primitive_desc_create, (&pd, from, s->engine, to, s->engine, NULL));
+    if ((st = onednn_reorder_pd(&pd, s->engine, from, to, 0)) != MLIC_OK)
+        goto done;
     ONEDNN_CALL(dnnl_primitive_create, (&prim, pd));
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
     ONEDNN_CALL(dnnl_primitive_execute, (prim, s->stream, 2, args));

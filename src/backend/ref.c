@@ -1,6 +1,6 @@
 /* The reference backend: runs any graph (folded or not) node by node with the plain C kernels of
- * nn/kernels.h. Activation buffers are planned once at create: a value's buffer returns to a free
- * pool after its last reader, and later values reuse it. */
+ * nn/kernels.h. Activation buffers are planned once at create (util/buffer_plan.h): a value's
+ * buffer returns to a free pool after its last reader, and later values reuse it. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 #include "backend/backend.h"
 #include "core/error.h"
 #include "nn/kernels.h"
+#include "util/buffer_plan.h"
 
 typedef struct {
     const mlic_graph *g;
@@ -44,17 +45,16 @@ static void ref_destroy(void *state)
     free(st);
 }
 
-/* Assign each value a slot; *caps receives each slot's per-sample size in floats. */
-static mlic_status plan_slots(ref_state *st, size_t **caps)
+/* Assign each value a slot of bp (sizes in floats per sample): it is taken when the value is
+ * produced and given back after the value's last reader. */
+static mlic_status plan_slots(ref_state *st, mlic_buffer_plan *bp)
 {
     const mlic_graph *g = st->g;
+    mlic_status s = MLIC_OK;
     int *last = malloc((size_t)g->nvalues * sizeof *last);
-    int *free_list = malloc((size_t)g->nvalues * sizeof *free_list);
     st->slot_of = malloc((size_t)g->nvalues * sizeof *st->slot_of);
-    *caps = calloc((size_t)g->nvalues, sizeof **caps);
-    if (!last || !free_list || !st->slot_of || !*caps) {
+    if (!last || !st->slot_of) {
         free(last);
-        free(free_list);
         return mlic_fail(MLIC_ERR_NOMEM, "reference backend: out of memory planning buffers");
     }
     for (int v = 0; v < g->nvalues; v++) {
@@ -71,34 +71,17 @@ static mlic_status plan_slots(ref_state *st, size_t **caps)
     }
     last[g->output] = g->nnodes;
 
-    int nfree = 0;
-    for (int i = 0; i < g->nnodes; i++) {
+    for (int i = 0; i < g->nnodes && s == MLIC_OK; i++) {
         const int out = g->nodes[i].out;
-        const size_t need = value_floats(g, out);
-        int pick = -1;
-        for (int f = 0; f < nfree; f++) { /* best fit, else the largest free slot, grown */
-            const size_t cap = (*caps)[free_list[f]];
-            const size_t best = pick < 0 ? 0 : (*caps)[free_list[pick]];
-            if (pick < 0 || (best >= need ? cap >= need && cap < best : cap > best))
-                pick = f;
-        }
-        int slot;
-        if (pick >= 0) {
-            slot = free_list[pick];
-            free_list[pick] = free_list[--nfree];
-        } else {
-            slot = st->nslots++;
-        }
-        if ((*caps)[slot] < need)
-            (*caps)[slot] = need;
-        st->slot_of[out] = slot;
+        if ((s = mlic_buffer_plan_take(bp, value_floats(g, out), &st->slot_of[out])) != MLIC_OK)
+            break;
         for (int v = 0; v < g->nvalues; v++)
             if (last[v] == i && st->slot_of[v] >= 0)
-                free_list[nfree++] = st->slot_of[v];
+                mlic_buffer_plan_give(bp, st->slot_of[v]);
     }
+    st->nslots = mlic_buffer_plan_slots(bp);
     free(last);
-    free(free_list);
-    return MLIC_OK;
+    return s;
 }
 
 static const char *ref_bf16_unavailable(void)
@@ -134,10 +117,12 @@ static mlic_status ref_create(void **state, const mlic_graph *g, int max_batch, 
     st->g = g;
     st->max_batch = max_batch;
     st->threads = threads > 0 ? threads : omp_get_num_procs();
-    size_t *caps = NULL;
-    mlic_status s = plan_slots(st, &caps);
+    mlic_buffer_plan *bp = NULL;
+    mlic_status s = mlic_buffer_plan_create(&bp, 1);
+    if (s == MLIC_OK)
+        s = plan_slots(st, bp);
     if (s != MLIC_OK) {
-        free(caps);
+        mlic_buffer_plan_destroy(bp);
         ref_destroy(st);
         return s;
     }
@@ -153,11 +138,12 @@ static mlic_status ref_create(void **state, const mlic_graph *g, int max_batch, 
     size_t total = ws;
     int ok = st->slots && st->workspace;
     for (int i = 0; ok && i < st->nslots; i++) {
-        st->slots[i] = malloc(caps[i] * (size_t)max_batch * sizeof(float));
-        total += caps[i] * (size_t)max_batch;
+        const size_t cap = mlic_buffer_plan_size(bp, i);
+        st->slots[i] = malloc(cap * (size_t)max_batch * sizeof(float));
+        total += cap * (size_t)max_batch;
         ok = st->slots[i] != NULL;
     }
-    free(caps);
+    mlic_buffer_plan_destroy(bp);
     if (!ok) {
         ref_destroy(st);
         return mlic_fail(MLIC_ERR_NOMEM,

@@ -1,5 +1,5 @@
 /* The training executor: buffer planning and the forward/backward node loops. The ops
- * themselves come from a mlic_train_backend table (train_ops_ref.c for the reference). */
+ * themselves come from a mlic_train_backend table (backend/train_ops_ref.c for the reference). */
 #include "train/train_graph.h"
 
 #include <math.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "util/buffer_plan.h"
 
 struct mlic_train_graph {
     mlic_graph *g;
@@ -66,41 +67,8 @@ static const char *label(const mlic_node *nd)
 
 /* ---------------------------------------------------------------- buffer planning */
 
-/* Reusable slots of a liveness plan: a value takes a free slot (best fit, else the largest free
- * one, grown) and gives it back after its last use. */
-typedef struct {
-    int nslots;
-    size_t *cap;   /* (max slots) floats per sample */
-    int *free_list;
-    int nfree;
-} slot_plan;
-
-static int slot_take(slot_plan *p, size_t need)
-{
-    int pick = -1;
-    for (int f = 0; f < p->nfree; f++) {
-        const size_t cap = p->cap[p->free_list[f]];
-        const size_t best = pick < 0 ? 0 : p->cap[p->free_list[pick]];
-        if (pick < 0 || (best >= need ? cap >= need && cap < best : cap > best))
-            pick = f;
-    }
-    int slot;
-    if (pick >= 0) {
-        slot = p->free_list[pick];
-        p->free_list[pick] = p->free_list[--p->nfree];
-    } else {
-        slot = p->nslots++;
-        p->cap[slot] = 0;
-    }
-    if (p->cap[slot] < need)
-        p->cap[slot] = need;
-    return slot;
-}
-
-static void slot_give(slot_plan *p, int slot)
-{
-    p->free_list[p->nfree++] = slot;
-}
+/* What lives when is decided here; where it lives, by the one buffer planner
+ * (util/buffer_plan.h), in floats per sample. */
 
 /* Which values the backward reads: the input of a convolution, training batch norm, max pool or
  * linear whose backward runs, the output of such a ReLU/ReLU6. */
@@ -176,10 +144,10 @@ static void mark_recomputable(mlic_train_graph *t, const uint8_t *kept)
     free(readers);
 }
 
-/* Activation offsets: kept values each get their own view, the others recycle slots after their
- * last forward reader. Returns floats per sample. */
+/* Activation offsets: kept values each get their own view, the others recycle slots of sp after
+ * their last forward reader. Returns floats per sample, (size_t)-1 when out of memory. */
 static size_t plan_activations(mlic_train_graph *t, const uint8_t *kept, int *slot_of,
-                               slot_plan *sp, int *last)
+                               mlic_buffer_plan *sp, int *last)
 {
     const mlic_graph *g = t->g;
     for (int v = 0; v < g->nvalues; v++) {
@@ -197,27 +165,21 @@ static size_t plan_activations(mlic_train_graph *t, const uint8_t *kept, int *sl
         if (kept[v]) {
             t->act_off[v] = total;
             total += value_floats(g, v);
-        } else {
-            slot_of[v] = slot_take(sp, value_floats(g, v));
+        } else if (mlic_buffer_plan_take(sp, value_floats(g, v), &slot_of[v]) != MLIC_OK) {
+            return (size_t)-1;
         }
         if (i == first)
             continue;
         for (int k = 0; k < 2; k++) {
             const int in = g->nodes[i].in[k];
             if (in >= 0 && last[in] == i && slot_of[in] >= 0 && (k == 0 || in != g->nodes[i].in[0]))
-                slot_give(sp, slot_of[in]);
+                mlic_buffer_plan_give(sp, slot_of[in]);
         }
     }
     for (int v = 0; v < g->nvalues; v++)
-        if (slot_of[v] >= 0) {
-            size_t base = total;
-            for (int s = 0; s < slot_of[v]; s++)
-                base += sp->cap[s];
-            t->act_off[v] = base;
-        }
-    for (int s = 0; s < sp->nslots; s++)
-        total += sp->cap[s];
-    return total;
+        if (slot_of[v] >= 0)
+            t->act_off[v] = total + mlic_buffer_plan_offset(sp, slot_of[v]);
+    return total + mlic_buffer_plan_total(sp);
 }
 
 /* A ReLU/ReLU6, add or training batch norm whose backward is the first to write its first
@@ -234,10 +196,11 @@ static int can_run_in_place(const mlic_train_graph *t, int i)
            value_floats(t->g, in) == value_floats(t->g, nd->out);
 }
 
-/* Value-gradient offsets, planned in reverse: a gradient takes a slot at its first writer's
- * backward (its last reader) and gives it back after its producer's backward. */
+/* Value-gradient offsets, planned in reverse: a gradient takes a slot of sp at its first
+ * writer's backward (its last reader) and gives it back after its producer's backward. Returns
+ * floats per sample, (size_t)-1 when out of memory. */
 static size_t plan_gradients(mlic_train_graph *t, int *slot_of, int *replay_slot,
-                             slot_plan *sp)
+                             mlic_buffer_plan *sp)
 {
     const mlic_graph *g = t->g;
     for (int v = 0; v < g->nvalues; v++) {
@@ -250,7 +213,8 @@ static size_t plan_gradients(mlic_train_graph *t, int *slot_of, int *replay_slot
             if (in >= 0 && t->needs_grad[in] && t->grad_first[in] < 0)
                 t->grad_first[in] = i;
         }
-    slot_of[g->output] = slot_take(sp, value_floats(g, g->output));
+    if (mlic_buffer_plan_take(sp, value_floats(g, g->output), &slot_of[g->output]) != MLIC_OK)
+        return (size_t)-1;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         const mlic_node *nd = &g->nodes[i];
         if (!t->needs_grad[nd->out])
@@ -258,35 +222,29 @@ static size_t plan_gradients(mlic_train_graph *t, int *slot_of, int *replay_slot
         const int r = backward_read(t, i);
         if (r >= 0 && t->recompute[r] && t->replay_at[r] < 0) {
             t->replay_at[r] = i;
-            replay_slot[r] = slot_take(sp, value_floats(g, r));
+            if (mlic_buffer_plan_take(sp, value_floats(g, r), &replay_slot[r]) != MLIC_OK)
+                return (size_t)-1;
         }
         t->in_place[i] = can_run_in_place(t, i);
         if (t->in_place[i])
             slot_of[nd->in[0]] = slot_of[nd->out];
         for (int k = 0; k < 2; k++)
-            if (nd->in[k] >= 0 && t->grad_first[nd->in[k]] == i && slot_of[nd->in[k]] < 0)
-                slot_of[nd->in[k]] = slot_take(sp, value_floats(g, nd->in[k]));
+            if (nd->in[k] >= 0 && t->grad_first[nd->in[k]] == i && slot_of[nd->in[k]] < 0 &&
+                mlic_buffer_plan_take(sp, value_floats(g, nd->in[k]), &slot_of[nd->in[k]]) !=
+                    MLIC_OK)
+                return (size_t)-1;
         if (!t->in_place[i])
-            slot_give(sp, slot_of[nd->out]);
-        if (t->recompute[nd->out])
-            slot_give(sp, replay_slot[nd->out]); /* the ReLU's backward is its last reader */
-    }
-    size_t total = 0;
-    size_t *base = malloc(((size_t)sp->nslots + 1) * sizeof *base);
-    if (!base)
-        return (size_t)-1;
-    for (int s = 0; s < sp->nslots; s++) {
-        base[s] = total;
-        total += sp->cap[s];
+            mlic_buffer_plan_give(sp, slot_of[nd->out]);
+        if (t->recompute[nd->out]) /* the ReLU's backward is its last reader */
+            mlic_buffer_plan_give(sp, replay_slot[nd->out]);
     }
     for (int v = 0; v < g->nvalues; v++) {
         if (slot_of[v] >= 0)
-            t->grad_off[v] = base[slot_of[v]];
+            t->grad_off[v] = mlic_buffer_plan_offset(sp, slot_of[v]);
         if (replay_slot[v] >= 0)
-            t->replay_off[v] = base[replay_slot[v]];
+            t->replay_off[v] = mlic_buffer_plan_offset(sp, replay_slot[v]);
     }
-    free(base);
-    return total;
+    return mlic_buffer_plan_total(sp);
 }
 
 /* ---------------------------------------------------------------- create / destroy */
@@ -326,7 +284,7 @@ typedef struct {
     uint8_t *kept_base; /* (nvalues) mark_kept's answer */
     uint8_t *kept;      /* (nvalues) without the recomputed values */
     int *slot_of, *replay_slot, *last; /* (nvalues) */
-    slot_plan sp;
+    mlic_buffer_plan *sp;
 } plan_scratch;
 
 /* Offsets of both arenas for the current recompute flags; floats per sample of both, or
@@ -335,10 +293,12 @@ static size_t plan_once(mlic_train_graph *t, plan_scratch *w)
 {
     for (int v = 0; v < t->g->nvalues; v++)
         w->kept[v] = w->kept_base[v] && !t->recompute[v];
-    w->sp.nslots = w->sp.nfree = 0;
-    t->act_per_sample = plan_activations(t, w->kept, w->slot_of, &w->sp, w->last);
-    w->sp.nslots = w->sp.nfree = 0;
-    t->dact_per_sample = plan_gradients(t, w->slot_of, w->replay_slot, &w->sp);
+    mlic_buffer_plan_reset(w->sp);
+    t->act_per_sample = plan_activations(t, w->kept, w->slot_of, w->sp, w->last);
+    if (t->act_per_sample == (size_t)-1)
+        return (size_t)-1;
+    mlic_buffer_plan_reset(w->sp);
+    t->dact_per_sample = plan_gradients(t, w->slot_of, w->replay_slot, w->sp);
     return t->dact_per_sample == (size_t)-1 ? (size_t)-1
                                             : t->act_per_sample + t->dact_per_sample;
 }
@@ -353,12 +313,10 @@ static mlic_status plan(mlic_train_graph *t)
     const int nv = g->nvalues;
     plan_scratch w = {calloc((size_t)nv, 1), malloc((size_t)nv),
                       malloc((size_t)nv * sizeof(int)), malloc((size_t)nv * sizeof(int)),
-                      malloc((size_t)nv * sizeof(int)),
-                      {0, malloc((size_t)nv * sizeof(size_t)), malloc((size_t)nv * sizeof(int)),
-                       0}};
+                      malloc((size_t)nv * sizeof(int)), NULL};
     size_t best = (size_t)-1;
-    if (w.kept_base && w.kept && w.slot_of && w.replay_slot && w.last && w.sp.cap &&
-        w.sp.free_list) {
+    if (w.kept_base && w.kept && w.slot_of && w.replay_slot && w.last &&
+        mlic_buffer_plan_create(&w.sp, 1) == MLIC_OK) {
         mark_kept(t, w.kept_base);
         mark_recomputable(t, w.kept_base);
         best = plan_once(t, &w);
@@ -380,8 +338,7 @@ static mlic_status plan(mlic_train_graph *t)
     free(w.slot_of);
     free(w.replay_slot);
     free(w.last);
-    free(w.sp.cap);
-    free(w.sp.free_list);
+    mlic_buffer_plan_destroy(w.sp);
     if (best == (size_t)-1)
         return mlic_fail(MLIC_ERR_NOMEM, "training graph %s: out of memory planning buffers",
                          g->arch);

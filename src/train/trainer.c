@@ -28,7 +28,6 @@
 #include "train/init.h"
 #include "train/mix.h"
 #include "train/train_graph.h"
-#include "train/train_ops_onednn.h"
 #include "train/trainer_log.h"
 
 typedef struct {

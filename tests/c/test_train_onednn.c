@@ -1,4 +1,4 @@
-/* The oneDNN training backend (src/train/train_ops_onednn.h) against the reference one, whose
+/* The oneDNN training backend (src/backend/onednn_train.h) against the reference one, whose
  * results tests/py/test_train_step.py checks against PyTorch.
  *
  * Node by node: a checking op table runs every node of a real network with both backends on the
@@ -20,7 +20,6 @@
 #include "train/init.h"
 #include "train/loss.h"
 #include "train/train_graph.h"
-#include "train/train_ops_onednn.h"
 
 #if MLIC_HAVE_ONEDNN
 

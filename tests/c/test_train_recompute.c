@@ -10,7 +10,6 @@
 #include "core/rng.h"
 #include "train/init.h"
 #include "train/train_graph.h"
-#include "train/train_ops_onednn.h"
 
 typedef struct {
     const mlic_graph *g;

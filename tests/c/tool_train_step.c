@@ -27,7 +27,6 @@
 #include "train/loss.h"
 #include "train/optim.h"
 #include "train/train_graph.h"
-#include "train/train_ops_onednn.h"
 
 #define MAX_STEPS 16
 

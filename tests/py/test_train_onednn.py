@@ -1,4 +1,4 @@
-"""The oneDNN training backend (src/train/train_ops_onednn.h) against PyTorch autograd, as
+"""The oneDNN training backend (src/backend/onednn_train.h) against PyTorch autograd, as
 tests/py/test_train_step.py checks the reference backend: the same weights and batch through
 tests/c/tool_train_step backend=onednn (float32) and torchvision's model in train mode (float64,
 the oracle, with float32 PyTorch for how far rounding alone gets): loss, logits, EVERY

@@ -6,14 +6,11 @@
  * PyTorch's semantics: padding never wins, and of equal maxima the first in row-major order
  * takes the gradient (oneDNN replaces the running maximum only by a larger value). A NaN input
  * is where they part: PyTorch propagates it, oneDNN's comparisons skip it. */
-#if MLIC_HAVE_ONEDNN
-
 #include <omp.h>
 #include <stdlib.h>
 
-#include "backend/onednn.h"
+#include "backend/onednn_train.h"
 #include "core/error.h"
-#include "train/train_ops_onednn_impl.h"
 
 typedef struct pool_plan {
     int n, threads;
@@ -203,4 +200,3 @@ mlic_status mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i)
     return mlic_train_onednn_operand_finish(&p->dsrc, s);
 }
 
-#endif /* MLIC_HAVE_ONEDNN */

@@ -1,22 +1,12 @@
 /* The oneDNN training op table: its state (engine, stream, scratch arena, per-node caches),
  * the operands that carry data between the executor's NCHW buffers and a primitive's layouts,
  * and the table itself. */
-#include "train/train_ops_onednn.h"
-
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
-#if MLIC_HAVE_ONEDNN
-
-#include <omp.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include "backend/onednn.h"
+#include "backend/onednn_train.h"
 #include "core/error.h"
-#include "train/train_ops_onednn_impl.h"
-
-/* Arena copies start on cache lines. */
-#define ARENA_ALIGN 64
 
 static mlic_status nomem(const mlic_graph *g)
 {
@@ -39,10 +29,7 @@ static void state_destroy(void *state)
     free(s->needs_grad);
     free(s->last_reader);
     free(s->arena);
-    if (s->stream)
-        dnnl_stream_destroy(s->stream);
-    if (s->engine)
-        dnnl_engine_destroy(s->engine);
+    onednn_engine_close(&s->engine, &s->stream);
     free(s);
 }
 
@@ -85,8 +72,7 @@ static mlic_status state_create(void **out, const mlic_graph *g, int winograd)
         goto done;
     }
     mark_gradients(s);
-    ONEDNN_CALL(dnnl_engine_create, (&s->engine, dnnl_cpu, 0));
-    ONEDNN_CALL(dnnl_stream_create, (&s->stream, s->engine, dnnl_stream_default_flags));
+    st = onednn_engine_open(&s->engine, &s->stream);
 done:
     if (st != MLIC_OK)
         state_destroy(s);
@@ -131,7 +117,7 @@ mlic_status mlic_train_onednn_reserve(mlic_train_onednn_state *s, size_t bytes)
 
 static size_t reserve_bytes(size_t *cursor, size_t bytes)
 {
-    const size_t at = (*cursor + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    const size_t at = (*cursor + ONEDNN_ALIGN - 1) / ONEDNN_ALIGN * ONEDNN_ALIGN;
     *cursor = at + bytes;
     return at;
 }
@@ -144,30 +130,6 @@ mlic_status mlic_train_onednn_arena_mem(dnnl_memory_t *mem, size_t *offset,
     *offset = reserve_bytes(cursor, dnnl_memory_desc_get_size(md));
     ONEDNN_CALL(dnnl_memory_create, (mem, md, s->engine, DNNL_MEMORY_NONE));
 done:
-    return st;
-}
-
-mlic_status mlic_train_onednn_reorder_pd(dnnl_primitive_desc_t *pd,
-                                         const mlic_train_onednn_state *s,
-                                         const dnnl_memory_desc_t *from,
-                                         const dnnl_memory_desc_t *to, int add)
-{
-    mlic_status st = MLIC_OK;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t ops = NULL;
-    *pd = NULL;
-    if (add) {
-        ONEDNN_CALL(dnnl_primitive_attr_create, (&attr));
-        ONEDNN_CALL(dnnl_post_ops_create, (&ops));
-        ONEDNN_CALL(dnnl_post_ops_append_sum, (ops, 1.0f));
-        ONEDNN_CALL(dnnl_primitive_attr_set_post_ops, (attr, ops));
-    }
-    ONEDNN_CALL(dnnl_reorder_primitive_desc_create, (pd, from, s->engine, to, s->engine, attr));
-done:
-    if (ops)
-        dnnl_post_ops_destroy(ops);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
     return st;
 }
 
@@ -189,9 +151,10 @@ mlic_status mlic_train_onednn_operand_init(mlic_train_onednn_operand *o,
         goto done;
     ONEDNN_CALL(dnnl_memory_create, (&o->user, user_md, s->engine, DNNL_MEMORY_NONE));
     if ((st = role == ONEDNN_TRAIN_IN
-                  ? mlic_train_onednn_reorder_pd(&pd, s, user_md, prim_md, 0)
-                  : mlic_train_onednn_reorder_pd(&pd, s, prim_md, user_md,
-                                                 role == ONEDNN_TRAIN_OUT_ADD)) != MLIC_OK)
+                  ? onednn_reorder_pd(&pd, s->engine, user_md, prim_md, 0)
+                  : onednn_reorder_pd(&pd, s->engine, prim_md, user_md,
+                                      role == ONEDNN_TRAIN_OUT_ADD ? ONEDNN_ATTR_SUM : 0)) !=
+        MLIC_OK)
         goto done;
     ONEDNN_CALL(dnnl_primitive_create, (&o->reorder, pd));
 done:
@@ -399,13 +362,6 @@ mlic_status mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, cons
     return mlic_train_onednn_call_run(&p->bwd[k], s, user);
 }
 
-int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd)
-{
-    const char *impl = NULL;
-    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-           impl && !strncmp(impl, "ref", 3);
-}
-
 /* ---------------------------------------------------------------- the table */
 
 /* Ops without a oneDNN implementation here run the reference table's. */
@@ -462,27 +418,3 @@ const mlic_train_backend mlic_train_backend_onednn_direct = {
     .state_destroy = state_destroy,
     .op = ONEDNN_OPS,
 };
-
-#endif /* MLIC_HAVE_ONEDNN */
-
-const mlic_train_backend *mlic_train_backend_default(void)
-{
-#if MLIC_HAVE_ONEDNN
-    return &mlic_train_backend_onednn;
-#else
-    return &mlic_train_backend_ref;
-#endif
-}
-
-const mlic_train_backend *mlic_train_backend_find(const char *name)
-{
-    if (!strcmp(name, mlic_train_backend_ref.name))
-        return &mlic_train_backend_ref;
-#if MLIC_HAVE_ONEDNN
-    if (!strcmp(name, mlic_train_backend_onednn.name))
-        return &mlic_train_backend_onednn;
-    if (!strcmp(name, mlic_train_backend_onednn_direct.name))
-        return &mlic_train_backend_onednn_direct;
-#endif
-    return NULL;
-}

@@ -8,15 +8,12 @@
  * reach 120-190 on the same layers. The 1x1 ones over 56x56 and 28x28 maps are faster in NCHW
  * (resnet50's layer1: 16 ms forward instead of 21-23), but those gains came to 2% of a resnet50
  * step and mobilenet_v2 lost, so every convolution uses the blocked layout. The reorders take
- * about 5% of a resnet18 step. The 3x3 stride-1 ones try Winograd first (train_ops_onednn.h). */
-#if MLIC_HAVE_ONEDNN
-
+ * about 5% of a resnet18 step. The 3x3 stride-1 ones try Winograd first (onednn_train.h). */
 #include <omp.h>
 #include <stdlib.h>
 
-#include "backend/onednn.h"
+#include "backend/onednn_train.h"
 #include "core/error.h"
-#include "train/train_ops_onednn_impl.h"
 
 /* The primitives of one node for one batch size and thread count. */
 typedef struct conv_plan {
@@ -112,26 +109,11 @@ static mlic_status make_mds(conv_mds *m, const conv_dims *d, int has_bias,
         (st = onednn_md_4d(&m->user_act_src, d->n, d->cin, d->h, d->w, dnnl_nchw)) != MLIC_OK ||
         (st = onednn_md_4d(&m->user_act_dst, d->n, d->cout, d->oh, d->ow, dnnl_nchw)) != MLIC_OK)
         return st;
-    if (d->groups == 1) {
-        dnnl_dims_t wd = {d->cout, d->cin, d->k, d->k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&m->wei, 4, wd, dnnl_f32, dnnl_format_tag_any));
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&m->user_wei, 4, wd, dnnl_f32, dnnl_oihw));
-    } else {
-        dnnl_dims_t wd = {d->groups, d->cout / d->groups, d->cin / d->groups, d->k, d->k};
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&m->wei, 5, wd, dnnl_f32, dnnl_format_tag_any));
-        ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&m->user_wei, 5, wd, dnnl_f32, dnnl_goihw));
-    }
+    if ((st = onednn_md_conv_weights(&m->wei, &m->user_wei, dnnl_f32, d->cout, d->cin, d->k,
+                                     d->groups)) != MLIC_OK)
+        return st;
     dnnl_dims_t bd = {d->cout};
     ONEDNN_CALL(dnnl_memory_desc_init_by_tag, (&m->bias, 1, bd, dnnl_f32, dnnl_a));
-done:
-    return st;
-}
-
-static mlic_status scratchpad_attr(dnnl_primitive_attr_t *attr)
-{
-    mlic_status st = MLIC_OK;
-    ONEDNN_CALL(dnnl_primitive_attr_create, (attr));
-    ONEDNN_CALL(dnnl_primitive_attr_set_scratchpad_mode, (*attr, dnnl_scratchpad_mode_user));
 done:
     return st;
 }
@@ -155,7 +137,7 @@ static void make_pd(dnnl_primitive_desc_t *pd, const void *desc,
 {
     if (dnnl_primitive_desc_create(pd, desc, attr, s->engine, hint) != dnnl_success)
         *pd = NULL;
-    else if (mlic_train_onednn_is_reference(*pd)) {
+    else if (onednn_is_reference_impl(*pd)) {
         dnnl_primitive_desc_destroy(*pd);
         *pd = NULL;
     }
@@ -232,13 +214,13 @@ static mlic_status plan_forward(conv_plan *p, mlic_train_onednn_state *s, const 
 {
     mlic_status st = MLIC_OK;
     dnnl_primitive_attr_t attr = NULL;
-    if ((st = scratchpad_attr(&attr)) != MLIC_OK)
+    if ((st = onednn_attr_create(&attr, ONEDNN_ATTR_USER_SCRATCHPAD)) != MLIC_OK)
         goto done;
     /* The blocked layout first (a first layer with few input channels reads them in the
      * layout its kernel wants, NCHW for the usual 3), then every layout left to oneDNN. */
     if (s->blocked != dnnl_format_tag_any) {
-        if ((st = make_mds(m, d, m->has_bias, d->cin < 8 ? dnnl_format_tag_any : s->blocked,
-                           s->blocked)) != MLIC_OK ||
+        if ((st = make_mds(m, d, m->has_bias, onednn_conv_src_tag(d->cin), s->blocked)) !=
+                MLIC_OK ||
             (st = forward_pd(&p->fwd_pd, s, d, m, attr)) != MLIC_OK)
             goto done;
     }
@@ -291,7 +273,7 @@ static mlic_status plan_backward(conv_plan *p, mlic_train_onednn_state *s, const
         p->backward_ready = 1;
         return MLIC_OK;
     }
-    if ((st = scratchpad_attr(&attr)) != MLIC_OK ||
+    if ((st = onednn_attr_create(&attr, ONEDNN_ATTR_USER_SCRATCHPAD)) != MLIC_OK ||
         (st = backward_pds(&dpd, &wpd, s, d, m, p->fwd_pd, attr, want_data)) != MLIC_OK)
         goto done;
     if (!wpd || (want_data && !dpd)) {
@@ -513,4 +495,3 @@ size_t mlic_train_onednn_conv_workspace(const mlic_graph *g, int i, int n)
     return mlic_train_backend_ref.op[MLIC_OP_CONV].workspace_floats(g, i, n);
 }
 
-#endif /* MLIC_HAVE_ONEDNN */

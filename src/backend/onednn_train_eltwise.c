@@ -8,10 +8,7 @@
  * passes the output's gradient to both inputs. Gradients accumulate: a result is added into
  * the executor's buffer (a reorder with a sum post-op), or written where this node is the
  * input's last reader, whose gradient the executor has just zeroed. */
-#if MLIC_HAVE_ONEDNN
-
-#include "backend/onednn.h"
-#include "train/train_ops_onednn_impl.h"
+#include "backend/onednn_train.h"
 
 static size_t count_of(const mlic_graph *g, int v, int n)
 {
@@ -154,7 +151,8 @@ static mlic_status add_plan_backward(mlic_train_onednn_plan *p, mlic_train_onedn
         if (!s->needs_grad[nd->in[k]])
             continue;
         const int add = mlic_train_onednn_grad_role(s, i, k) == ONEDNN_TRAIN_OUT_ADD;
-        if ((st = mlic_train_onednn_reorder_pd(&pd, s, &md, &md, add)) == MLIC_OK &&
+        if ((st = onednn_reorder_pd(&pd, s->engine, &md, &md, add ? ONEDNN_ATTR_SUM : 0)) ==
+                MLIC_OK &&
             (st = mlic_train_onednn_call_init(&p->bwd[k], pd)) == MLIC_OK &&
             (st = mlic_train_onednn_call_arg(&p->bwd[k], s, DNNL_ARG_FROM, &md, &md,
                                              ONEDNN_TRAIN_IN, &cursor)) == MLIC_OK)
@@ -188,4 +186,3 @@ mlic_status mlic_train_onednn_add_backward(mlic_train_ctx *c, int i)
     return MLIC_OK;
 }
 
-#endif /* MLIC_HAVE_ONEDNN */

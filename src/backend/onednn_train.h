@@ -1,14 +1,65 @@
-/* Internals of the oneDNN training op table (train_ops_onednn.h): the per-executor state, the
- * scratch arena and "operands", the glue between the executor's NCHW buffers and a primitive's
- * layouts. Files: train_ops_onednn.c (state, operands, calls, plans, the table),
- * train_ops_onednn_conv.c, train_ops_onednn_pool.c (max pool), train_ops_onednn_eltwise.c (ReLU,
- * ReLU6, add), train_ops_onednn_linear.c (global average pool, linear). */
-#ifndef MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
-#define MLIC_TRAIN_TRAIN_OPS_ONEDNN_IMPL_H
+/* The oneDNN training op tables (oneDNN v2 C API), on the inference backend's engine, status
+ * mapping, blocked layout, memory descriptors, reorders and allocator (backend/onednn.h).
+ *
+ * What runs where (measured at 224 px, batch 32, 2 threads on this project's 2-core AVX-512
+ * machine; numbers in onednn_train_conv.c and onednn_train_pool.c):
+ *   - convolutions (plain, grouped, depthwise): oneDNN's forward, backward-data and
+ *     backward-weights primitives, with each operand reordered from the executor's NCHW into the
+ *     CPU's blocked layout (nChw16c on AVX-512, nChw8c on AVX2) in a scratch arena and the
+ *     results back. Blocked with reorders trained resnet18 at 17.9 images/s against 13.4 for
+ *     oneDNN's NCHW (GEMM) convolutions, resnet50 at 6.1 against 6.0; a mix (1x1 convolutions
+ *     on large maps in NCHW) gained 2% on resnet50 and lost on mobilenet_v2, so it is not used.
+ *     Where oneDNN has only its reference kernel for a shape, the node runs the reference
+ *     convolution;
+ *   - the 3x3 stride-1 convolutions, most of a ResNet's work, run oneDNN's Winograd F(4x4, 3x3)
+ *     kernels (jit_wino_4x3: forward, backward data and backward weights) where it has them for
+ *     the shape (AVX-512 CPUs only), direct ones elsewhere: resnet18 trains at 26.5 images/s against 17.2 with
+ *     direct convolutions only, resnet50 at 7.3 against 6.5 (those layers run 2.2x faster). The
+ *     price is rounding: Winograd's transforms add a relative error of about 1e-5 to each such
+ *     convolution's outputs and gradients (tests hold them to 2e-5 of the largest value, as the
+ *     direct ones), where direct kernels match PyTorch's CPU ones to about 1e-6.
+ *     mlic_train_backend_onednn_direct ("onednn-direct", `mlic train --conv direct`) uses direct
+ *     convolutions only;
+ *   - max pool and global average pool: oneDNN's pooling, directly on NCHW;
+ *   - ReLU/ReLU6 (eltwise, the backward from the output), add (binary; its backward reorders
+ *     with a sum post-op) and linear (inner product) on oneDNN, directly on the executor's
+ *     buffers (onednn_train_eltwise.c, onednn_train_linear.c); about as fast as the
+ *     reference kernels, which are single passes over memory too;
+ *   - batch norm and dropout: the reference kernels (train_ops_ref.c). oneDNN 2.6 has no
+ *     dropout, and its batch norm on NCHW (a plain "ncsp" implementation; the JIT ones need
+ *     the blocked or NHWC layout, so reorders around each) measured 3x slower than
+ *     mlic's, which also gives --sync-bn its hooks and the backward its bit-exact replay
+ *     (train_graph.h).
+ *
+ * Semantics are the executor's (train/train_graph.h, nn/kernels_train.h): every gradient
+ * accumulates. oneDNN's backward primitives overwrite, so their results reach the executor's
+ * buffers through a reorder with a sum post-op (dst += result); only where the executor has
+ * just zeroed an input gradient (the node is the value's last reader, so its backward is the
+ * first to write that gradient) is it written without the sum. Max pool: PyTorch's tie rule
+ * (the first maximum takes the gradient) holds; a NaN input does not propagate as in PyTorch.
+ *
+ * Primitives are created on first use per (node, batch size, thread count) and cached in the
+ * executor's backend state (mlic_train_backend.state_create); a training forward also creates
+ * the node's backward primitives, so that every failure is reported by a forward (the backward
+ * cannot report one; should a primitive still fail to run there, the next forward returns that
+ * error). Memory besides the executor's: the arena (the largest convolution's reordered
+ * operands: 160 MB for resnet50 at batch 32, whose executor buffers take 3.4 GB) and max
+ * pool's argmax workspace.
+ *
+ * Determinism: for a fixed thread count a step gives bitwise identical results from run to run
+ * (tests/c/test_train_onednn.c checks it); results differ in the last bits between thread
+ * counts, since oneDNN splits the backward-weights reductions by thread.
+ *
+ * Internals: the per-executor state, the scratch arena and "operands", the glue between the
+ * executor's NCHW buffers and a primitive's layouts. Files: onednn_train.c (state, operands,
+ * calls, plans, the tables), onednn_train_conv.c, onednn_train_pool.c (max pool),
+ * onednn_train_eltwise.c (ReLU, ReLU6, add), onednn_train_linear.c (global average pool,
+ * linear). */
+#ifndef MLIC_BACKEND_ONEDNN_TRAIN_H
+#define MLIC_BACKEND_ONEDNN_TRAIN_H
 
-#include <dnnl.h>
-
-#include "train/train_graph.h"
+#include "backend/onednn.h"
+#include "backend/train_ops.h"
 
 typedef struct {
     const mlic_graph *g;
@@ -50,12 +101,6 @@ typedef struct {
  * is the input's first mention here), else ONEDNN_TRAIN_OUT_ADD. */
 mlic_train_onednn_role mlic_train_onednn_grad_role(const mlic_train_onednn_state *s, int i,
                                                    int k);
-
-/* A reorder from `from` to `to`, adding into `to` (a sum post-op) when `add`. */
-mlic_status mlic_train_onednn_reorder_pd(dnnl_primitive_desc_t *pd,
-                                         const mlic_train_onednn_state *s,
-                                         const dnnl_memory_desc_t *from,
-                                         const dnnl_memory_desc_t *to, int add);
 
 /* Set up o for a primitive argument in layout prim_md over an executor buffer in layout
  * user_md. A copy in the arena, if needed, is placed at *cursor (bytes), which advances. */
@@ -131,22 +176,19 @@ mlic_status mlic_train_onednn_run_forward(mlic_train_ctx *c, int i,
 mlic_status mlic_train_onednn_run_backward(mlic_train_ctx *c, int i, int k, const char *what,
                                    const float *const *user);
 
-/* The name of the implementation oneDNN picked; "ref" ones are its slow plain loops. */
-int mlic_train_onednn_is_reference(const_dnnl_primitive_desc_t pd);
-
-/* ---- ops (train_ops_onednn_conv.c, train_ops_onednn_pool.c) */
+/* ---- ops (onednn_train_conv.c, onednn_train_pool.c) */
 
 mlic_status mlic_train_onednn_conv_forward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_conv_backward(mlic_train_ctx *c, int i);
 size_t mlic_train_onednn_conv_workspace(const mlic_graph *g, int i, int n);
 mlic_status mlic_train_onednn_maxpool_forward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_maxpool_backward(mlic_train_ctx *c, int i);
-/* train_ops_onednn_eltwise.c: ReLU, ReLU6, add */
+/* onednn_train_eltwise.c: ReLU, ReLU6, add */
 mlic_status mlic_train_onednn_relu_forward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_relu_backward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_add_forward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_add_backward(mlic_train_ctx *c, int i);
-/* train_ops_onednn_linear.c: global average pool, linear */
+/* onednn_train_linear.c: global average pool, linear */
 mlic_status mlic_train_onednn_gap_forward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_gap_backward(mlic_train_ctx *c, int i);
 mlic_status mlic_train_onednn_linear_forward(mlic_train_ctx *c, int i);

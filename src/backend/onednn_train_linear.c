@@ -2,12 +2,9 @@
  * and linear (inner product: forward, backward data, backward weights), on the executor's NCHW
  * buffers, whose (n, C, 1, 1) pooled values are the (n, C) rows the linear reads. The linear's
  * weights (out, in) are reordered into the layout oneDNN picks and its weight gradients added
- * back (train_ops_onednn.h: gradients accumulate); an input gradient is written where this node
+ * back (onednn_train.h: gradients accumulate); an input gradient is written where this node
  * is the input's last reader (the executor has just zeroed it), else added. */
-#if MLIC_HAVE_ONEDNN
-
-#include "backend/onednn.h"
-#include "train/train_ops_onednn_impl.h"
+#include "backend/onednn_train.h"
 
 static float *param_ptr(float *base, const mlic_graph *g, int p)
 {
@@ -251,4 +248,3 @@ mlic_status mlic_train_onednn_linear_backward(mlic_train_ctx *c, int i)
     return st == MLIC_OK ? mlic_train_onednn_run_backward(c, i, 1, "linear", params) : st;
 }
 
-#endif /* MLIC_HAVE_ONEDNN */

@@ -1,7 +1,7 @@
 /* The reference training op table: each mlic_op's training forward and backward on the plain C
  * kernels of nn/kernels.h and nn/kernels_train.h. */
+#include "backend/train_ops.h"
 #include "nn/kernels_train.h"
-#include "train/train_graph.h"
 
 static size_t floats_of(const mlic_graph *g, int v)
 {
