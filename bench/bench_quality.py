@@ -72,6 +72,7 @@ VARIANTS = {
     "scale0.35": {"--crop-scale": "0.35"},
     "scale0.2": {"--crop-scale": "0.2"},
     "scale0.5": {"--crop-scale": "0.5"},
+    "asl+scale0.35": {"--loss": "asl", "--crop-scale": "0.35"},
 }
 
 
