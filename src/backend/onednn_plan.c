@@ -129,15 +129,30 @@ mlic_status onednn_plan_value_md(const onednn_ctx *c, int value, dnnl_memory_des
     return MLIC_OK;
 }
 
-mlic_status onednn_plan_src(onednn_ctx *c, int value, const dnnl_memory_desc_t *want, int *mem)
+/* The memory that holds value now: an error when it is not produced yet or already given up. */
+static mlic_status live_mem(const onednn_ctx *c, int value, int *have)
 {
-    onednn_plan *p = c->p;
-    int have = c->value_mem[value];
-    if (have < 0 || !c->held[value])
+    *have = c->value_mem[value];
+    if (*have < 0 || !c->held[value])
         return mlic_fail(MLIC_ERR_INVALID_ARG,
                          "graph: value %d is read before it is produced or after its last use",
                          value);
-    if (dnnl_memory_desc_equal(&p->mems[have].md, want)) {
+    return MLIC_OK;
+}
+
+static mlic_status reorder_step(onednn_ctx *c, int src_mem, int dst_mem, const float *scale);
+
+/* value in layout want: its own memory when that is the layout, else a reorder (scaled by *scale
+ * when scale is not NULL) into a temporary arena memory. */
+static mlic_status src_in(onednn_ctx *c, int value, const dnnl_memory_desc_t *want,
+                          const float *scale, int *mem)
+{
+    onednn_plan *p = c->p;
+    int have;
+    mlic_status st = live_mem(c, value, &have);
+    if (st != MLIC_OK)
+        return st;
+    if (!scale && dnnl_memory_desc_equal(&p->mems[have].md, want)) {
         *mem = have;
         return MLIC_OK;
     }
@@ -148,7 +163,12 @@ mlic_status onednn_plan_src(onednn_ctx *c, int value, const dnnl_memory_desc_t *
         return nomem();
     c->temps[c->ntemps++] = p->mems[m].buf;
     *mem = m;
-    return onednn_plan_reorder(c, have, m);
+    return reorder_step(c, have, m, scale);
+}
+
+mlic_status onednn_plan_src(onednn_ctx *c, int value, const dnnl_memory_desc_t *want, int *mem)
+{
+    return src_in(c, value, want, NULL, mem);
 }
 
 /* The caller's logits (n, K) seen with ndims dimensions, or 0 if ndims has no plain form. */
@@ -349,22 +369,13 @@ mlic_status onednn_plan_reorder(onednn_ctx *c, int src_mem, int dst_mem)
 mlic_status onednn_plan_src_scaled(onednn_ctx *c, int value, const dnnl_memory_desc_t *want,
                                    float scale, int *mem)
 {
-    onednn_plan *p = c->p;
-    int have = c->value_mem[value];
-    if (have < 0 || !c->held[value])
-        return mlic_fail(MLIC_ERR_INVALID_ARG,
-                         "graph: value %d is read before it is produced or after its last use",
-                         value);
-    if (p->mems[have].md.data_type == want->data_type) /* its producer wrote these codes */
-        return onednn_plan_src(c, value, want, mem);
-    if (c->ntemps == (int)(sizeof c->temps / sizeof c->temps[0]))
-        return mlic_fail(MLIC_ERR_INTERNAL, "oneDNN backend: too many reordered inputs");
-    int m = arena_mem(p, want);
-    if (m < 0)
-        return nomem();
-    c->temps[c->ntemps++] = p->mems[m].buf;
-    *mem = m;
-    return reorder_step(c, have, m, &scale);
+    int have;
+    mlic_status st = live_mem(c, value, &have);
+    if (st != MLIC_OK)
+        return st;
+    if (c->p->mems[have].md.data_type == want->data_type) /* its producer wrote these codes */
+        return src_in(c, value, want, NULL, mem);
+    return src_in(c, value, want, &scale, mem);
 }
 
 /* Reorder data (layout from) into a new buffer in layout to, once, on the backend's stream. */
