@@ -488,6 +488,9 @@ typedef struct {
     /* How s3://, oss:// and http(s):// data-set files and class files are reached (NULL: the
      * defaults, docs/storage.md); mlic_eval_run also reads the model and the images so. */
     const mlic_storage_opts *storage;
+    /* The labels will not be used (calibration images): a list's line may be a bare image path,
+     * as in mlic predict's input, and a data set without any label is no error. */
+    int paths_only;
 } mlic_dataset_read_opts;
 
 typedef struct mlic_dataset mlic_dataset;

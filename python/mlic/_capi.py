@@ -78,7 +78,7 @@ class PredictStats(Structure):
 class DatasetReadOpts(Structure):
     _fields_ = [("format", c_int), ("root", c_char_p), ("classes_path", c_char_p),
                 ("split", c_char_p), ("confine_to_root", c_int),
-                ("storage", POINTER(StorageOpts))]
+                ("storage", POINTER(StorageOpts)), ("paths_only", c_int)]
 
 
 class Metrics(Structure):

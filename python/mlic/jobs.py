@@ -194,6 +194,7 @@ def quantize(model: str | os.PathLike, calib: str | os.PathLike, output: str | o
     lib.mlic_dataset_read_opts_init(ctypes.byref(ro))
     _read_opts(ro, format, root, None, None, False)
     ro.storage = storage_opts(storage)
+    ro.paths_only = 1
     m, d = ctypes.c_void_p(), ctypes.c_void_p()
     try:
         check(lib.mlic_model_load(ctypes.byref(m), _capi.b(model)))

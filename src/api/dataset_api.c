@@ -24,6 +24,7 @@ mlic_status mlic_dataset_read(mlic_dataset **out, const char *path,
         dopts.classes_path = o->classes_path;
         dopts.split = o->split;
         dopts.confine_to_root = o->confine_to_root;
+        dopts.paths_only = o->paths_only;
         if (o->storage) {
             mlic_status s = mlic_storage_create(&storage, o->storage);
             if (s != MLIC_OK)

@@ -79,6 +79,7 @@ int mlic_cmd_quantize(int argc, char **argv)
     mlic_dataset_read_opts dro;
     mlic_dataset_read_opts_init(&dro);
     dro.root = root;
+    dro.paths_only = 1; /* a list of image paths, as predict's, will do */
     if (format && mlic_dataset_parse_format(&dro.format, format) != MLIC_OK)
         return mlic_args_usage_error(CMD, "%s", mlic_errmsg());
 

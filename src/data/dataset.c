@@ -244,6 +244,7 @@ static mlic_status load_voc(mlic_dataset **out, const char *voc, const char *spl
     mlic_status st = mlic_dataset_builder_init_io(&b, io, split_path, images, o->classes_path,
                                                   o->confine_to_root);
     free(images);
+    b.paths_only = o->paths_only;
     if (st == MLIC_OK)
         st = mlic_dataset_read_voc(&b, voc, split_path);
     if (st == MLIC_OK)
@@ -271,6 +272,7 @@ static mlic_status load_text(mlic_dataset **out, const char *path, const mlic_da
     mlic_dataset_builder b;
     st = mlic_dataset_builder_init_io(&b, io, path, root, o->classes_path, o->confine_to_root);
     free(root);
+    b.paths_only = o->paths_only;
     if (st == MLIC_OK) {
         if (f == MLIC_DATASET_LIST)
             st = mlic_dataset_read_list(&b, text, len);

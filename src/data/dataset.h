@@ -68,6 +68,7 @@ typedef struct {
      * VOC folder's files) are read; NULL: the defaults, where a store needs settings to be
      * reached. Image paths are only resolved here: the loader reads them. */
     const mlic_storage *storage;
+    int paths_only;             /* labels unused: bare list paths and no labels at all are fine */
 } mlic_dataset_opts;
 
 void mlic_dataset_opts_init(mlic_dataset_opts *o);

@@ -297,7 +297,7 @@ mlic_status mlic_dataset_builder_finish(mlic_dataset_builder *b, mlic_dataset **
     *out = NULL;
     if (b->nitems == 0)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: lists no images", b->file);
-    if (b->nnames == 0)
+    if (b->nnames == 0 && !b->paths_only)
         return mlic_fail(MLIC_ERR_FORMAT, "%s: no class names: no item has a label. HINT: give a "
                          "class list (--classes)", b->file);
     if (!b->fixed) {

@@ -19,6 +19,7 @@ typedef struct {
     int nnames, names_cap;
     int fixed;         /* no new names: they come from a class file or the format */
     int from_file;     /* fixed by an explicit class file */
+    int paths_only;    /* labels unused: bare paths and no labels at all are accepted */
     int *table;        /* (table_cap) open-addressing hash of names -> id, -1 = empty */
     size_t table_cap;
     mlic_item *items;

@@ -74,6 +74,10 @@ static mlic_status read_line(mlic_dataset_builder *b, id_list *ids, const char *
         plen = (size_t)(sp - path);
         rest = sp;
         seps = " \t";
+    } else if (b->paths_only) { /* the whole line is the path */
+        plen = n;
+        rest = line + n;
+        seps = ",";
     } else {
         return mlic_fail(MLIC_ERR_FORMAT, "%s:%d: no tab between the image path and its labels in "
                          "\"%.*s\". HINT: write `path<TAB>label,label` (nothing after the tab for "

@@ -320,21 +320,29 @@ def test_train_stopped_then_resumed_equals_uninterrupted(mlic, venv, apparel, tm
 
 def test_ctrl_c_leaves_a_resumable_checkpoint(mlic, venv, apparel, tmp_path):
     """A real SIGINT to a Python program training: mlic.Cancelled (a KeyboardInterrupt) naming
-    the checkpoint, and resuming gives the uninterrupted model's bytes."""
+    the checkpoint, and resuming gives the uninterrupted model's bytes. The run is six small
+    steps that do not wait for the signal: on a loaded machine they may all end before it lands
+    (the run then finishes normally), so up to three runs are made for one that is interrupted."""
     want = cli_train(mlic, apparel, tmp_path / "cli.safetensors")
     out = tmp_path / "int.safetensors"
-    p = subprocess.Popen([venv, "-c", textwrap.dedent(TRAIN), str(apparel), DATA, str(out),
-                          "sigint"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd="/")
-    try:
-        assert p.stdout.readline() == "STEP2\n"
-        p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=300)
-    finally:
-        p.kill()
-    assert p.returncode == 0, stderr
-    got = json.loads(stdout)
-    assert got["cancelled"] is True and "checkpoint" in got["message"], got
+    for _ in range(3):
+        for f in (out, str(out) + ".ckpt"):
+            if os.path.exists(f):
+                os.remove(f)
+        p = subprocess.Popen([venv, "-c", textwrap.dedent(TRAIN), str(apparel), DATA, str(out),
+                              "sigint"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd="/")
+        try:
+            assert p.stdout.readline() == "STEP2\n"
+            p.send_signal(signal.SIGINT)
+            stdout, stderr = p.communicate(timeout=300)
+        finally:
+            p.kill()
+        assert p.returncode == 0, stderr
+        got = json.loads(stdout)
+        if not got.get("finished"):
+            break
+    assert got.get("cancelled") is True and "checkpoint" in got["message"], got
     assert os.path.exists(str(out) + ".ckpt")
     r = run_py(venv, TRAIN.replace('mode == "callback"', 'mode in ("callback", "resume")').replace(
         "callback=records.append, **kw", "callback=records.append, resume=mode == 'resume', **kw"),

@@ -190,6 +190,12 @@ def test_deterministic_and_round_trips(mlic, case, tmp_path):
     again = tmp_path / "again.safetensors"
     quantize(mlic, case["model"], case["calib"], again, "--method", "minmax")
     assert open(again, "rb").read() == open(case["q"], "rb").read()
+    # a bare list of image paths, as mlic predict reads, calibrates the same: labels are unused
+    bare = tmp_path / "bare.txt"
+    bare.write_text("".join(l.split("\t")[0] + "\n" for l in open(case["calib"])))
+    assert "\t" not in bare.read_text()
+    quantize(mlic, case["model"], bare, tmp_path / "bare.safetensors", "--method", "minmax")
+    assert open(tmp_path / "bare.safetensors", "rb").read() == open(case["q"], "rb").read()
     info = json.loads(run(mlic, "info", case["q"], "--json").stdout)
     assert info["precision"] == "int8"
     assert json.loads(run(mlic, "info", case["model"], "--json").stdout)["precision"] == "fp32"
