@@ -312,10 +312,6 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
     o.checkpoint_path, o.log_path = _capi.b(checkpoint), _capi.b(log)
     o.pretrained_path = _capi.b(pretrained)
     # None leaves a setting at the library's default (mlic_train_opts_init), as the CLI does.
-    if epochs is not None:
-        o.epochs = epochs
-    if batch_size is not None:
-        o.batch_size = batch_size
     if optimizer is not None:
         lib.mlic_train_opts_optimizer_defaults(ctypes.byref(o),
                                                _parse("mlic_optim_parse_kind", optimizer))
@@ -323,24 +319,17 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
         o.schedule = _parse("mlic_sched_parse_kind", schedule)
     if loss is not None:
         o.loss = _parse("mlic_loss_parse_kind", loss)
-    if lr is not None:
-        o.lr = lr
-    if weight_decay is not None:
-        o.weight_decay = weight_decay
-    if momentum is not None:
-        o.momentum = momentum
-    if max_grad_norm is not None:
-        o.max_grad_norm = max_grad_norm
-    if lr_step is not None:
-        o.lr_step_epochs = lr_step
-    if warmup_epochs is not None:
-        o.warmup_epochs = warmup_epochs
-    if crop is not None:
-        o.crop = crop
+    # After the optimizer, whose defaults these override; crop before the resize made from it.
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
+                        ("weight_decay", weight_decay), ("momentum", momentum),
+                        ("max_grad_norm", max_grad_norm), ("lr_step_epochs", lr_step),
+                        ("warmup_epochs", warmup_epochs), ("crop", crop), ("jitter", jitter),
+                        ("ema", ema), ("mixup", mixup), ("cutmix", cutmix),
+                        ("crop_scale", crop_scale)):
+        if value is not None:
+            setattr(o, name, value)
     # The CLI's default resize: crop * 256/224, rounded half away from zero (C's lround).
     o.resize = int(math.floor(o.crop * 256.0 / 224.0 + 0.5)) if resize is None else resize
-    if jitter is not None:
-        o.jitter = jitter
     o.freeze_backbone, o.seed = int(freeze_backbone), seed
     o.threads, o.workers, o.resume = threads, workers, int(resume)
     if conv not in ("winograd", "direct"):
@@ -348,9 +337,6 @@ def _train_opts(data: Any, output: Any, arch: str, val: Any, classes: Any, root:
     o.direct_conv = int(conv == "direct")
     o.storage = storage_opts(storage)
     o.cache_dir, o.cache_bytes = _capi.b(cache), cache_bytes(cache_size)
-    for name, value in (("ema", ema), ("mixup", mixup), ("cutmix", cutmix), ("crop_scale", crop_scale)):
-        if value is not None:
-            setattr(o, name, value)
     return o
 
 
